@@ -1,0 +1,282 @@
+//! The Redis commands a lock sends and the replies it reads, each with one canonical encoding.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Compare-and-delete: delete the key only while it still holds our token.
+pub const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Compare-and-pexpire: push the expiry out only while the key still holds our token.
+pub const EXTEND_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/// Acquire and take a fencing token in one step: SET NX (PX when ARGV[2] > 0), then INCR the
+/// per-resource counter; nil when the lock is taken.
+pub const FENCED_ACQUIRE_SCRIPT: &str = "local ok if ARGV[2] == '0' then ok = redis.call('SET', KEYS[1], ARGV[1], 'NX') else ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) end if ok then return redis.call('INCR', KEYS[2]) end return false";
+
+/// A command a lock sends to one Redis instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// `SET key value NX [PX ttl]`: take the lock if free, atomically with its expiry.
+    SetNx {
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    },
+    /// `SETNX key value`: take the lock if free, with no expiry (the first half of a pitfall).
+    SetNxLegacy { key: String, value: String },
+    /// `SET key value [PX ttl]`: unconditional write (last writer wins).
+    Set {
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    },
+    /// `PEXPIRE key ttl`.
+    PExpire { key: String, ttl_ms: u64 },
+    /// `GET key`.
+    Get { key: String },
+    /// `DEL key`.
+    Del { key: String },
+    /// `INCR key`.
+    Incr { key: String },
+    /// `WAIT replicas timeout`: block until that many replicas acknowledged earlier writes.
+    Wait { replicas: u32, timeout_ms: u64 },
+    /// The compare-and-delete script ([`RELEASE_SCRIPT`]).
+    Release { key: String, token: String },
+    /// The compare-and-pexpire script ([`EXTEND_SCRIPT`]).
+    Extend {
+        key: String,
+        token: String,
+        ttl_ms: u64,
+    },
+    /// The acquire-with-fencing-token script ([`FENCED_ACQUIRE_SCRIPT`]).
+    FencedAcquire {
+        key: String,
+        counter_key: String,
+        token: String,
+        ttl_ms: Option<u64>,
+    },
+}
+
+/// What a command is for, so a history reader knows a grant from a release without parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Takes the lock (SET NX, SETNX, plain SET, the fenced script).
+    Acquire,
+    /// Gives a lock taken by SETNX its expiry.
+    Expire,
+    /// Gives the lock back.
+    Release,
+    /// Pushes the lock's expiry out.
+    Extend,
+    /// Waits for replicas.
+    Wait,
+    /// Anything else (GET, INCR, ...).
+    Other,
+}
+
+impl Command {
+    /// The command's purpose in the lock protocol.
+    pub fn op(&self) -> Op {
+        match self {
+            Command::SetNx { .. }
+            | Command::SetNxLegacy { .. }
+            | Command::Set { .. }
+            | Command::FencedAcquire { .. } => Op::Acquire,
+            Command::PExpire { .. } => Op::Expire,
+            Command::Release { .. } | Command::Del { .. } => Op::Release,
+            Command::Extend { .. } => Op::Extend,
+            Command::Wait { .. } => Op::Wait,
+            Command::Get { .. } | Command::Incr { .. } => Op::Other,
+        }
+    }
+
+    /// The command as Redis receives it: name and arguments, scripts sent with `EVAL`.
+    pub fn args(&self) -> Vec<String> {
+        let s = |x: &str| x.to_string();
+        match self {
+            Command::SetNx { key, value, ttl_ms } => {
+                let mut v = vec![s("SET"), key.clone(), value.clone(), s("NX")];
+                if let Some(ttl) = ttl_ms {
+                    v.extend([s("PX"), ttl.to_string()]);
+                }
+                v
+            }
+            Command::SetNxLegacy { key, value } => vec![s("SETNX"), key.clone(), value.clone()],
+            Command::Set { key, value, ttl_ms } => {
+                let mut v = vec![s("SET"), key.clone(), value.clone()];
+                if let Some(ttl) = ttl_ms {
+                    v.extend([s("PX"), ttl.to_string()]);
+                }
+                v
+            }
+            Command::PExpire { key, ttl_ms } => vec![s("PEXPIRE"), key.clone(), ttl_ms.to_string()],
+            Command::Get { key } => vec![s("GET"), key.clone()],
+            Command::Del { key } => vec![s("DEL"), key.clone()],
+            Command::Incr { key } => vec![s("INCR"), key.clone()],
+            Command::Wait {
+                replicas,
+                timeout_ms,
+            } => vec![s("WAIT"), replicas.to_string(), timeout_ms.to_string()],
+            Command::Release { key, token } => {
+                vec![
+                    s("EVAL"),
+                    s(RELEASE_SCRIPT),
+                    s("1"),
+                    key.clone(),
+                    token.clone(),
+                ]
+            }
+            Command::Extend { key, token, ttl_ms } => vec![
+                s("EVAL"),
+                s(EXTEND_SCRIPT),
+                s("1"),
+                key.clone(),
+                token.clone(),
+                ttl_ms.to_string(),
+            ],
+            Command::FencedAcquire {
+                key,
+                counter_key,
+                token,
+                ttl_ms,
+            } => vec![
+                s("EVAL"),
+                s(FENCED_ACQUIRE_SCRIPT),
+                s("2"),
+                key.clone(),
+                counter_key.clone(),
+                token.clone(),
+                ttl_ms.unwrap_or(0).to_string(),
+            ],
+        }
+    }
+}
+
+/// Short, readable form for histories and timelines (scripts by name, not by Lua text).
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args = match self {
+            Command::Release { key, token } => {
+                vec!["RELEASE-SCRIPT".into(), key.clone(), token.clone()]
+            }
+            Command::Extend { key, token, ttl_ms } => {
+                vec![
+                    "EXTEND-SCRIPT".into(),
+                    key.clone(),
+                    token.clone(),
+                    ttl_ms.to_string(),
+                ]
+            }
+            Command::FencedAcquire {
+                key,
+                counter_key,
+                token,
+                ttl_ms,
+            } => vec![
+                "FENCED-ACQUIRE-SCRIPT".into(),
+                key.clone(),
+                counter_key.clone(),
+                token.clone(),
+                ttl_ms.unwrap_or(0).to_string(),
+            ],
+            other => other.args(),
+        };
+        f.write_str(&args.join(" "))
+    }
+}
+
+/// A Redis reply, as much of RESP as the lock protocol reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// `+OK`.
+    Ok,
+    /// A nil bulk string (`SET NX` that lost, `GET` of a missing key).
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A bulk string.
+    Bulk(String),
+    /// An error reply, or a transport failure reported by the driver.
+    Error(String),
+}
+
+impl Reply {
+    /// Whether this reply to an acquire-type command means the lock was taken, and the fencing
+    /// token it carries if any.
+    pub fn grant(&self, cmd: &Command) -> Option<Option<u64>> {
+        match (cmd, self) {
+            (Command::SetNx { .. } | Command::Set { .. }, Reply::Ok) => Some(None),
+            (Command::SetNxLegacy { .. }, Reply::Int(1)) => Some(None),
+            (Command::FencedAcquire { .. }, Reply::Int(n)) if *n > 0 => Some(Some(*n as u64)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_nx_px_encoding() {
+        let c = Command::SetNx {
+            key: "lock:order:5001".into(),
+            value: "tok".into(),
+            ttl_ms: Some(30000),
+        };
+        assert_eq!(
+            c.args(),
+            ["SET", "lock:order:5001", "tok", "NX", "PX", "30000"]
+        );
+        assert_eq!(c.to_string(), "SET lock:order:5001 tok NX PX 30000");
+        assert_eq!(c.op(), Op::Acquire);
+    }
+
+    #[test]
+    fn scripts_are_sent_with_eval_and_key_count() {
+        let c = Command::Release {
+            key: "k".into(),
+            token: "t".into(),
+        };
+        let a = c.args();
+        assert_eq!(a[0], "EVAL");
+        assert_eq!(a[1], RELEASE_SCRIPT);
+        assert_eq!(&a[2..], ["1", "k", "t"]);
+        assert_eq!(c.to_string(), "RELEASE-SCRIPT k t");
+        let f = Command::FencedAcquire {
+            key: "k".into(),
+            counter_key: "k:fence".into(),
+            token: "t".into(),
+            ttl_ms: None,
+        };
+        assert_eq!(&f.args()[2..], ["2", "k", "k:fence", "t", "0"]);
+    }
+
+    #[test]
+    fn grant_reading() {
+        let setnx = Command::SetNx {
+            key: "k".into(),
+            value: "v".into(),
+            ttl_ms: None,
+        };
+        assert_eq!(Reply::Ok.grant(&setnx), Some(None));
+        assert_eq!(Reply::Nil.grant(&setnx), None);
+        let legacy = Command::SetNxLegacy {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        assert_eq!(Reply::Int(1).grant(&legacy), Some(None));
+        assert_eq!(Reply::Int(0).grant(&legacy), None);
+        let fenced = Command::FencedAcquire {
+            key: "k".into(),
+            counter_key: "c".into(),
+            token: "t".into(),
+            ttl_ms: Some(1),
+        };
+        assert_eq!(Reply::Int(7).grant(&fenced), Some(Some(7)));
+        assert_eq!(Reply::Nil.grant(&fenced), None);
+    }
+}

@@ -1,0 +1,29 @@
+//! The Redis lock protocol, sans-IO.
+//!
+//! Nothing in this crate reads a clock, opens a socket or draws from a global RNG: a
+//! [`LockMachine`] is fed [`Event`]s together with the caller's current time and answers with
+//! [`Action`]s (send this [`Command`] to instance *i*, wake me at *t*, you hold the lock, ...).
+//! The simulator (`sim`) and the real-Redis driver (`live`) both drive this one machine, so
+//! the protocol exists exactly once.
+//!
+//! Every knob of the protocol is in a [`Recipe`]; [`Recipe::default`] is the safe recipe and
+//! each classic mistake is a [`Pitfall`] that turns one knob.
+
+pub mod command;
+pub mod machine;
+pub mod recipe;
+pub mod retry;
+
+pub use command::{Command, Op, Reply};
+pub use machine::{Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId};
+pub use recipe::{
+    AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
+    WaitReplicas,
+};
+pub use retry::RetryPolicy;
+
+/// A point in time or a span, in microseconds, on whatever clock the caller passes in.
+pub type Micros = u64;
+
+/// Microseconds in one millisecond, for converting recipe fields (milliseconds) to [`Micros`].
+pub const MICROS_PER_MS: u64 = 1_000;

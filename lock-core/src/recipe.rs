@@ -1,0 +1,314 @@
+//! The recipe: every knob of the lock protocol, safe by default, and the classic pitfalls.
+
+use crate::RetryPolicy;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// How the lock is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcquireStyle {
+    /// `SET key token NX PX ttl`: one atomic command (safe).
+    SetNxPx,
+    /// `SETNX key token` then `PEXPIRE key ttl`: a crash in between leaves the lock forever.
+    SetnxThenExpire,
+    /// `SET key token PX ttl`: no NX, so every caller "wins" (last writer wins).
+    PlainSet,
+}
+
+/// What value the lock key holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStyle {
+    /// 20 random bytes, hex-encoded, fresh for every acquisition (safe).
+    Unique,
+    /// The same value for everyone (e.g. "locked"): anyone can release anyone's lock.
+    Fixed(String),
+}
+
+/// How the lock is given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStyle {
+    /// The compare-and-delete script (safe).
+    CompareAndDelete,
+    /// `DEL key`: deletes whoever's lock is there.
+    PlainDel,
+}
+
+/// Wait for replicas after acquiring (`WAIT replicas timeout_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitReplicas {
+    /// How many replicas must acknowledge the lock write.
+    pub replicas: u32,
+    /// How long Redis may block the WAIT, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// Redlock over several independent primaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedlockConfig {
+    /// Grants needed; `null` means a majority (N/2 + 1).
+    pub quorum: Option<usize>,
+}
+
+impl Default for RedlockConfig {
+    fn default() -> Self {
+        RedlockConfig { quorum: None }
+    }
+}
+
+/// Every knob of the lock protocol. `Recipe::default()` is the safe recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recipe {
+    /// How the lock is taken.
+    pub acquire: AcquireStyle,
+    /// What value the lock key holds.
+    pub token: TokenStyle,
+    /// How the lock is given back.
+    pub release: ReleaseStyle,
+    /// Lock lifetime in milliseconds; `null` sets no expiry at all (a pitfall).
+    pub ttl_ms: Option<u64>,
+    /// Retries after a failed attempt.
+    pub retry: RetryPolicy,
+    /// Extend the lock every TTL/3 while held, and report it lost when an extension fails.
+    pub watchdog: bool,
+    /// WAIT for replicas after acquiring; the attempt fails when too few acknowledge.
+    pub wait_replicas: Option<WaitReplicas>,
+    /// Run Redlock over every instance instead of locking a single one.
+    pub redlock: Option<RedlockConfig>,
+    /// Expected clock drift as a fraction of the TTL, subtracted from the validity
+    /// (validity = TTL − elapsed − (drift_factor · TTL + 2 ms)).
+    pub drift_factor: f64,
+    /// Take a fencing token (INCR of a per-resource counter) in the acquiring script.
+    pub fencing: bool,
+    /// How long to wait for one instance's reply before counting it as failed, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            acquire: AcquireStyle::SetNxPx,
+            token: TokenStyle::Unique,
+            release: ReleaseStyle::CompareAndDelete,
+            ttl_ms: Some(30_000),
+            retry: RetryPolicy::default(),
+            watchdog: true,
+            wait_replicas: None,
+            redlock: None,
+            drift_factor: 0.01,
+            fencing: false,
+            request_timeout_ms: 500,
+        }
+    }
+}
+
+/// A recipe that cannot run, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{field}: {reason}")]
+pub struct RecipeError {
+    /// Path of the offending field inside the recipe, e.g. `ttl_ms`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Recipe {
+    /// The grants needed out of `instances`: the configured quorum, or a majority.
+    pub fn quorum(&self, instances: usize) -> usize {
+        match &self.redlock {
+            Some(RedlockConfig { quorum: Some(q) }) => *q,
+            _ => instances / 2 + 1,
+        }
+    }
+
+    /// Checks the recipe against the number of lock instances it will run on.
+    pub fn validate(&self, instances: usize) -> Result<(), RecipeError> {
+        let err = |field, reason: String| Err(RecipeError { field, reason });
+        if self.ttl_ms == Some(0) {
+            return err(
+                "ttl_ms",
+                "must be greater than 0 (use null for no expiry)".into(),
+            );
+        }
+        if self.request_timeout_ms == 0 {
+            return err("request_timeout_ms", "must be greater than 0".into());
+        }
+        if !(0.0..1.0).contains(&self.drift_factor) {
+            return err(
+                "drift_factor",
+                format!("must be in [0, 1), got {}", self.drift_factor),
+            );
+        }
+        if self.retry.max_attempts == Some(0) {
+            return err(
+                "retry.max_attempts",
+                "must be at least 1 (use null for no limit)".into(),
+            );
+        }
+        if !(0.0..=10.0).contains(&self.retry.jitter) {
+            return err(
+                "retry.jitter",
+                format!("must be in [0, 10], got {}", self.retry.jitter),
+            );
+        }
+        if self.retry.cap_ms < self.retry.base_ms {
+            return err(
+                "retry.cap_ms",
+                format!(
+                    "{} is below retry.base_ms {}",
+                    self.retry.cap_ms, self.retry.base_ms
+                ),
+            );
+        }
+        if self.watchdog && self.ttl_ms.is_none() {
+            return err("watchdog", "needs a ttl_ms to extend".into());
+        }
+        if instances == 0 {
+            return err("redlock", "needs at least one instance".into());
+        }
+        if self.redlock.is_none() && instances != 1 {
+            return err(
+                "redlock",
+                format!("{instances} instances given but redlock is off: a plain lock uses one instance"),
+            );
+        }
+        if let Some(RedlockConfig { quorum: Some(q) }) = &self.redlock {
+            if *q == 0 || *q > instances {
+                return err(
+                    "redlock.quorum",
+                    format!("{q} is not between 1 and the {instances} instances"),
+                );
+            }
+        }
+        if self.fencing && self.redlock.is_some() {
+            return err(
+                "fencing",
+                "Redlock cannot issue fencing tokens (each instance has its own counter)".into(),
+            );
+        }
+        if self.fencing && self.acquire != AcquireStyle::SetNxPx {
+            return err(
+                "fencing",
+                "the fenced acquire script is an atomic SET NX; use acquire \"set_nx_px\"".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The recipe with one classic mistake applied to it.
+    pub fn with_pitfall(mut self, pitfall: Pitfall) -> Recipe {
+        match pitfall {
+            Pitfall::SetnxThenExpire => self.acquire = AcquireStyle::SetnxThenExpire,
+            Pitfall::FixedValue => self.token = TokenStyle::Fixed("locked".into()),
+            Pitfall::PlainDel => self.release = ReleaseStyle::PlainDel,
+            Pitfall::NoTtl => {
+                self.ttl_ms = None;
+                self.watchdog = false;
+            }
+            Pitfall::TtlShorterThanWork => self.watchdog = false,
+            Pitfall::UnlimitedRetries => self.retry.max_attempts = None,
+            Pitfall::NoDriftFactor => self.drift_factor = 0.0,
+            Pitfall::PlainSet => self.acquire = AcquireStyle::PlainSet,
+        }
+        self
+    }
+}
+
+/// The classic ways to get a Redis lock wrong, each one knob away from the safe recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pitfall {
+    /// SETNX then EXPIRE: a crash between them leaves the lock forever.
+    SetnxThenExpire,
+    /// A fixed lock value: anyone can release anyone's lock.
+    FixedValue,
+    /// DEL without an ownership check: releases another holder's lock.
+    PlainDel,
+    /// No TTL at all: a dead holder keeps the lock forever.
+    NoTtl,
+    /// No watchdog, so a TTL shorter than the work expires mid-work.
+    TtlShorterThanWork,
+    /// Retry forever: unbounded waits and retry storms.
+    UnlimitedRetries,
+    /// Drift factor 0: a node whose clock runs fast expires the lock before the holder's
+    /// validity ends.
+    NoDriftFactor,
+    /// Plain SET for a set-once record or a lock: last writer wins.
+    PlainSet,
+}
+
+impl Pitfall {
+    /// Every pitfall, for tests and listings.
+    pub const ALL: [Pitfall; 8] = [
+        Pitfall::SetnxThenExpire,
+        Pitfall::FixedValue,
+        Pitfall::PlainDel,
+        Pitfall::NoTtl,
+        Pitfall::TtlShorterThanWork,
+        Pitfall::UnlimitedRetries,
+        Pitfall::NoDriftFactor,
+        Pitfall::PlainSet,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_safe_and_valid() {
+        let r = Recipe::default();
+        assert_eq!(r.acquire, AcquireStyle::SetNxPx);
+        assert_eq!(r.token, TokenStyle::Unique);
+        assert_eq!(r.release, ReleaseStyle::CompareAndDelete);
+        assert!(r.ttl_ms.is_some() && r.watchdog && r.retry.max_attempts.is_some());
+        r.validate(1).unwrap();
+    }
+
+    #[test]
+    fn every_pitfall_changes_the_recipe() {
+        for p in Pitfall::ALL {
+            assert_ne!(
+                Recipe::default().with_pitfall(p),
+                Recipe::default(),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quorum_above_instances_is_refused() {
+        let r = Recipe {
+            redlock: Some(RedlockConfig { quorum: Some(6) }),
+            ..Recipe::default()
+        };
+        let e = r.validate(5).unwrap_err();
+        assert_eq!(e.field, "redlock.quorum");
+        let ok = Recipe {
+            redlock: Some(RedlockConfig::default()),
+            ..Recipe::default()
+        };
+        assert_eq!(ok.quorum(5), 3);
+        ok.validate(5).unwrap();
+    }
+
+    #[test]
+    fn zero_ttl_is_refused() {
+        let r = Recipe {
+            ttl_ms: Some(0),
+            ..Recipe::default()
+        };
+        assert_eq!(r.validate(1).unwrap_err().field, "ttl_ms");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_str::<Recipe>(r#"{"ttl": 5}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `ttl`"), "{e}");
+    }
+}
