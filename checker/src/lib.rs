@@ -1,1 +1,20 @@
+//! Histories and their judge.
+//!
+//! [`history`] is the one JSON-lines format every backend writes; [`check`] reads a history
+//! and returns a [`Verdict`]: for each [`Property`], whether it holds, and a [`Finding`] for
+//! every violation, naming the clients, the true times and the faults before it.
 
+mod check;
+pub mod history;
+mod progress;
+mod property;
+mod safety;
+mod verdict;
+
+#[cfg(test)]
+mod tests;
+
+pub use check::check;
+pub use history::{Event, Record, SectionEnd};
+pub use property::Property;
+pub use verdict::{CheckConfig, Finding, Outcome, Verdict};

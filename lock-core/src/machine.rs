@@ -64,6 +64,39 @@ pub enum LostReason {
     ValidityElapsed,
 }
 
+impl std::fmt::Display for FailReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailReason::Contended {
+                granted,
+                refused,
+                failed,
+            } => {
+                write!(
+                    f,
+                    "no quorum: {granted} granted, {refused} refused, {failed} silent"
+                )
+            }
+            FailReason::ValidityElapsed => f.write_str("quorum reached after the validity ran out"),
+            FailReason::NotReplicated { acked, needed } => {
+                write!(f, "WAIT: {acked} of {needed} replicas acknowledged")
+            }
+            FailReason::Abandoned => f.write_str("abandoned by its owner"),
+        }
+    }
+}
+
+impl std::fmt::Display for LostReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LostReason::ExtendFailed { confirmed, needed } => {
+                write!(f, "extension confirmed by {confirmed}, {needed} needed")
+            }
+            LostReason::ValidityElapsed => f.write_str("validity elapsed on the owner's clock"),
+        }
+    }
+}
+
 /// What the machine asks of its driver, or tells its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -47,17 +47,11 @@ pub struct WaitReplicas {
 }
 
 /// Redlock over several independent primaries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedlockConfig {
     /// Grants needed; `null` means a majority (N/2 + 1).
     pub quorum: Option<usize>,
-}
-
-impl Default for RedlockConfig {
-    fn default() -> Self {
-        RedlockConfig { quorum: None }
-    }
 }
 
 /// Every knob of the lock protocol. `Recipe::default()` is the safe recipe.

@@ -1,1 +1,18 @@
+//! Scenario files: what to run, what to break, and what the checker must conclude.
+//!
+//! A scenario is JSON (see `scenarios/README.md`). [`Scenario::load`] parses it strictly
+//! (unknown fields are errors) and validates it as a whole, so a scenario that cannot be
+//! played is refused before anything starts; every error names the file, the field path and,
+//! for syntax and type errors, the line.
 
+mod error;
+mod fault;
+mod model;
+mod validate;
+
+pub use error::ScenarioError;
+pub use fault::{Fault, FaultAction};
+pub use model::{
+    Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, ResourceSpec, Scenario, Sentinel,
+    Topology, Workload,
+};

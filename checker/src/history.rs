@@ -1,0 +1,217 @@
+//! The history of a run: one JSON object per line, the same for every backend.
+//!
+//! Times are *true* times in microseconds since the start of the run: the simulator's global
+//! clock, or the harness's monotonic clock on real Redis. Client clocks never appear here.
+
+use lock_core::{Op, Reply};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use thiserror::Error;
+
+/// One line of a history: what happened, and when on the true clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// True time in microseconds since the start of the run.
+    pub t_us: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Something that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run begins: what was played, and the parameters the checker needs.
+    RunStarted {
+        scenario: String,
+        backend: String,
+        seed: u64,
+        resource: String,
+        /// The recipe's TTL, if any, in milliseconds.
+        ttl_ms: Option<u64>,
+    },
+    /// A fault was injected (node crash, promotion, partition, clock jump, client pause, ...).
+    Fault { description: String },
+    /// A client starts trying to get the lock.
+    AcquireStarted { client: String },
+    /// One acquisition attempt begins (1-based).
+    AttemptStarted { client: String, attempt: u32 },
+    /// One acquisition attempt failed.
+    AttemptFailed {
+        client: String,
+        attempt: u32,
+        reason: String,
+    },
+    /// A command left a client for a lock instance.
+    CommandSent {
+        client: String,
+        instance: usize,
+        op: Op,
+        command: String,
+    },
+    /// A lock instance's reply reached a client (or the client gave up waiting).
+    ReplyReceived {
+        client: String,
+        instance: usize,
+        op: Op,
+        reply: Reply,
+    },
+    /// The client holds the lock: its critical section begins.
+    Acquired {
+        client: String,
+        token: String,
+        fencing_token: Option<u64>,
+        /// Validity left at the grant, in microseconds of the client's clock (`null`: none).
+        valid_for_us: Option<u64>,
+    },
+    /// The client gave up acquiring.
+    AcquireFailed {
+        client: String,
+        attempts: u32,
+        reason: String,
+    },
+    /// The watchdog's extension was confirmed.
+    Extended { client: String },
+    /// The lock core reports the lock lost (extension failed or validity elapsed).
+    Lost { client: String, reason: String },
+    /// The client's critical section ends: it no longer believes it holds the lock.
+    SectionEnded { client: String, why: SectionEnd },
+    /// The client's release finished.
+    Released { client: String, confirmed: usize },
+    /// The protected resource received a write.
+    Write {
+        client: String,
+        fencing_token: Option<u64>,
+        accepted: bool,
+    },
+    /// A set-once workload's write was acknowledged as the first (SET NX answered OK).
+    SetOnceWon { client: String, key: String },
+    /// A client process died.
+    ClientCrashed { client: String },
+    /// A Redis node's view of the lock key changed (simulator only, for timelines).
+    KeyChanged {
+        node: String,
+        key: String,
+        what: String,
+    },
+    /// The run ended.
+    RunEnded {},
+}
+
+/// Why a critical section ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionEnd {
+    /// The work finished and the client releases.
+    Done,
+    /// The lock core reported the lock lost and the client stopped.
+    Lost,
+    /// The client saw its validity run out and stopped.
+    ValidityElapsed,
+}
+
+impl Event {
+    /// The client the event belongs to, if any.
+    pub fn client(&self) -> Option<&str> {
+        use Event::*;
+        match self {
+            AcquireStarted { client }
+            | AttemptStarted { client, .. }
+            | AttemptFailed { client, .. }
+            | CommandSent { client, .. }
+            | ReplyReceived { client, .. }
+            | Acquired { client, .. }
+            | AcquireFailed { client, .. }
+            | Extended { client }
+            | Lost { client, .. }
+            | SectionEnded { client, .. }
+            | Released { client, .. }
+            | Write { client, .. }
+            | SetOnceWon { client, .. }
+            | ClientCrashed { client } => Some(client),
+            RunStarted { .. } | Fault { .. } | KeyChanged { .. } | RunEnded {} => None,
+        }
+    }
+}
+
+/// A history that cannot be read.
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    /// A line is not a history record.
+    #[error("line {line}: {source}")]
+    Parse {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes records as JSON lines.
+pub fn write_jsonl(records: &[Record], mut w: impl Write) -> Result<(), HistoryError> {
+    for r in records {
+        serde_json::to_writer(&mut w, r).map_err(|e| HistoryError::Io(e.into()))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Reads JSON lines into records; blank lines are skipped.
+pub fn read_jsonl(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
+    let mut out = Vec::new();
+    for (i, line) in r.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+            line: i + 1,
+            source,
+        })?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_json_lines() {
+        let recs = vec![
+            Record {
+                t_us: 0,
+                event: Event::Fault {
+                    description: "crash primary".into(),
+                },
+            },
+            Record {
+                t_us: 5,
+                event: Event::Acquired {
+                    client: "A".into(),
+                    token: "t".into(),
+                    fencing_token: Some(3),
+                    valid_for_us: None,
+                },
+            },
+        ];
+        let mut buf = Vec::new();
+        write_jsonl(&recs, &mut buf).unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"t_us":0,"event":"fault","description":"crash primary"}"#),
+            "{text}"
+        );
+        assert_eq!(read_jsonl(&buf[..]).unwrap(), recs);
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let e = read_jsonl("\n{\"t_us\":1,\"event\":\"nope\"}\n".as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("line 2:"), "{e}");
+    }
+}

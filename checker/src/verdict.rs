@@ -1,0 +1,110 @@
+//! What the checker answers: an outcome per property and the findings behind them.
+
+use crate::property::Property;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Whether a property held over a whole history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing in the history contradicts the property.
+    Holds,
+    /// At least one finding contradicts the property.
+    Violated,
+}
+
+/// Thresholds for the progress properties; every field has a default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckConfig {
+    /// How long after a client crash the lock may stay unavailable; None = default (2 × TTL + 1 s
+    /// from RunStarted.ttl_ms, or 60 s when there is no TTL).
+    pub liveness_bound_ms: Option<u64>,
+    /// Attempts allowed per acquisition; None = 20.
+    pub max_attempts: Option<u32>,
+    /// Commands sent allowed per acquisition; None = 100.
+    pub max_commands: Option<u32>,
+}
+
+/// One violation of a property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The property violated.
+    pub property: Property,
+    /// The clients involved.
+    pub clients: Vec<String>,
+    /// The true times involved, in microseconds.
+    pub times_us: Vec<u64>,
+    /// Every fault injected at or before the finding's last time, as "10.000 ms: crash primary".
+    pub faults_before: Vec<String>,
+    /// One readable sentence naming the clients and the times in milliseconds.
+    pub message: String,
+}
+
+/// The checker's judgement of a history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The outcome of every property.
+    pub outcomes: BTreeMap<Property, Outcome>,
+    /// Every violation found, grouped by property in [`Property::ALL`] order, each group in
+    /// history order.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// The outcome of one property (Violated if it has findings, when `outcomes` lacks it).
+    pub fn outcome(&self, p: Property) -> Outcome {
+        match self.outcomes.get(&p) {
+            Some(o) => *o,
+            None if self.findings.iter().any(|f| f.property == p) => Outcome::Violated,
+            None => Outcome::Holds,
+        }
+    }
+
+    /// Whether every property holds.
+    pub fn all_hold(&self) -> bool {
+        Property::ALL
+            .iter()
+            .all(|p| self.outcome(*p) == Outcome::Holds)
+    }
+
+    /// Human-readable text: one line per property, then each finding with its faults.
+    pub fn summary(&self) -> String {
+        let width = Property::ALL
+            .iter()
+            .map(|p| p.name().len())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for p in Property::ALL {
+            let status = match self.outcome(p) {
+                Outcome::Holds => "holds".to_string(),
+                Outcome::Violated => {
+                    let n = self.findings.iter().filter(|f| f.property == p).count();
+                    let plural = if n == 1 { "" } else { "s" };
+                    format!("VIOLATED ({n} finding{plural})")
+                }
+            };
+            let _ = writeln!(out, "{:<width$}  {status}", p.name());
+        }
+        for f in &self.findings {
+            let _ = writeln!(out, "\n{}: {}", f.property.name(), f.message);
+            if f.faults_before.is_empty() {
+                let _ = writeln!(out, "  no faults before");
+            } else {
+                let _ = writeln!(out, "  faults before:");
+                for fault in &f.faults_before {
+                    let _ = writeln!(out, "    {fault}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A true time in microseconds as milliseconds with three decimals: `1234.500 ms`.
+pub(crate) fn ms(us: u64) -> String {
+    format!("{}.{:03} ms", us / 1_000, us % 1_000)
+}

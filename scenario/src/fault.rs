@@ -1,0 +1,162 @@
+//! Faults: `{"at_ms": 10, "crash": "primary"}` — a time and exactly one action.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// One scheduled fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// When it strikes, in milliseconds of true time.
+    pub at_ms: u64,
+    /// What happens.
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultAction {
+    /// Kill a node (SIGKILL): it answers nothing until restarted.
+    Crash(String),
+    /// Start a crashed node again, with its data (persistence) or empty.
+    Restart { node: String, persistence: bool },
+    /// Make a replica the primary (REPLICAOF NO ONE); clients follow it.
+    Promote(String),
+    /// Freeze a node (SIGSTOP) for a while; what it was sent waits.
+    PauseNode { node: String, for_ms: u64 },
+    /// Freeze a client (GC or VM pause) for a while: it keeps believing it holds the lock.
+    PauseClient { client: String, for_ms: u64 },
+    /// Kill a client process.
+    CrashClient(String),
+    /// Step a node's or client's clock by `by_ms` (negative: backwards).
+    ClockJump { target: String, by_ms: i64 },
+    /// Cut every link between the two groups (node, client names, or `resource`), for a
+    /// while or (without `for_ms`) until the end.
+    Partition {
+        between: Vec<String>,
+        and: Vec<String>,
+        #[serde(default)]
+        for_ms: Option<u64>,
+    },
+}
+
+impl FaultAction {
+    /// The action's key in JSON, e.g. `crash`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultAction::Crash(_) => "crash",
+            FaultAction::Restart { .. } => "restart",
+            FaultAction::Promote(_) => "promote",
+            FaultAction::PauseNode { .. } => "pause_node",
+            FaultAction::PauseClient { .. } => "pause_client",
+            FaultAction::CrashClient(_) => "crash_client",
+            FaultAction::ClockJump { .. } => "clock_jump",
+            FaultAction::Partition { .. } => "partition",
+        }
+    }
+
+    /// A one-line description for histories and findings.
+    pub fn describe(&self) -> String {
+        match self {
+            FaultAction::Crash(n) => format!("crash {n}"),
+            FaultAction::Restart { node, persistence } => format!(
+                "restart {node} {}",
+                if *persistence {
+                    "with its data"
+                } else {
+                    "without persistence (empty)"
+                }
+            ),
+            FaultAction::Promote(n) => format!("promote {n} to primary"),
+            FaultAction::PauseNode { node, for_ms } => format!("pause {node} for {for_ms} ms"),
+            FaultAction::PauseClient { client, for_ms } => {
+                format!("pause client {client} for {for_ms} ms")
+            }
+            FaultAction::CrashClient(c) => format!("crash client {c}"),
+            FaultAction::ClockJump { target, by_ms } => {
+                format!("clock of {target} jumps {by_ms:+} ms")
+            }
+            FaultAction::Partition {
+                between,
+                and,
+                for_ms,
+            } => format!(
+                "partition [{}] from [{}]{}",
+                between.join(", "),
+                and.join(", "),
+                for_ms.map(|d| format!(" for {d} ms")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+const KINDS: &str =
+    "crash, restart, promote, pause_node, pause_client, crash_client, clock_jump, partition";
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let at = map
+            .remove("at_ms")
+            .ok_or_else(|| D::Error::missing_field("at_ms"))?;
+        let at_ms = u64::deserialize(at).map_err(|e| D::Error::custom(format!("at_ms: {e}")))?;
+        if map.len() != 1 {
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            return Err(D::Error::custom(format!(
+                "a fault needs `at_ms` and exactly one of {KINDS}; found [{}]",
+                keys.join(", ")
+            )));
+        }
+        let action =
+            FaultAction::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(Fault { at_ms, action })
+    }
+}
+
+impl Serialize for Fault {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(&self.action).map_err(serde::ser::Error::custom)?;
+        let mut map = serde_json::Map::new();
+        map.insert("at_ms".into(), self.at_ms.into());
+        if let serde_json::Value::Object(inner) = &mut v {
+            map.append(inner);
+        }
+        serde_json::Value::Object(map).serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let f: Fault = serde_json::from_str(r#"{"at_ms": 10, "crash": "primary"}"#).unwrap();
+        assert_eq!(f.action, FaultAction::Crash("primary".into()));
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"at_ms":10,"crash":"primary"}"#
+        );
+        let p: Fault = serde_json::from_str(
+            r#"{"at_ms": 5, "partition": {"between": ["A"], "and": ["redis-1"]}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            p.action,
+            FaultAction::Partition { for_ms: None, .. }
+        ));
+    }
+
+    #[test]
+    fn two_actions_or_none_are_refused() {
+        let e = serde_json::from_str::<Fault>(r#"{"at_ms": 1, "crash": "a", "promote": "b"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("exactly one of"), "{e}");
+        let e = serde_json::from_str::<Fault>(r#"{"crash": "a"}"#).unwrap_err();
+        assert!(e.to_string().contains("at_ms"), "{e}");
+        let e = serde_json::from_str::<Fault>(r#"{"at_ms": 1, "explode": "a"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `explode`"), "{e}");
+        let e = serde_json::from_str::<Fault>(r#"{"at_ms": -1, "crash": "a"}"#).unwrap_err();
+        assert!(e.to_string().contains("at_ms"), "{e}");
+    }
+}

@@ -1,0 +1,312 @@
+//! Loading and whole-scenario validation: everything that would stop a run is found here.
+
+use crate::error::ScenarioError;
+use crate::fault::FaultAction;
+use crate::model::{Backend, Dist, Scenario, Topology, Workload};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_path_buf(),
+            field: String::new(),
+            line: None,
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates scenario text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Scenario, ScenarioError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            ScenarioError {
+                file: origin.to_path_buf(),
+                field: if field == "." { String::new() } else { field },
+                line: (inner.line() > 0).then_some(inner.line()),
+                reason: strip_position(&inner.to_string()),
+            }
+        })?;
+        scenario
+            .validate()
+            .map_err(|(field, reason)| ScenarioError {
+                file: origin.to_path_buf(),
+                field,
+                line: None,
+                reason,
+            })?;
+        Ok(scenario)
+    }
+
+    /// Checks everything the parser cannot: names that exist, times inside the run, sane
+    /// numbers. Returns the field path and the reason of the first problem.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let fail = |field: String, reason: String| Err((field, reason));
+        if self.name.trim().is_empty() {
+            return fail("name".into(), "must not be empty".into());
+        }
+        if self.duration_ms == 0 {
+            return fail("duration_ms".into(), "must be greater than 0".into());
+        }
+        if self.backends.is_empty() {
+            return fail("backends".into(), "name at least one backend".into());
+        }
+        match &self.topology {
+            Topology::Replicated { replicas: 0, .. } => {
+                return fail(
+                    "topology.replicated.replicas".into(),
+                    "needs at least 1 replica".into(),
+                )
+            }
+            Topology::Replicated {
+                replication_lag_ms, ..
+            } if !(replication_lag_ms.is_finite() && *replication_lag_ms >= 0.0) => {
+                return fail(
+                    "topology.replicated.replication_lag_ms".into(),
+                    format!("must be a non-negative number, got {replication_lag_ms}"),
+                )
+            }
+            Topology::Redlock { instances: 0 } => {
+                return fail(
+                    "topology.redlock.instances".into(),
+                    "needs at least 1 instance".into(),
+                )
+            }
+            _ => {}
+        }
+        let nodes: BTreeSet<String> = self.topology.node_names().into_iter().collect();
+        let instances = self.topology.lock_instances();
+        if let Err(e) = self.recipe.validate(instances) {
+            return fail(format!("recipe.{}", e.field), e.reason);
+        }
+        if let Some(w) = &self.recipe.wait_replicas {
+            match &self.topology {
+                Topology::Replicated { replicas, .. } if w.replicas as usize <= *replicas => {}
+                Topology::Replicated { replicas, .. } => {
+                    return fail(
+                        "recipe.wait_replicas.replicas".into(),
+                        format!(
+                            "{} is more than the topology's {replicas} replicas",
+                            w.replicas
+                        ),
+                    )
+                }
+                _ => {
+                    return fail(
+                        "recipe.wait_replicas".into(),
+                        "needs a replicated topology".into(),
+                    )
+                }
+            }
+        }
+        for (field, d) in [
+            ("network.latency", &self.network.latency),
+            ("network.resource_latency", &self.network.resource_latency),
+        ] {
+            d.check().or_else(|r| fail(field.into(), r))?;
+        }
+        if !(0.0..1.0).contains(&self.network.loss) {
+            return fail(
+                "network.loss".into(),
+                format!("must be in [0, 1), got {}", self.network.loss),
+            );
+        }
+        if self.resource.key.is_empty() {
+            return fail("resource.key".into(), "must not be empty".into());
+        }
+        if self.clients.is_empty() {
+            return fail("clients".into(), "name at least one client".into());
+        }
+        let mut clients = BTreeSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let at = |f: &str| format!("clients[{i}].{f}");
+            if c.name.is_empty() {
+                return fail(at("name"), "must not be empty".into());
+            }
+            if nodes.contains(&c.name) || c.name == "resource" {
+                return fail(
+                    at("name"),
+                    format!("`{}` is already the name of a node", c.name),
+                );
+            }
+            if !clients.insert(c.name.clone()) {
+                return fail(at("name"), format!("`{}` is used by two clients", c.name));
+            }
+            if c.start_ms > self.duration_ms {
+                return fail(
+                    at("start_ms"),
+                    format!(
+                        "{} is past the end of the run ({} ms)",
+                        c.start_ms, self.duration_ms
+                    ),
+                );
+            }
+            if c.iterations == 0 {
+                return fail(at("iterations"), "must be at least 1".into());
+            }
+            c.work_ms.check().or_else(|r| fail(at("work_ms"), r))?;
+            c.think_ms.check().or_else(|r| fail(at("think_ms"), r))?;
+            if c.workload == Workload::SetOnce && c.iterations != 1 {
+                return fail(at("iterations"), "a set-once writer writes once".into());
+            }
+        }
+        for (kind, names, known) in [
+            ("nodes", &self.clocks.nodes, &nodes),
+            ("clients", &self.clocks.clients, &clients),
+        ] {
+            for (name, spec) in names {
+                let field = format!("clocks.{kind}.{name}");
+                if !known.contains(name) {
+                    return fail(
+                        field,
+                        format!("no {} is named `{name}`", &kind[..kind.len() - 1]),
+                    );
+                }
+                if !(spec.rate > 0.0 && spec.rate.is_finite()) {
+                    return fail(
+                        format!("{field}.rate"),
+                        format!("must be greater than 0, got {}", spec.rate),
+                    );
+                }
+                if !spec.offset_ms.is_finite() {
+                    return fail(format!("{field}.offset_ms"), "must be a number".into());
+                }
+            }
+        }
+        let is_replica = |n: &str| n.starts_with("replica-") && nodes.contains(n);
+        for (i, f) in self.faults.iter().enumerate() {
+            let field = format!("faults[{i}].{}", f.action.kind());
+            if f.at_ms > self.duration_ms {
+                return fail(
+                    format!("faults[{i}].at_ms"),
+                    format!(
+                        "{} is past the end of the run ({} ms)",
+                        f.at_ms, self.duration_ms
+                    ),
+                );
+            }
+            let node = |n: &str| {
+                if nodes.contains(n) {
+                    Ok(())
+                } else {
+                    Err((
+                        field.clone(),
+                        format!("no node is named `{n}` (nodes: {})", join(&nodes)),
+                    ))
+                }
+            };
+            let client = |c: &str| {
+                if clients.contains(c) {
+                    Ok(())
+                } else {
+                    Err((
+                        field.clone(),
+                        format!("no client is named `{c}` (clients: {})", join(&clients)),
+                    ))
+                }
+            };
+            let positive = |d: u64| {
+                if d > 0 {
+                    Ok(())
+                } else {
+                    Err((
+                        format!("{field}.for_ms"),
+                        "must be greater than 0".to_string(),
+                    ))
+                }
+            };
+            match &f.action {
+                FaultAction::Crash(n) => node(n)?,
+                FaultAction::Restart { node: n, .. } => node(n)?,
+                FaultAction::Promote(n) => {
+                    node(n)?;
+                    if !is_replica(n) {
+                        return fail(
+                            field,
+                            format!("`{n}` is not a replica of a replicated topology"),
+                        );
+                    }
+                }
+                FaultAction::PauseNode { node: n, for_ms } => {
+                    node(n)?;
+                    positive(*for_ms)?;
+                }
+                FaultAction::PauseClient { client: c, for_ms } => {
+                    client(c)?;
+                    positive(*for_ms)?;
+                }
+                FaultAction::CrashClient(c) => client(c)?,
+                FaultAction::ClockJump { target, .. } => {
+                    if !nodes.contains(target) && !clients.contains(target) {
+                        return fail(
+                            format!("{field}.target"),
+                            format!("no node or client is named `{target}`"),
+                        );
+                    }
+                }
+                FaultAction::Partition {
+                    between,
+                    and,
+                    for_ms,
+                } => {
+                    if between.is_empty() || and.is_empty() {
+                        return fail(
+                            field,
+                            "both sides of a partition need at least one name".into(),
+                        );
+                    }
+                    for n in between.iter().chain(and) {
+                        if !nodes.contains(n) && !clients.contains(n) && n != "resource" {
+                            return fail(field, format!("no node or client is named `{n}`"));
+                        }
+                        if between.contains(n) && and.contains(n) {
+                            return fail(field, format!("`{n}` is on both sides"));
+                        }
+                    }
+                    if let Some(d) = for_ms {
+                        positive(*d)?;
+                    }
+                }
+            }
+        }
+        if self.expect.is_empty() {
+            return fail(
+                "expect".into(),
+                "name at least one property and its outcome".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the scenario declares that `backend` can play it.
+    pub fn supports(&self, backend: Backend) -> bool {
+        self.backends.contains(&backend)
+    }
+}
+
+fn join(names: &BTreeSet<String>) -> String {
+    names.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// serde_json appends " at line L column C"; the line is reported separately.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+impl Dist {
+    /// The distribution's median, in milliseconds (for summaries).
+    pub fn median_ms(&self) -> f64 {
+        match self {
+            Dist::FixedMs(x) => *x,
+            Dist::UniformMs([a, b]) => (a + b) / 2.0,
+            Dist::LognormalMs { p50, .. } => *p50,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Sampling the scenario's duration distributions from a seeded RNG.
+
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal};
+use scenario::Dist;
+
+/// z-score of the 99th percentile of a standard normal distribution.
+const Z99: f64 = 2.326_347_874;
+
+/// Draws one duration in microseconds.
+pub fn sample_us(d: &Dist, rng: &mut impl Rng) -> u64 {
+    let ms = match d {
+        Dist::FixedMs(x) => *x,
+        Dist::UniformMs([a, b]) => {
+            if a == b {
+                *a
+            } else {
+                rng.gen_range(*a..=*b)
+            }
+        }
+        Dist::LognormalMs { p50, p99 } => {
+            let mu = p50.ln();
+            let sigma = ((p99.ln() - mu) / Z99).max(0.0);
+            match LogNormal::new(mu, sigma) {
+                Ok(ln) => ln.sample(rng),
+                Err(_) => *p50,
+            }
+        }
+    };
+    (ms * 1000.0).round().max(0.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn lognormal_matches_its_percentiles() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let d = Dist::LognormalMs {
+            p50: 10.0,
+            p99: 50.0,
+        };
+        let mut xs: Vec<u64> = (0..20_000).map(|_| sample_us(&d, &mut rng)).collect();
+        xs.sort_unstable();
+        let p50 = xs[10_000] as f64 / 1000.0;
+        let p99 = xs[19_800] as f64 / 1000.0;
+        assert!((9.0..11.0).contains(&p50), "{p50}");
+        assert!((42.0..58.0).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn fixed_and_uniform() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        assert_eq!(sample_us(&Dist::FixedMs(0.25), &mut rng), 250);
+        for _ in 0..100 {
+            let x = sample_us(&Dist::UniformMs([1.0, 2.0]), &mut rng);
+            assert!((1000..=2000).contains(&x));
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! A simulated Redis node: a keyspace whose keys expire by the node's own clock, and the
+//! commands of the lock protocol executed the way Redis executes them.
+
+use lock_core::{Command, Reply};
+use std::collections::BTreeMap;
+
+/// One key's value and its absolute expiry on the local clock (as Redis 7 propagates PXAT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The stored string.
+    pub value: String,
+    /// Local time (µs) at which the key is gone; `None` for no expiry.
+    pub expires_at: Option<u64>,
+}
+
+/// A write as it travels the replication stream: the resulting state, not the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The key now holds this entry.
+    Put { key: String, entry: Entry },
+    /// The key is gone.
+    Del { key: String },
+}
+
+/// A node's keyspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keyspace {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Reply of a replica to any write.
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+
+impl Keyspace {
+    /// The live entry for `key` at local time `now` (expired keys are dropped lazily).
+    pub fn get(&mut self, key: &str, now: u64) -> Option<&Entry> {
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.expires_at.is_some_and(|x| x <= now))
+        {
+            self.entries.remove(key);
+        }
+        self.entries.get(key)
+    }
+
+    /// Applies one replicated effect.
+    pub fn apply(&mut self, effect: &Effect) {
+        match effect {
+            Effect::Put { key, entry } => {
+                self.entries.insert(key.clone(), entry.clone());
+            }
+            Effect::Del { key } => {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    /// Empties the keyspace (restart without persistence, full resync).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Every live key at local time `now`, in key order (for comparisons and tests).
+    pub fn snapshot(&mut self, now: u64) -> BTreeMap<String, Entry> {
+        self.entries
+            .retain(|_, e| e.expires_at.is_none_or(|x| x > now));
+        self.entries.clone()
+    }
+
+    fn put(
+        &mut self,
+        key: &str,
+        value: String,
+        ttl_ms: Option<u64>,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) {
+        let entry = Entry {
+            value,
+            expires_at: ttl_ms.map(|ms| now + ms * 1000),
+        };
+        self.entries.insert(key.to_string(), entry.clone());
+        fx.push(Effect::Put {
+            key: key.to_string(),
+            entry,
+        });
+    }
+
+    fn del(&mut self, key: &str, now: u64, fx: &mut Vec<Effect>) -> bool {
+        let existed = self.get(key, now).is_some();
+        if existed {
+            self.entries.remove(key);
+            fx.push(Effect::Del {
+                key: key.to_string(),
+            });
+        }
+        existed
+    }
+
+    fn holds(&mut self, key: &str, token: &str, now: u64) -> bool {
+        self.get(key, now).is_some_and(|e| e.value == token)
+    }
+
+    fn incr(&mut self, key: &str, now: u64, fx: &mut Vec<Effect>) -> Result<i64, Reply> {
+        let current = match self.get(key, now) {
+            None => 0,
+            Some(e) => e
+                .value
+                .parse::<i64>()
+                .map_err(|_| Reply::Error("ERR value is not an integer or out of range".into()))?,
+        };
+        let expires_at = self.get(key, now).and_then(|e| e.expires_at);
+        let n = current + 1;
+        let entry = Entry {
+            value: n.to_string(),
+            expires_at,
+        };
+        self.entries.insert(key.to_string(), entry.clone());
+        fx.push(Effect::Put {
+            key: key.to_string(),
+            entry,
+        });
+        Ok(n)
+    }
+
+    fn pexpire(&mut self, key: &str, ttl_ms: u64, now: u64, fx: &mut Vec<Effect>) -> bool {
+        let Some(e) = self.get(key, now) else {
+            return false;
+        };
+        let entry = Entry {
+            value: e.value.clone(),
+            expires_at: Some(now + ttl_ms * 1000),
+        };
+        self.entries.insert(key.to_string(), entry.clone());
+        fx.push(Effect::Put {
+            key: key.to_string(),
+            entry,
+        });
+        true
+    }
+
+    /// Executes `cmd` at local time `now`; writes append their effects to `fx`.
+    /// `writable` is false on a replica. WAIT is the caller's business (it needs replicas).
+    pub fn execute(
+        &mut self,
+        cmd: &Command,
+        now: u64,
+        writable: bool,
+        fx: &mut Vec<Effect>,
+    ) -> Reply {
+        let is_write = !matches!(cmd, Command::Get { .. } | Command::Wait { .. });
+        if is_write && !writable {
+            return Reply::Error(READONLY.into());
+        }
+        match cmd {
+            Command::SetNx { key, value, ttl_ms } => {
+                if self.get(key, now).is_some() {
+                    Reply::Nil
+                } else {
+                    self.put(key, value.clone(), *ttl_ms, now, fx);
+                    Reply::Ok
+                }
+            }
+            Command::SetNxLegacy { key, value } => {
+                if self.get(key, now).is_some() {
+                    Reply::Int(0)
+                } else {
+                    self.put(key, value.clone(), None, now, fx);
+                    Reply::Int(1)
+                }
+            }
+            Command::Set { key, value, ttl_ms } => {
+                self.put(key, value.clone(), *ttl_ms, now, fx);
+                Reply::Ok
+            }
+            Command::PExpire { key, ttl_ms } => {
+                Reply::Int(self.pexpire(key, *ttl_ms, now, fx) as i64)
+            }
+            Command::Get { key } => match self.get(key, now) {
+                Some(e) => Reply::Bulk(e.value.clone()),
+                None => Reply::Nil,
+            },
+            Command::Del { key } => Reply::Int(self.del(key, now, fx) as i64),
+            Command::Incr { key } => match self.incr(key, now, fx) {
+                Ok(n) => Reply::Int(n),
+                Err(e) => e,
+            },
+            Command::Wait { .. } => Reply::Int(0),
+            Command::Release { key, token } => {
+                if self.holds(key, token, now) {
+                    Reply::Int(self.del(key, now, fx) as i64)
+                } else {
+                    Reply::Int(0)
+                }
+            }
+            Command::Extend { key, token, ttl_ms } => {
+                if self.holds(key, token, now) {
+                    Reply::Int(self.pexpire(key, *ttl_ms, now, fx) as i64)
+                } else {
+                    Reply::Int(0)
+                }
+            }
+            Command::FencedAcquire {
+                key,
+                counter_key,
+                token,
+                ttl_ms,
+            } => {
+                if self.get(key, now).is_some() {
+                    return Reply::Nil;
+                }
+                self.put(key, token.clone(), *ttl_ms, now, fx);
+                match self.incr(counter_key, now, fx) {
+                    Ok(n) => Reply::Int(n),
+                    Err(e) => e,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ks: &mut Keyspace, cmd: Command, now: u64) -> Reply {
+        ks.execute(&cmd, now, true, &mut Vec::new())
+    }
+
+    #[test]
+    fn set_nx_px_expires_by_the_local_clock() {
+        let mut ks = Keyspace::default();
+        let set = |v: &str| Command::SetNx {
+            key: "k".into(),
+            value: v.into(),
+            ttl_ms: Some(10),
+        };
+        assert_eq!(run(&mut ks, set("a"), 0), Reply::Ok);
+        assert_eq!(run(&mut ks, set("b"), 9_999), Reply::Nil);
+        assert_eq!(run(&mut ks, set("b"), 10_000), Reply::Ok);
+    }
+
+    #[test]
+    fn release_and_extend_check_the_token() {
+        let mut ks = Keyspace::default();
+        run(
+            &mut ks,
+            Command::SetNx {
+                key: "k".into(),
+                value: "a".into(),
+                ttl_ms: Some(10),
+            },
+            0,
+        );
+        let rel = |t: &str| Command::Release {
+            key: "k".into(),
+            token: t.into(),
+        };
+        let ext = |t: &str| Command::Extend {
+            key: "k".into(),
+            token: t.into(),
+            ttl_ms: 100,
+        };
+        assert_eq!(run(&mut ks, ext("b"), 1), Reply::Int(0));
+        assert_eq!(run(&mut ks, ext("a"), 1), Reply::Int(1));
+        assert_eq!(
+            run(&mut ks, Command::Get { key: "k".into() }, 50_000),
+            Reply::Bulk("a".into())
+        );
+        assert_eq!(run(&mut ks, rel("b"), 2), Reply::Int(0));
+        assert_eq!(run(&mut ks, rel("a"), 2), Reply::Int(1));
+        assert_eq!(
+            run(&mut ks, Command::Del { key: "k".into() }, 3),
+            Reply::Int(0)
+        );
+    }
+
+    #[test]
+    fn fenced_acquire_counts_up_and_replicas_refuse_writes() {
+        let mut ks = Keyspace::default();
+        let acq = |t: &str| Command::FencedAcquire {
+            key: "k".into(),
+            counter_key: "k:fence".into(),
+            token: t.into(),
+            ttl_ms: Some(5),
+        };
+        let mut fx = Vec::new();
+        assert_eq!(ks.execute(&acq("a"), 0, true, &mut fx), Reply::Int(1));
+        assert_eq!(fx.len(), 2, "the lock and the counter replicate");
+        assert_eq!(run(&mut ks, acq("b"), 1), Reply::Nil);
+        assert_eq!(run(&mut ks, acq("b"), 5_000), Reply::Int(2));
+        assert_eq!(
+            ks.execute(&acq("c"), 0, false, &mut Vec::new()),
+            Reply::Error(READONLY.into())
+        );
+    }
+
+    #[test]
+    fn setnx_has_no_expiry_until_pexpire() {
+        let mut ks = Keyspace::default();
+        let setnx = Command::SetNxLegacy {
+            key: "k".into(),
+            value: "a".into(),
+        };
+        assert_eq!(run(&mut ks, setnx.clone(), 0), Reply::Int(1));
+        assert_eq!(run(&mut ks, setnx, u64::MAX / 2), Reply::Int(0));
+        assert_eq!(
+            run(
+                &mut ks,
+                Command::PExpire {
+                    key: "k".into(),
+                    ttl_ms: 1
+                },
+                10
+            ),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            run(&mut ks, Command::Get { key: "k".into() }, 1_010),
+            Reply::Nil
+        );
+    }
+}

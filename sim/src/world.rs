@@ -1,0 +1,1119 @@
+//! The simulated world and its event loop: Redis nodes with replication and Sentinel, the
+//! network, clients running the lock core, the protected resource, and the fault schedule.
+
+use crate::client::{Phase, SimClient};
+use crate::clock::Clock;
+use crate::dist::sample_us;
+use crate::network::{Network, Party};
+use crate::node::{Effect, Keyspace};
+use crate::queue::EventQueue;
+use checker::{Event as H, Record, SectionEnd};
+use lock_core::{Action, Command, Event as LockEvent, LostReason, Reply, RequestId, TimerId};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scenario::{ClockSpec, FaultAction, Scenario, Topology, Workload};
+use std::collections::BTreeMap;
+
+const MS: u64 = 1_000;
+
+/// What a run produced: the history and how many events the simulator processed.
+#[derive(Debug, Clone)]
+pub struct SimRun {
+    /// The history, in true-time order.
+    pub records: Vec<Record>,
+    /// Events processed by the loop (for the event-rate benchmark).
+    pub events: u64,
+}
+
+/// Which of a client's timers fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientTimer {
+    Machine(TimerId),
+    Work(u64),
+    Think(u64),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Ev {
+    Fault(usize),
+    Heal(usize),
+    ResumeNode(usize),
+    ResumeClient(usize),
+    ClientStart(usize),
+    ClientTimer {
+        client: usize,
+        epoch: u64,
+        timer: ClientTimer,
+    },
+    Request {
+        node: usize,
+        client: usize,
+        request: RequestId,
+        command: Command,
+    },
+    Reply {
+        client: usize,
+        request: RequestId,
+        reply: Reply,
+    },
+    WriteArrives {
+        client: usize,
+        fencing: Option<u64>,
+        commit: bool,
+    },
+    WriteAck {
+        client: usize,
+        commit: bool,
+    },
+    ReplicateSend {
+        primary: usize,
+        incarnation: u64,
+        replica: usize,
+        effect: Effect,
+    },
+    ReplicaApply {
+        replica: usize,
+        primary: usize,
+        effect: Effect,
+        offset: u64,
+    },
+    ReplicaAck {
+        primary: usize,
+        replica: usize,
+        offset: u64,
+    },
+    WaitTimeout {
+        node: usize,
+        wait: u64,
+    },
+    SentinelCheck {
+        node: usize,
+        down_since: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Primary,
+    Replica { of: usize },
+}
+
+#[derive(Debug, Clone)]
+struct PendingWait {
+    client: usize,
+    request: RequestId,
+    target: u64,
+    needed: u32,
+}
+
+struct SimNode {
+    name: String,
+    clock: Clock,
+    keyspace: Keyspace,
+    up: bool,
+    paused: bool,
+    down_since: Option<u64>,
+    deferred: Vec<Ev>,
+    incarnation: u64,
+    role: Role,
+    /// Writes this node has shipped as a primary.
+    offset: u64,
+    /// Highest offset each replica acknowledged (primary side).
+    acked: BTreeMap<usize, u64>,
+    waits: BTreeMap<u64, PendingWait>,
+}
+
+/// The simulated world.
+pub(crate) struct World<'s> {
+    sc: &'s Scenario,
+    key: String,
+    now: u64,
+    end: u64,
+    queue: EventQueue<Ev>,
+    nodes: Vec<SimNode>,
+    clients: Vec<SimClient>,
+    net: Network,
+    /// The primary clients are told to use (replicated topology).
+    primary: usize,
+    lag_us: u64,
+    sentinel_after: Option<u64>,
+    /// Replication writes held back by a cut link, per (primary, replica).
+    backlog: BTreeMap<(usize, usize), Vec<Effect>>,
+    /// Who generated which lock value, to name holders in key events.
+    owners: BTreeMap<String, String>,
+    resource_max: Option<(u64, usize)>,
+    next_wait: u64,
+    records: Vec<Record>,
+    actions: Vec<Action>,
+    events: u64,
+}
+
+impl<'s> World<'s> {
+    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> World<'s> {
+        let stream = |n: u64| {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            r.set_stream(n);
+            r
+        };
+        let default_clock = ClockSpec::default();
+        let nodes = sc
+            .topology
+            .node_names()
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| SimNode {
+                clock: Clock::new(sc.clocks.nodes.get(&name).unwrap_or(&default_clock)),
+                role: match sc.topology {
+                    Topology::Replicated { .. } if i > 0 => Role::Replica { of: 0 },
+                    _ => Role::Primary,
+                },
+                name,
+                keyspace: Keyspace::default(),
+                up: true,
+                paused: false,
+                down_since: None,
+                deferred: Vec::new(),
+                incarnation: 0,
+                offset: 0,
+                acked: BTreeMap::new(),
+                waits: BTreeMap::new(),
+            })
+            .collect();
+        let instances = sc.topology.lock_instances();
+        let clients = sc
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let clock = Clock::new(sc.clocks.clients.get(&spec.name).unwrap_or(&default_clock));
+                SimClient::new(
+                    spec.clone(),
+                    sc.recipe.clone(),
+                    &sc.resource.key,
+                    instances,
+                    clock,
+                    stream(100 + i as u64),
+                )
+            })
+            .collect();
+        let (lag_us, sentinel_after) = match &sc.topology {
+            Topology::Replicated {
+                replication_lag_ms,
+                sentinel,
+                ..
+            } => (
+                (replication_lag_ms * 1000.0) as u64,
+                sentinel.as_ref().map(|s| s.down_after_ms * MS),
+            ),
+            _ => (0, None),
+        };
+        let mut w = World {
+            sc,
+            key: sc.resource.key.clone(),
+            now: 0,
+            end: sc.duration_ms * MS,
+            queue: EventQueue::default(),
+            nodes,
+            clients,
+            net: Network::new(sc.network.clone(), stream(1)),
+            primary: 0,
+            lag_us,
+            sentinel_after,
+            backlog: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            resource_max: None,
+            next_wait: 0,
+            records: Vec::new(),
+            actions: Vec::new(),
+            events: 0,
+        };
+        for (i, f) in sc.faults.iter().enumerate() {
+            w.queue.push(f.at_ms * MS, Ev::Fault(i));
+        }
+        for (i, c) in sc.clients.iter().enumerate() {
+            w.queue.push(c.start_ms * MS, Ev::ClientStart(i));
+        }
+        w
+    }
+
+    pub(crate) fn run(mut self, seed: u64) -> SimRun {
+        self.record(H::RunStarted {
+            scenario: self.sc.name.clone(),
+            backend: "sim".into(),
+            seed,
+            resource: self.key.clone(),
+            ttl_ms: self.sc.recipe.ttl_ms,
+        });
+        while let Some((t, ev)) = self.queue.pop() {
+            if t > self.end {
+                break;
+            }
+            self.now = t;
+            self.events += 1;
+            self.dispatch(ev);
+        }
+        self.now = self.end;
+        self.record(H::RunEnded {});
+        SimRun {
+            records: self.records,
+            events: self.events,
+        }
+    }
+
+    fn record(&mut self, event: H) {
+        self.records.push(Record {
+            t_us: self.now,
+            event,
+        });
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Fault(i) => self.inject(i),
+            Ev::Heal(i) => {
+                if let FaultAction::Partition { between, and, .. } = &self.sc.faults[i].action {
+                    let (a, b) = (self.parties(between), self.parties(and));
+                    self.net.cut(&a, &b, -1);
+                    let d = format!("heal: {}", self.sc.faults[i].action.describe());
+                    self.record(H::Fault { description: d });
+                    self.flush_backlogs();
+                }
+            }
+            Ev::ResumeNode(n) => {
+                self.nodes[n].paused = false;
+                self.nodes[n].down_since = None;
+                let name = self.nodes[n].name.clone();
+                self.record(H::Fault {
+                    description: format!("resume {name}"),
+                });
+                for ev in std::mem::take(&mut self.nodes[n].deferred) {
+                    self.queue.push(self.now, ev);
+                }
+            }
+            Ev::ResumeClient(c) => {
+                self.clients[c].paused = false;
+                let name = self.clients[c].spec.name.clone();
+                self.record(H::Fault {
+                    description: format!("resume client {name}"),
+                });
+                for ev in std::mem::take(&mut self.clients[c].deferred) {
+                    self.queue.push(self.now, ev);
+                }
+            }
+            Ev::ClientStart(c) => {
+                if self.client_ready(c, &ev) {
+                    self.begin_acquire(c);
+                }
+            }
+            Ev::ClientTimer {
+                client,
+                epoch,
+                timer,
+            } => {
+                if !self.client_ready(client, &ev) || epoch != self.clients[client].clock.epoch {
+                    return;
+                }
+                self.client_timer(client, timer);
+            }
+            Ev::Reply {
+                client,
+                request,
+                ref reply,
+            } => {
+                if !self.client_ready(client, &ev) {
+                    return;
+                }
+                let reply = reply.clone();
+                if let Some((instance, op)) = self.clients[client].requests.remove(&request) {
+                    let name = self.clients[client].spec.name.clone();
+                    self.record(H::ReplyReceived {
+                        client: name,
+                        instance,
+                        op,
+                        reply: reply.clone(),
+                    });
+                }
+                self.feed(client, LockEvent::Reply { request, reply });
+            }
+            Ev::WriteAck { client, commit } => {
+                if self.client_ready(client, &ev) && commit {
+                    self.commit_acked(client);
+                }
+            }
+            Ev::WriteArrives {
+                client,
+                fencing,
+                commit,
+            } => self.resource_write(client, fencing, commit),
+            Ev::Request { node, .. }
+            | Ev::ReplicaApply { replica: node, .. }
+            | Ev::ReplicaAck { primary: node, .. }
+            | Ev::WaitTimeout { node, .. } => {
+                if !self.nodes[node].up {
+                    return;
+                }
+                if self.nodes[node].paused {
+                    self.nodes[node].deferred.push(ev);
+                    return;
+                }
+                self.node_event(ev);
+            }
+            Ev::ReplicateSend {
+                primary,
+                incarnation,
+                replica,
+                ref effect,
+            } => {
+                let p = &self.nodes[primary];
+                if !p.up || p.incarnation != incarnation {
+                    return; // still in the dead primary's buffers: lost
+                }
+                if p.paused {
+                    self.nodes[primary].deferred.push(ev);
+                    return;
+                }
+                let effect = effect.clone();
+                self.ship(primary, replica, effect);
+            }
+            Ev::SentinelCheck { node, down_since } => {
+                if self.primary == node && self.nodes[node].down_since == Some(down_since) {
+                    self.sentinel_failover(node);
+                }
+            }
+        }
+    }
+
+    /// True when the client may act on `ev` now; a paused client keeps it for later.
+    fn client_ready(&mut self, c: usize, ev: &Ev) -> bool {
+        let cl = &mut self.clients[c];
+        if cl.crashed {
+            return false;
+        }
+        if cl.paused {
+            cl.deferred.push(ev.clone());
+            return false;
+        }
+        true
+    }
+
+    // ---- faults ------------------------------------------------------------------------
+
+    fn node_index(&self, name: &str) -> usize {
+        self.nodes.iter().position(|n| n.name == name).unwrap_or(0)
+    }
+
+    fn client_index(&self, name: &str) -> Option<usize> {
+        self.clients.iter().position(|c| c.spec.name == name)
+    }
+
+    fn parties(&self, names: &[String]) -> Vec<Party> {
+        names
+            .iter()
+            .map(|n| {
+                if n == "resource" {
+                    Party::Resource
+                } else if let Some(c) = self.client_index(n) {
+                    Party::Client(c)
+                } else {
+                    Party::Node(self.node_index(n))
+                }
+            })
+            .collect()
+    }
+
+    fn inject(&mut self, i: usize) {
+        let fault = &self.sc.faults[i];
+        self.record(H::Fault {
+            description: fault.action.describe(),
+        });
+        match &fault.action {
+            FaultAction::Crash(n) => {
+                let n = self.node_index(n);
+                self.crash_node(n);
+            }
+            FaultAction::Restart { node, persistence } => {
+                let n = self.node_index(node);
+                if self.nodes[n].up {
+                    self.crash_node(n);
+                }
+                self.restart_node(n, *persistence);
+            }
+            FaultAction::Promote(n) => {
+                let n = self.node_index(n);
+                self.promote(n);
+            }
+            FaultAction::PauseNode { node, for_ms } => {
+                let n = self.node_index(node);
+                if self.nodes[n].up && !self.nodes[n].paused {
+                    self.nodes[n].paused = true;
+                    self.mark_down(n);
+                    self.queue.push(self.now + for_ms * MS, Ev::ResumeNode(n));
+                }
+            }
+            FaultAction::PauseClient { client, for_ms } => {
+                if let Some(c) = self.client_index(client) {
+                    if !self.clients[c].paused && !self.clients[c].crashed {
+                        self.clients[c].paused = true;
+                        self.queue.push(self.now + for_ms * MS, Ev::ResumeClient(c));
+                    }
+                }
+            }
+            FaultAction::CrashClient(client) => {
+                if let Some(c) = self.client_index(client) {
+                    if !self.clients[c].crashed {
+                        self.clients[c].crashed = true;
+                        self.clients[c].deferred.clear();
+                        self.clients[c].phase = Phase::Done;
+                        self.record(H::ClientCrashed {
+                            client: client.clone(),
+                        });
+                    }
+                }
+            }
+            FaultAction::ClockJump { target, by_ms } => {
+                let by = by_ms.saturating_mul(MS as i64);
+                if let Some(c) = self.client_index(target) {
+                    self.clients[c].clock.jump(self.now, by);
+                    self.replan_client_timers(c);
+                } else {
+                    let n = self.node_index(target);
+                    self.nodes[n].clock.jump(self.now, by);
+                }
+            }
+            FaultAction::Partition {
+                between,
+                and,
+                for_ms,
+            } => {
+                let (a, b) = (self.parties(between), self.parties(and));
+                self.net.cut(&a, &b, 1);
+                if let Some(d) = for_ms {
+                    self.queue.push(self.now + d * MS, Ev::Heal(i));
+                }
+            }
+        }
+    }
+
+    fn mark_down(&mut self, n: usize) {
+        self.nodes[n].down_since = Some(self.now);
+        if let (Some(after), true) = (self.sentinel_after, self.primary == n) {
+            self.queue.push(
+                self.now + after,
+                Ev::SentinelCheck {
+                    node: n,
+                    down_since: self.now,
+                },
+            );
+        }
+    }
+
+    fn crash_node(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        if !node.up {
+            return;
+        }
+        node.up = false;
+        node.paused = false;
+        node.incarnation += 1;
+        node.deferred.clear();
+        node.waits.clear();
+        self.mark_down(n);
+    }
+
+    fn restart_node(&mut self, n: usize, persistence: bool) {
+        let local = self.nodes[n].clock.local(self.now);
+        let had_key = self.nodes[n].keyspace.get(&self.key, local).is_some();
+        let node = &mut self.nodes[n];
+        node.up = true;
+        node.down_since = None;
+        if !persistence {
+            node.keyspace.clear();
+            if had_key {
+                let name = node.name.clone();
+                self.key_changed(&name, "lost: restarted without persistence".into());
+            }
+        }
+        let is_replicated = matches!(self.sc.topology, Topology::Replicated { .. });
+        if is_replicated && self.primary != n {
+            // Rejoins as a replica of the current primary: a full resync replaces its data.
+            let primary = self.primary;
+            self.nodes[n].role = Role::Replica { of: primary };
+            self.full_sync(primary, n);
+        }
+    }
+
+    fn full_sync(&mut self, primary: usize, replica: usize) {
+        if !self.nodes[primary].up {
+            return;
+        }
+        let ks = self.nodes[primary].keyspace.clone();
+        let offset = self.nodes[primary].offset;
+        let before = self.nodes[replica].keyspace.clone();
+        self.nodes[replica].keyspace = ks;
+        self.nodes[primary].acked.insert(replica, offset);
+        self.backlog.remove(&(primary, replica));
+        if before != self.nodes[replica].keyspace {
+            let name = self.nodes[replica].name.clone();
+            let from = self.nodes[primary].name.clone();
+            self.key_changed(&name, format!("full resync from {from}"));
+        }
+    }
+
+    fn promote(&mut self, n: usize) {
+        self.nodes[n].role = Role::Primary;
+        self.primary = n;
+        for r in 0..self.nodes.len() {
+            if r != n && matches!(self.nodes[r].role, Role::Replica { .. }) {
+                self.nodes[r].role = Role::Replica { of: n };
+                if self.nodes[r].up {
+                    self.full_sync(n, r);
+                }
+            }
+        }
+    }
+
+    fn sentinel_failover(&mut self, old: usize) {
+        let best = (0..self.nodes.len())
+            .filter(|r| *r != old && self.nodes[*r].up && !self.nodes[*r].paused)
+            .filter(|r| matches!(self.nodes[*r].role, Role::Replica { of } if of == old))
+            .max_by_key(|r| {
+                (
+                    self.nodes[old].acked.get(r).copied().unwrap_or(0),
+                    std::cmp::Reverse(*r),
+                )
+            });
+        if let Some(r) = best {
+            let d = format!(
+                "sentinel: {} down for {} ms, promotes {}",
+                self.nodes[old].name,
+                self.sentinel_after.unwrap_or(0) / MS,
+                self.nodes[r].name
+            );
+            self.record(H::Fault { description: d });
+            self.promote(r);
+        }
+    }
+
+    // ---- nodes -------------------------------------------------------------------------
+
+    fn node_event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Request {
+                node,
+                client,
+                request,
+                command,
+            } => {
+                let reply = match command {
+                    Command::Wait {
+                        replicas,
+                        timeout_ms,
+                    } => match self.wait(node, client, request, replicas, timeout_ms) {
+                        Some(r) => r,
+                        None => return,
+                    },
+                    _ => self.execute(node, &command),
+                };
+                self.reply(node, client, request, reply);
+            }
+            Ev::ReplicaApply {
+                replica,
+                primary,
+                effect,
+                offset,
+            } => {
+                if self.nodes[replica].role != (Role::Replica { of: primary }) {
+                    return;
+                }
+                self.nodes[replica].keyspace.apply(&effect);
+                if effect_key(&effect) == self.key {
+                    let name = self.nodes[replica].name.clone();
+                    let what = format!("replicated: {}", self.describe_effect(&effect));
+                    self.key_changed(&name, what);
+                }
+                if let Some(at) =
+                    self.net
+                        .deliver_at(Party::Node(replica), Party::Node(primary), self.now, true)
+                {
+                    self.queue.push(
+                        at,
+                        Ev::ReplicaAck {
+                            primary,
+                            replica,
+                            offset,
+                        },
+                    );
+                }
+            }
+            Ev::ReplicaAck {
+                primary,
+                replica,
+                offset,
+            } => {
+                let acked = self.nodes[primary].acked.entry(replica).or_insert(0);
+                *acked = (*acked).max(offset);
+                let done: Vec<u64> = self.nodes[primary]
+                    .waits
+                    .iter()
+                    .filter(|(_, w)| self.replicas_at(primary, w.target) >= w.needed as usize)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in done {
+                    self.finish_wait(primary, id);
+                }
+            }
+            Ev::WaitTimeout { node, wait } => self.finish_wait(node, wait),
+            _ => {}
+        }
+    }
+
+    fn execute(&mut self, n: usize, command: &Command) -> Reply {
+        let local = self.nodes[n].clock.local(self.now);
+        let writable = self.nodes[n].role == Role::Primary;
+        let mut fx = Vec::new();
+        let reply = self.nodes[n]
+            .keyspace
+            .execute(command, local, writable, &mut fx);
+        for effect in fx {
+            if effect_key(&effect) == self.key {
+                let name = self.nodes[n].name.clone();
+                let what = self.describe_effect(&effect);
+                self.key_changed(&name, what);
+            }
+            self.replicate(n, effect);
+        }
+        reply
+    }
+
+    fn replicate(&mut self, primary: usize, effect: Effect) {
+        self.nodes[primary].offset += 1;
+        let incarnation = self.nodes[primary].incarnation;
+        for r in 0..self.nodes.len() {
+            if self.nodes[r].role == (Role::Replica { of: primary }) {
+                let ev = Ev::ReplicateSend {
+                    primary,
+                    incarnation,
+                    replica: r,
+                    effect: effect.clone(),
+                };
+                self.queue.push(self.now + self.lag_us, ev);
+            }
+        }
+    }
+
+    fn ship(&mut self, primary: usize, replica: usize, effect: Effect) {
+        if self.net.is_cut(Party::Node(primary), Party::Node(replica)) {
+            self.backlog
+                .entry((primary, replica))
+                .or_default()
+                .push(effect);
+            return;
+        }
+        let offset = self.nodes[primary].offset;
+        if let Some(at) =
+            self.net
+                .deliver_at(Party::Node(primary), Party::Node(replica), self.now, true)
+        {
+            self.queue.push(
+                at,
+                Ev::ReplicaApply {
+                    replica,
+                    primary,
+                    effect,
+                    offset,
+                },
+            );
+        }
+    }
+
+    fn flush_backlogs(&mut self) {
+        let ready: Vec<(usize, usize)> = self
+            .backlog
+            .keys()
+            .filter(|(p, r)| !self.net.is_cut(Party::Node(*p), Party::Node(*r)))
+            .copied()
+            .collect();
+        for (p, r) in ready {
+            for effect in self.backlog.remove(&(p, r)).unwrap_or_default() {
+                self.ship(p, r, effect);
+            }
+        }
+    }
+
+    fn replicas_at(&self, primary: usize, offset: u64) -> usize {
+        self.nodes[primary]
+            .acked
+            .values()
+            .filter(|a| **a >= offset)
+            .count()
+    }
+
+    fn wait(
+        &mut self,
+        n: usize,
+        client: usize,
+        request: RequestId,
+        needed: u32,
+        timeout_ms: u64,
+    ) -> Option<Reply> {
+        let target = self.nodes[n].offset;
+        let have = self.replicas_at(n, target);
+        if have >= needed as usize || self.nodes[n].role != Role::Primary {
+            return Some(Reply::Int(have as i64));
+        }
+        self.next_wait += 1;
+        let id = self.next_wait;
+        self.nodes[n].waits.insert(
+            id,
+            PendingWait {
+                client,
+                request,
+                target,
+                needed,
+            },
+        );
+        if timeout_ms > 0 {
+            self.queue.push(
+                self.now + timeout_ms * MS,
+                Ev::WaitTimeout { node: n, wait: id },
+            );
+        }
+        None
+    }
+
+    fn finish_wait(&mut self, n: usize, id: u64) {
+        if let Some(w) = self.nodes[n].waits.remove(&id) {
+            let have = self.replicas_at(n, w.target) as i64;
+            self.reply(n, w.client, w.request, Reply::Int(have));
+        }
+    }
+
+    fn reply(&mut self, node: usize, client: usize, request: RequestId, reply: Reply) {
+        if let Some(at) =
+            self.net
+                .deliver_at(Party::Node(node), Party::Client(client), self.now, false)
+        {
+            self.queue.push(
+                at,
+                Ev::Reply {
+                    client,
+                    request,
+                    reply,
+                },
+            );
+        }
+    }
+
+    fn describe_effect(&self, effect: &Effect) -> String {
+        match effect {
+            Effect::Put { entry, .. } => {
+                let holder = self
+                    .owners
+                    .get(&entry.value)
+                    .map(String::as_str)
+                    .unwrap_or("?");
+                match entry.expires_at {
+                    Some(x) => format!(
+                        "set by {holder}, expires at local {:.3} ms",
+                        x.saturating_sub(crate::clock::LOCAL_EPOCH) as f64 / 1000.0
+                    ),
+                    None => format!("set by {holder}, no expiry"),
+                }
+            }
+            Effect::Del { .. } => "deleted".into(),
+        }
+    }
+
+    fn key_changed(&mut self, node: &str, what: String) {
+        let key = self.key.clone();
+        self.record(H::KeyChanged {
+            node: node.to_string(),
+            key,
+            what,
+        });
+    }
+
+    // ---- clients -----------------------------------------------------------------------
+
+    fn route(&self, instance: usize) -> usize {
+        match self.sc.topology {
+            Topology::Replicated { .. } => self.primary,
+            _ => instance,
+        }
+    }
+
+    fn begin_acquire(&mut self, c: usize) {
+        self.clients[c].phase = Phase::Acquiring;
+        let name = self.clients[c].spec.name.clone();
+        self.record(H::AcquireStarted {
+            client: name.clone(),
+        });
+        self.feed(c, LockEvent::Acquire);
+        let token = self.clients[c].machine.token().to_string();
+        self.owners.insert(token, name);
+    }
+
+    fn feed(&mut self, c: usize, event: LockEvent) {
+        let cl = &mut self.clients[c];
+        let local = cl.clock.local(self.now);
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.clear();
+        cl.machine.handle(event, local, &mut cl.rng, &mut actions);
+        for a in actions.drain(..) {
+            self.act(c, a, local);
+        }
+        self.actions = actions;
+    }
+
+    fn schedule_client_timer(&mut self, c: usize, local_at: u64, timer: ClientTimer) {
+        let cl = &self.clients[c];
+        let at = cl.clock.true_at(local_at, self.now);
+        let epoch = cl.clock.epoch;
+        self.queue.push(
+            at,
+            Ev::ClientTimer {
+                client: c,
+                epoch,
+                timer,
+            },
+        );
+    }
+
+    fn replan_client_timers(&mut self, c: usize) {
+        let cl = &self.clients[c];
+        let mut plan: Vec<(u64, ClientTimer)> = cl
+            .machine_timers
+            .iter()
+            .map(|(t, at)| (*at, ClientTimer::Machine(*t)))
+            .collect();
+        if let Some(at) = cl.work_due {
+            plan.push((at, ClientTimer::Work(cl.work_gen)));
+        }
+        if let Some(at) = cl.think_due {
+            plan.push((at, ClientTimer::Think(cl.think_gen)));
+        }
+        for (at, timer) in plan {
+            self.schedule_client_timer(c, at, timer);
+        }
+    }
+
+    fn act(&mut self, c: usize, action: Action, local: u64) {
+        let name = self.clients[c].spec.name.clone();
+        match action {
+            Action::Send {
+                instance,
+                request,
+                command,
+            } => {
+                let node = self.route(instance);
+                let op = command.op();
+                self.record(H::CommandSent {
+                    client: name,
+                    instance,
+                    op,
+                    command: command.to_string(),
+                });
+                self.clients[c].requests.insert(request, (instance, op));
+                if let Some(at) =
+                    self.net
+                        .deliver_at(Party::Client(c), Party::Node(node), self.now, false)
+                {
+                    self.queue.push(
+                        at,
+                        Ev::Request {
+                            node,
+                            client: c,
+                            request,
+                            command,
+                        },
+                    );
+                }
+            }
+            Action::SetTimer { timer, at } => {
+                self.clients[c].machine_timers.insert(timer, at);
+                self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
+            }
+            Action::AttemptStarted { attempt } => self.record(H::AttemptStarted {
+                client: name,
+                attempt,
+            }),
+            Action::AttemptFailed { attempt, reason } => self.record(H::AttemptFailed {
+                client: name,
+                attempt,
+                reason: reason.to_string(),
+            }),
+            Action::Acquired {
+                token,
+                fencing_token,
+                valid_until,
+            } => {
+                self.record(H::Acquired {
+                    client: name.clone(),
+                    token,
+                    fencing_token,
+                    valid_for_us: (valid_until != u64::MAX)
+                        .then(|| valid_until.saturating_sub(local)),
+                });
+                let cl = &mut self.clients[c];
+                cl.fencing = fencing_token;
+                if cl.spec.workload == Workload::SetOnce {
+                    cl.phase = Phase::Done;
+                    let key = self.key.clone();
+                    self.record(H::SetOnceWon { client: name, key });
+                    return;
+                }
+                cl.section_open = true;
+                cl.phase = Phase::Working;
+                let work = sample_us(&cl.spec.work_ms, &mut cl.rng);
+                cl.work_gen += 1;
+                cl.work_due = Some(local + work);
+                let timer = ClientTimer::Work(cl.work_gen);
+                self.send_write(c, false);
+                self.schedule_client_timer(c, local + work, timer);
+            }
+            Action::Failed { attempts, reason } => {
+                self.record(H::AcquireFailed {
+                    client: name,
+                    attempts,
+                    reason: reason.to_string(),
+                });
+                self.next_iteration(c, local);
+            }
+            Action::Extended { .. } => self.record(H::Extended { client: name }),
+            Action::Lost { reason } => {
+                self.record(H::Lost {
+                    client: name,
+                    reason: reason.to_string(),
+                });
+                let cl = &self.clients[c];
+                let stop = match reason {
+                    LostReason::ExtendFailed { .. } => Some(SectionEnd::Lost),
+                    LostReason::ValidityElapsed if cl.spec.honors_validity => {
+                        Some(SectionEnd::ValidityElapsed)
+                    }
+                    LostReason::ValidityElapsed => None,
+                };
+                if let (Some(why), true) = (stop, cl.section_open && cl.phase == Phase::Working) {
+                    self.end_section(c, why);
+                }
+            }
+            Action::Released { confirmed } => {
+                self.record(H::Released {
+                    client: name,
+                    confirmed,
+                });
+                self.next_iteration(c, local);
+            }
+        }
+    }
+
+    fn end_section(&mut self, c: usize, why: SectionEnd) {
+        let cl = &mut self.clients[c];
+        cl.section_open = false;
+        cl.work_due = None;
+        cl.work_gen += 1;
+        cl.phase = Phase::Releasing;
+        let name = cl.spec.name.clone();
+        self.record(H::SectionEnded { client: name, why });
+        self.feed(c, LockEvent::Release);
+    }
+
+    fn next_iteration(&mut self, c: usize, local: u64) {
+        let cl = &mut self.clients[c];
+        if cl.iteration >= cl.spec.iterations {
+            cl.phase = Phase::Done;
+            return;
+        }
+        cl.iteration += 1;
+        cl.phase = Phase::Thinking;
+        let think = sample_us(&cl.spec.think_ms, &mut cl.rng);
+        cl.think_gen += 1;
+        cl.think_due = Some(local + think);
+        let timer = ClientTimer::Think(cl.think_gen);
+        self.schedule_client_timer(c, local + think, timer);
+    }
+
+    fn client_timer(&mut self, c: usize, timer: ClientTimer) {
+        let cl = &mut self.clients[c];
+        match timer {
+            ClientTimer::Machine(t) => {
+                if cl.machine_timers.remove(&t).is_some() {
+                    self.feed(c, LockEvent::Timer(t));
+                }
+            }
+            ClientTimer::Work(g) if g == cl.work_gen && cl.phase == Phase::Working => {
+                cl.work_due = None;
+                cl.phase = Phase::Committing;
+                self.send_write(c, true);
+            }
+            ClientTimer::Think(g) if g == cl.think_gen && cl.phase == Phase::Thinking => {
+                cl.think_due = None;
+                self.begin_acquire(c);
+            }
+            _ => {}
+        }
+    }
+
+    fn commit_acked(&mut self, c: usize) {
+        if self.clients[c].phase == Phase::Committing && self.clients[c].section_open {
+            self.end_section(c, SectionEnd::Done);
+        }
+    }
+
+    // ---- the protected resource --------------------------------------------------------
+
+    fn send_write(&mut self, c: usize, commit: bool) {
+        let fencing = self.clients[c].fencing;
+        if let Some(at) = self
+            .net
+            .deliver_at(Party::Client(c), Party::Resource, self.now, true)
+        {
+            self.queue.push(
+                at,
+                Ev::WriteArrives {
+                    client: c,
+                    fencing,
+                    commit,
+                },
+            );
+        } else if commit {
+            // The write cannot reach the resource: the client gives up its section.
+            self.end_section(c, SectionEnd::Lost);
+        }
+    }
+
+    fn resource_write(&mut self, c: usize, fencing: Option<u64>, commit: bool) {
+        let accepted = match (self.sc.resource.checks_fencing, fencing) {
+            (true, Some(t)) => match self.resource_max {
+                Some((max, by)) => t > max || (t == max && by == c),
+                None => true,
+            },
+            _ => true,
+        };
+        if accepted {
+            if let Some(t) = fencing {
+                if self.resource_max.is_none_or(|(max, _)| t > max) {
+                    self.resource_max = Some((t, c));
+                }
+            }
+        }
+        let name = self.clients[c].spec.name.clone();
+        self.record(H::Write {
+            client: name,
+            fencing_token: fencing,
+            accepted,
+        });
+        if let Some(at) = self
+            .net
+            .deliver_at(Party::Resource, Party::Client(c), self.now, true)
+        {
+            self.queue.push(at, Ev::WriteAck { client: c, commit });
+        }
+    }
+}
+
+fn effect_key(effect: &Effect) -> &str {
+    match effect {
+        Effect::Put { key, .. } | Effect::Del { key } => key,
+    }
+}

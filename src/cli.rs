@@ -1,0 +1,221 @@
+//! Argument parsing and the subcommands. Exit codes: 0 as expected, 1 not as expected (or a
+//! violation found by `check`), 2 bad input.
+
+use checker::history::{read_jsonl, write_jsonl};
+use checker::{check, CheckConfig, Event, Outcome};
+use clap::{Parser, Subcommand};
+use locksim::play::{play_sim, Played};
+use scenario::Scenario;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+/// Deterministic simulation and correctness testing for Redis locks.
+///
+/// Plays scenario files (topology, lock recipe, clients, fault schedule, expected verdict) on
+/// a simulated Redis and checks every history for mutual-exclusion violations, stale writes,
+/// foreign releases, dead locks and retry storms.
+#[derive(Parser, Debug)]
+#[command(name = "locksim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Play a scenario file and judge it; exit 0 when the verdict matches its `expect`.
+    ///
+    /// Example: locksim run scenarios/failover-double-grant.json
+    Run {
+        /// The scenario file (JSON; see scenarios/README.md).
+        file: PathBuf,
+        /// Seed for the simulator (default: the scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the verdict as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Write the run's history (JSON lines) to this file.
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+    },
+    /// Judge a recorded history (JSON lines); exit 0 when every property holds.
+    Check {
+        /// The history file.
+        history: PathBuf,
+        /// Print the verdict as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the arguments and runs the subcommand; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Cmd::Run {
+            file,
+            seed,
+            json,
+            history,
+        } => run(file, seed, json, history),
+        Cmd::Check { history, json } => check_file(history, json),
+    }
+}
+
+fn bad_input(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    2
+}
+
+fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>) -> i32 {
+    let scenario = match Scenario::load(&file) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let played = play_sim(&scenario, seed);
+    if let Some(path) = history {
+        let written = std::fs::File::create(&path)
+            .map_err(checker::history::HistoryError::from)
+            .and_then(|f| write_jsonl(&played.records, std::io::BufWriter::new(f)));
+        if let Err(e) = written {
+            return bad_input(format!("{}: cannot write the history: {e}", path.display()));
+        }
+    }
+    if json {
+        let out = serde_json::json!({
+            "scenario": scenario.name,
+            "seed": played.seed,
+            "verdict": played.verdict,
+            "expect": scenario.expect,
+            "matches_expect": played.matches_expect(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_run(&scenario, &played);
+    }
+    if played.matches_expect() {
+        0
+    } else {
+        1
+    }
+}
+
+fn print_run(scenario: &Scenario, played: &Played) {
+    println!(
+        "scenario  {} (seed {}, simulator)",
+        scenario.name, played.seed
+    );
+    if !scenario.description.is_empty() {
+        println!("          {}", scenario.description);
+    }
+    println!();
+    println!("timeline");
+    for r in &played.records {
+        let line = match &r.event {
+            Event::Fault { description } => format!("FAULT   {description}"),
+            Event::Acquired {
+                client,
+                fencing_token,
+                valid_for_us,
+                ..
+            } => {
+                let fence = fencing_token
+                    .map(|t| format!(", fencing token {t}"))
+                    .unwrap_or_default();
+                let valid = valid_for_us
+                    .map(|v| format!("valid for {:.1} ms", v as f64 / 1000.0))
+                    .unwrap_or_else(|| "no expiry".into());
+                format!("{client:<7} acquires the lock ({valid}{fence})")
+            }
+            Event::AcquireFailed {
+                client,
+                attempts,
+                reason,
+            } => {
+                format!("{client:<7} gives up after {attempts} attempts ({reason})")
+            }
+            Event::Lost { client, reason } => format!("{client:<7} lock lost: {reason}"),
+            Event::SectionEnded { client, why } => {
+                format!("{client:<7} leaves its critical section ({why:?})")
+            }
+            Event::Write {
+                client,
+                fencing_token,
+                accepted,
+            } => {
+                let fence = fencing_token
+                    .map(|t| format!(" with token {t}"))
+                    .unwrap_or_default();
+                let what = if *accepted { "accepted" } else { "REJECTED" };
+                format!("{client:<7} writes to the resource{fence}: {what}")
+            }
+            Event::SetOnceWon { client, key } => {
+                format!("{client:<7} wins the set-once record {key}")
+            }
+            Event::ClientCrashed { client } => format!("{client:<7} crashes"),
+            Event::KeyChanged { node, what, .. } => format!("        [{node}] lock key {what}"),
+            _ => continue,
+        };
+        println!("{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);
+    }
+    println!();
+    println!("verdict");
+    for line in played.verdict.summary().lines() {
+        println!("  {line}");
+    }
+    println!();
+    if played.matches_expect() {
+        println!(
+            "as expected ({} properties checked against `expect`)",
+            scenario.expect.len()
+        );
+    } else {
+        for (p, want, got) in &played.mismatches {
+            println!(
+                "NOT AS EXPECTED: {p} should be {} but is {}",
+                outcome(*want),
+                outcome(*got)
+            );
+        }
+    }
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Holds => "holds",
+        Outcome::Violated => "violated",
+    }
+}
+
+fn check_file(path: PathBuf, json: bool) -> i32 {
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return bad_input(format!("{}: {e}", path.display())),
+    };
+    let records = match read_jsonl(BufReader::new(file)) {
+        Ok(r) => r,
+        Err(e) => return bad_input(format!("{}: {e}", path.display())),
+    };
+    let verdict = check(&records, &CheckConfig::default());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&verdict).unwrap_or_default()
+        );
+    } else {
+        println!("{}", verdict.summary());
+    }
+    if verdict.all_hold() {
+        0
+    } else {
+        1
+    }
+}
