@@ -173,10 +173,9 @@ fn print_run(scenario: &Scenario, played: &Played) {
     }
     println!();
     if played.matches_expect() {
-        println!(
-            "as expected ({} properties checked against `expect`)",
-            scenario.expect.len()
-        );
+        let n = scenario.expect.len();
+        let noun = if n == 1 { "property" } else { "properties" };
+        println!("as expected ({n} {noun} checked against `expect`)");
     } else {
         for (p, want, got) in &played.mismatches {
             println!(

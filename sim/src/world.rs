@@ -5,7 +5,7 @@ use crate::client::{Phase, SimClient};
 use crate::clock::Clock;
 use crate::dist::sample_us;
 use crate::network::{Network, Party};
-use crate::node::{Effect, Keyspace};
+use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
 use checker::{Event as H, Record, SectionEnd};
 use lock_core::{Action, Command, Event as LockEvent, LostReason, Reply, RequestId, TimerId};
@@ -139,8 +139,9 @@ pub(crate) struct World<'s> {
     sentinel_after: Option<u64>,
     /// Replication writes held back by a cut link, per (primary, replica).
     backlog: BTreeMap<(usize, usize), Vec<Effect>>,
-    /// Who generated which lock value, to name holders in key events.
-    owners: BTreeMap<String, String>,
+    /// Who generated which lock value, to name holders in key events (`None`: a value
+    /// several clients use, such as a fixed token).
+    owners: BTreeMap<String, Option<String>>,
     resource_max: Option<(u64, usize)>,
     next_wait: u64,
     records: Vec<Record>,
@@ -625,10 +626,15 @@ impl<'s> World<'s> {
                 if self.nodes[replica].role != (Role::Replica { of: primary }) {
                     return;
                 }
+                let local = self.nodes[replica].clock.local(self.now);
+                let before = self.nodes[replica].keyspace.get(&self.key, local).cloned();
                 self.nodes[replica].keyspace.apply(&effect);
                 if effect_key(&effect) == self.key {
                     let name = self.nodes[replica].name.clone();
-                    let what = format!("replicated: {}", self.describe_effect(&effect));
+                    let what = format!(
+                        "replicated: {}",
+                        self.describe_effect(&effect, before.as_ref())
+                    );
                     self.key_changed(&name, what);
                 }
                 if let Some(at) =
@@ -671,13 +677,14 @@ impl<'s> World<'s> {
         let local = self.nodes[n].clock.local(self.now);
         let writable = self.nodes[n].role == Role::Primary;
         let mut fx = Vec::new();
+        let before = self.nodes[n].keyspace.get(&self.key, local).cloned();
         let reply = self.nodes[n]
             .keyspace
             .execute(command, local, writable, &mut fx);
         for effect in fx {
             if effect_key(&effect) == self.key {
                 let name = self.nodes[n].name.clone();
-                let what = self.describe_effect(&effect);
+                let what = self.describe_effect(&effect, before.as_ref());
                 self.key_changed(&name, what);
             }
             self.replicate(n, effect);
@@ -804,20 +811,25 @@ impl<'s> World<'s> {
         }
     }
 
-    fn describe_effect(&self, effect: &Effect) -> String {
+    /// Describes a change of the lock key; `before` is the node's entry before it.
+    fn describe_effect(&self, effect: &Effect, before: Option<&Entry>) -> String {
         match effect {
             Effect::Put { entry, .. } => {
-                let holder = self
-                    .owners
-                    .get(&entry.value)
-                    .map(String::as_str)
-                    .unwrap_or("?");
+                let holder = match self.owners.get(&entry.value) {
+                    Some(Some(name)) => name.clone(),
+                    _ => format!("value \"{}\"", entry.value),
+                };
+                let verb = if before.is_some_and(|b| b.value == entry.value) {
+                    "extended"
+                } else {
+                    "set"
+                };
                 match entry.expires_at {
                     Some(x) => format!(
-                        "set by {holder}, expires at local {:.3} ms",
+                        "{verb}: {holder}, expires at local {:.3} ms",
                         x.saturating_sub(crate::clock::LOCAL_EPOCH) as f64 / 1000.0
                     ),
-                    None => format!("set by {holder}, no expiry"),
+                    None => format!("{verb}: {holder}, no expiry"),
                 }
             }
             Effect::Del { .. } => "deleted".into(),
@@ -850,7 +862,13 @@ impl<'s> World<'s> {
         });
         self.feed(c, LockEvent::Acquire);
         let token = self.clients[c].machine.token().to_string();
-        self.owners.insert(token, name);
+        let owner = self
+            .owners
+            .entry(token)
+            .or_insert_with(|| Some(name.clone()));
+        if owner.as_deref() != Some(name.as_str()) {
+            *owner = None;
+        }
     }
 
     fn feed(&mut self, c: usize, event: LockEvent) {
@@ -947,6 +965,14 @@ impl<'s> World<'s> {
                 fencing_token,
                 valid_until,
             } => {
+                if self.clients[c].spec.workload == Workload::SetOnce {
+                    // A set-once write is not a critical section: it never ends, and is
+                    // judged by the set_once property alone.
+                    self.clients[c].phase = Phase::Done;
+                    let key = self.key.clone();
+                    self.record(H::SetOnceWon { client: name, key });
+                    return;
+                }
                 self.record(H::Acquired {
                     client: name.clone(),
                     token,
@@ -956,12 +982,6 @@ impl<'s> World<'s> {
                 });
                 let cl = &mut self.clients[c];
                 cl.fencing = fencing_token;
-                if cl.spec.workload == Workload::SetOnce {
-                    cl.phase = Phase::Done;
-                    let key = self.key.clone();
-                    self.record(H::SetOnceWon { client: name, key });
-                    return;
-                }
                 cl.section_open = true;
                 cl.phase = Phase::Working;
                 let work = sample_us(&cl.spec.work_ms, &mut cl.rng);
