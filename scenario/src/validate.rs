@@ -22,13 +22,19 @@ impl Scenario {
     pub fn parse(text: &str, origin: &Path) -> Result<Scenario, ScenarioError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
+            let mut field = e.path().to_string();
             let inner = e.into_inner();
+            let mut reason = strip_position(&inner.to_string());
+            // serde_path_to_error writes a bad map key as `?`: name the map and say "key".
+            if let Some(map) = field.strip_suffix(".?") {
+                field = map.to_string();
+                reason = format!("bad key: {reason}");
+            }
             ScenarioError {
                 file: origin.to_path_buf(),
                 field: if field == "." { String::new() } else { field },
                 line: (inner.line() > 0).then_some(inner.line()),
-                reason: strip_position(&inner.to_string()),
+                reason,
             }
         })?;
         scenario

@@ -1056,10 +1056,8 @@ impl<'s> World<'s> {
     fn client_timer(&mut self, c: usize, timer: ClientTimer) {
         let cl = &mut self.clients[c];
         match timer {
-            ClientTimer::Machine(t) => {
-                if cl.machine_timers.remove(&t).is_some() {
-                    self.feed(c, LockEvent::Timer(t));
-                }
+            ClientTimer::Machine(t) if cl.machine_timers.remove(&t).is_some() => {
+                self.feed(c, LockEvent::Timer(t));
             }
             ClientTimer::Work(g) if g == cl.work_gen && cl.phase == Phase::Working => {
                 cl.work_due = None;

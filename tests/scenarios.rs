@@ -1,0 +1,77 @@
+//! Every scenario file in `scenarios/` is a regression test: play it on the simulator and
+//! assert its `expect`.
+
+use locksim::play::play_sim;
+use locksim::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_scenario_file_meets_its_expect() {
+    let files = scenario_files();
+    assert!(
+        files.len() >= 27,
+        "expected the shipped scenarios, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for file in &files {
+        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+        let played = play_sim(&scenario, None);
+        for (p, want, got) in &played.mismatches {
+            failures.push(format!(
+                "{}: {p} expected {want:?}, got {got:?}\n{}",
+                file.display(),
+                played.verdict.summary()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Each pitfall pair differs in the recipe only: the same topology, clients and faults.
+#[test]
+fn pitfall_pairs_share_everything_but_the_recipe() {
+    let pairs = [
+        ("pitfall-setnx-then-expire", "safe-set-nx-px-after-crash"),
+        ("pitfall-fixed-value", "safe-unique-token"),
+        ("pitfall-plain-del", "safe-compare-and-delete"),
+        ("pitfall-no-ttl", "safe-ttl-after-holder-crash"),
+        ("pitfall-ttl-shorter-than-work", "safe-watchdog"),
+        ("pitfall-unlimited-retries", "safe-retry-limit"),
+        ("pitfall-no-drift-factor", "safe-drift-factor"),
+        ("set-once-plain-set", "set-once-set-nx"),
+        ("gc-pause", "gc-pause-fencing"),
+        (
+            "redlock-restart-without-persistence",
+            "redlock-restart-with-persistence",
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for (broken, safe) in pairs {
+        let b = Scenario::load(&dir.join(format!("{broken}.json"))).unwrap();
+        let s = Scenario::load(&dir.join(format!("{safe}.json"))).unwrap();
+        assert_eq!(b.topology, s.topology, "{broken} vs {safe}");
+        assert_eq!(b.clients, s.clients, "{broken} vs {safe}");
+        assert_eq!(b.seed, s.seed, "{broken} vs {safe}");
+        let broken_played = play_sim(&b, None);
+        let safe_played = play_sim(&s, None);
+        // The broken one violates something the safe one keeps.
+        let fixed = b.expect.iter().any(|(p, o)| {
+            *o == locksim::checker::Outcome::Violated
+                && safe_played.verdict.outcome(*p) == locksim::checker::Outcome::Holds
+                && broken_played.verdict.outcome(*p) == locksim::checker::Outcome::Violated
+        });
+        assert!(fixed, "{safe} does not fix what {broken} breaks");
+    }
+}
