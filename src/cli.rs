@@ -5,7 +5,7 @@ use checker::history::{read_jsonl, write_jsonl};
 use checker::{check, CheckConfig, Event, Outcome};
 use clap::{Parser, Subcommand};
 use locksim::play::{play_sim, Played};
-use scenario::Scenario;
+use scenario::{Backend, Scenario};
 use std::io::BufReader;
 use std::path::PathBuf;
 
@@ -80,6 +80,12 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>) -
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    if !scenario.supports(Backend::Sim) {
+        return bad_input(format!(
+            "{}: field `backends`: this scenario does not list \"sim\", the only backend this build can play",
+            file.display()
+        ));
+    }
     let played = play_sim(&scenario, seed);
     if let Some(path) = history {
         let written = std::fs::File::create(&path)
@@ -161,7 +167,27 @@ fn print_run(scenario: &Scenario, played: &Played) {
                 format!("{client:<7} wins the set-once record {key}")
             }
             Event::ClientCrashed { client } => format!("{client:<7} crashes"),
-            Event::KeyChanged { node, what, .. } => format!("        [{node}] lock key {what}"),
+            Event::KeyChanged {
+                node,
+                change,
+                replicated,
+                holder,
+                ttl_left_us,
+                ..
+            } => {
+                let how = if *replicated { " by replication" } else { "" };
+                let holds = holder
+                    .as_deref()
+                    .map(|h| format!(", holds {h}"))
+                    .unwrap_or_default();
+                let ttl = match (holder, ttl_left_us) {
+                    (Some(_), Some(t)) => format!(", expires in {:.1} ms", *t as f64 / 1000.0),
+                    (Some(_), None) => ", no expiry".into(),
+                    _ => String::new(),
+                };
+                let change = format!("{change:?}").to_lowercase();
+                format!("        [{node}] lock key {change}{how}{holds}{ttl}")
+            }
             _ => continue,
         };
         println!("{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);

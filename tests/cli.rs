@@ -176,6 +176,10 @@ fn bad_scenarios_exit_2_naming_file_field_and_reason() {
     );
 
     let mut s = base();
+    s["backends"] = serde_json::json!(["containers"]);
+    refused("not-for-sim.json", &s, "backends", "does not list \"sim\"");
+
+    let mut s = base();
     s["expect"] = serde_json::json!({"mutual_exclusoin": "holds"});
     refused(
         "unknown-property.json",

@@ -89,14 +89,37 @@ pub enum Event {
     SetOnceWon { client: String, key: String },
     /// A client process died.
     ClientCrashed { client: String },
-    /// A Redis node's view of the lock key changed (simulator only, for timelines).
+    /// A Redis node's copy of the lock key changed (simulator only, for timelines).
     KeyChanged {
         node: String,
         key: String,
-        what: String,
+        change: KeyChange,
+        /// Whether the change arrived through replication.
+        replicated: bool,
+        /// Whose value the key holds afterwards: a client name, or the quoted value when
+        /// several clients use it (a fixed token).
+        holder: Option<String>,
+        /// Time left before the key expires, on the node's clock (`null`: no expiry).
+        ttl_left_us: Option<u64>,
     },
     /// The run ended.
     RunEnded {},
+}
+
+/// How a node's copy of the lock key changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyChange {
+    /// Written with a new value.
+    Set,
+    /// Same value, new expiry.
+    Extended,
+    /// Deleted.
+    Deleted,
+    /// Gone because the node restarted without persistence.
+    Wiped,
+    /// Replaced by a full resync from a primary.
+    Resynced,
 }
 
 /// Why a critical section ended.

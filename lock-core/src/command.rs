@@ -76,7 +76,40 @@ pub enum Op {
     Other,
 }
 
+/// A command's variant without its arguments: cheap to keep while a reply is awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    SetNx,
+    SetNxLegacy,
+    Set,
+    PExpire,
+    Get,
+    Del,
+    Incr,
+    Wait,
+    Release,
+    Extend,
+    FencedAcquire,
+}
+
 impl Command {
+    /// The command's variant, without arguments.
+    pub fn shape(&self) -> Shape {
+        match self {
+            Command::SetNx { .. } => Shape::SetNx,
+            Command::SetNxLegacy { .. } => Shape::SetNxLegacy,
+            Command::Set { .. } => Shape::Set,
+            Command::PExpire { .. } => Shape::PExpire,
+            Command::Get { .. } => Shape::Get,
+            Command::Del { .. } => Shape::Del,
+            Command::Incr { .. } => Shape::Incr,
+            Command::Wait { .. } => Shape::Wait,
+            Command::Release { .. } => Shape::Release,
+            Command::Extend { .. } => Shape::Extend,
+            Command::FencedAcquire { .. } => Shape::FencedAcquire,
+        }
+    }
+
     /// The command's purpose in the lock protocol.
     pub fn op(&self) -> Op {
         match self {
@@ -157,33 +190,43 @@ impl Command {
 /// Short, readable form for histories and timelines (scripts by name, not by Lua text).
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let args = match self {
-            Command::Release { key, token } => {
-                vec!["RELEASE-SCRIPT".into(), key.clone(), token.clone()]
+        let px = |f: &mut fmt::Formatter<'_>, ttl: &Option<u64>| match ttl {
+            Some(t) => write!(f, " PX {t}"),
+            None => Ok(()),
+        };
+        match self {
+            Command::SetNx { key, value, ttl_ms } => {
+                write!(f, "SET {key} {value} NX")?;
+                px(f, ttl_ms)
             }
+            Command::SetNxLegacy { key, value } => write!(f, "SETNX {key} {value}"),
+            Command::Set { key, value, ttl_ms } => {
+                write!(f, "SET {key} {value}")?;
+                px(f, ttl_ms)
+            }
+            Command::PExpire { key, ttl_ms } => write!(f, "PEXPIRE {key} {ttl_ms}"),
+            Command::Get { key } => write!(f, "GET {key}"),
+            Command::Del { key } => write!(f, "DEL {key}"),
+            Command::Incr { key } => write!(f, "INCR {key}"),
+            Command::Wait {
+                replicas,
+                timeout_ms,
+            } => write!(f, "WAIT {replicas} {timeout_ms}"),
+            Command::Release { key, token } => write!(f, "RELEASE-SCRIPT {key} {token}"),
             Command::Extend { key, token, ttl_ms } => {
-                vec![
-                    "EXTEND-SCRIPT".into(),
-                    key.clone(),
-                    token.clone(),
-                    ttl_ms.to_string(),
-                ]
+                write!(f, "EXTEND-SCRIPT {key} {token} {ttl_ms}")
             }
             Command::FencedAcquire {
                 key,
                 counter_key,
                 token,
                 ttl_ms,
-            } => vec![
-                "FENCED-ACQUIRE-SCRIPT".into(),
-                key.clone(),
-                counter_key.clone(),
-                token.clone(),
-                ttl_ms.unwrap_or(0).to_string(),
-            ],
-            other => other.args(),
-        };
-        f.write_str(&args.join(" "))
+            } => write!(
+                f,
+                "FENCED-ACQUIRE-SCRIPT {key} {counter_key} {token} {}",
+                ttl_ms.unwrap_or(0)
+            ),
+        }
     }
 }
 
@@ -204,13 +247,13 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Whether this reply to an acquire-type command means the lock was taken, and the fencing
-    /// token it carries if any.
-    pub fn grant(&self, cmd: &Command) -> Option<Option<u64>> {
+    /// Whether this reply to an acquire-type command (or to the PEXPIRE that completes a
+    /// SETNX) means the lock was taken, and the fencing token it carries if any.
+    pub fn grant(&self, cmd: Shape) -> Option<Option<u64>> {
         match (cmd, self) {
-            (Command::SetNx { .. } | Command::Set { .. }, Reply::Ok) => Some(None),
-            (Command::SetNxLegacy { .. }, Reply::Int(1)) => Some(None),
-            (Command::FencedAcquire { .. }, Reply::Int(n)) if *n > 0 => Some(Some(*n as u64)),
+            (Shape::SetNx | Shape::Set, Reply::Ok) => Some(None),
+            (Shape::SetNxLegacy | Shape::PExpire, Reply::Int(1)) => Some(None),
+            (Shape::FencedAcquire, Reply::Int(n)) if *n > 0 => Some(Some(*n as u64)),
             _ => None,
         }
     }
@@ -256,27 +299,61 @@ mod tests {
     }
 
     #[test]
+    fn display_is_the_args_for_plain_commands() {
+        let cmds = [
+            Command::SetNx {
+                key: "k".into(),
+                value: "v".into(),
+                ttl_ms: None,
+            },
+            Command::Set {
+                key: "k".into(),
+                value: "v".into(),
+                ttl_ms: Some(5),
+            },
+            Command::SetNxLegacy {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            Command::PExpire {
+                key: "k".into(),
+                ttl_ms: 5,
+            },
+            Command::Get { key: "k".into() },
+            Command::Del { key: "k".into() },
+            Command::Incr { key: "k".into() },
+            Command::Wait {
+                replicas: 1,
+                timeout_ms: 100,
+            },
+        ];
+        for c in cmds {
+            assert_eq!(c.to_string(), c.args().join(" "));
+        }
+    }
+
+    #[test]
     fn grant_reading() {
         let setnx = Command::SetNx {
             key: "k".into(),
             value: "v".into(),
             ttl_ms: None,
         };
-        assert_eq!(Reply::Ok.grant(&setnx), Some(None));
-        assert_eq!(Reply::Nil.grant(&setnx), None);
+        assert_eq!(Reply::Ok.grant(setnx.shape()), Some(None));
+        assert_eq!(Reply::Nil.grant(setnx.shape()), None);
         let legacy = Command::SetNxLegacy {
             key: "k".into(),
             value: "v".into(),
         };
-        assert_eq!(Reply::Int(1).grant(&legacy), Some(None));
-        assert_eq!(Reply::Int(0).grant(&legacy), None);
+        assert_eq!(Reply::Int(1).grant(legacy.shape()), Some(None));
+        assert_eq!(Reply::Int(0).grant(legacy.shape()), None);
         let fenced = Command::FencedAcquire {
             key: "k".into(),
             counter_key: "c".into(),
             token: "t".into(),
             ttl_ms: Some(1),
         };
-        assert_eq!(Reply::Int(7).grant(&fenced), Some(Some(7)));
-        assert_eq!(Reply::Nil.grant(&fenced), None);
+        assert_eq!(Reply::Int(7).grant(fenced.shape()), Some(Some(7)));
+        assert_eq!(Reply::Nil.grant(fenced.shape()), None);
     }
 }

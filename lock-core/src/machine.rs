@@ -6,7 +6,7 @@
 //! quorum can no longer be reached. Grants that arrive after the decision are remembered, so
 //! the release reaches them too.
 
-use crate::command::{Command, Reply};
+use crate::command::{Command, Reply, Shape};
 use crate::recipe::{AcquireStyle, Recipe, ReleaseStyle, TokenStyle};
 use crate::{Micros, MICROS_PER_MS};
 use rand_core::RngCore;
@@ -158,7 +158,7 @@ enum Purpose {
 struct Pending {
     instance: usize,
     purpose: Purpose,
-    command: Command,
+    shape: Shape,
 }
 
 #[derive(Debug, Clone)]
@@ -311,7 +311,7 @@ impl LockMachine {
             Pending {
                 instance,
                 purpose,
-                command: command.clone(),
+                shape: command.shape(),
             },
         );
         out.push(Action::Send {
@@ -458,11 +458,7 @@ impl LockMachine {
         rng: &mut dyn RngCore,
         out: &mut Vec<Action>,
     ) {
-        let granted = if matches!(p.command, Command::PExpire { .. }) {
-            matches!(reply, Reply::Int(1)).then_some(None)
-        } else {
-            reply.grant(&p.command)
-        };
+        let granted = reply.grant(p.shape);
         let current = match &self.state {
             State::Acquiring(a) => a.number == attempt,
             State::Held(_) => false,
@@ -484,7 +480,7 @@ impl LockMachine {
             }
             return;
         }
-        let needs_expire = matches!(p.command, Command::SetNxLegacy { .. }) && granted.is_some();
+        let needs_expire = p.shape == Shape::SetNxLegacy && granted.is_some();
         if needs_expire {
             if let Some(ttl_ms) = self.recipe.ttl_ms {
                 if let State::Acquiring(a) = &mut self.state {
@@ -881,10 +877,17 @@ impl LockMachine {
     }
 }
 
+/// 20 random bytes, hex-encoded (as the Redlock page recommends).
 fn random_token(rng: &mut dyn RngCore) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 20];
     rng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut s = String::with_capacity(40);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ impl Keyspace {
         self.entries.get(key)
     }
 
+    /// The entry for `key` if it is live at local time `now`, without dropping expired keys.
+    pub fn peek(&self, key: &str, now: u64) -> Option<&Entry> {
+        self.entries
+            .get(key)
+            .filter(|e| e.expires_at.is_none_or(|x| x > now))
+    }
+
     /// Applies one replicated effect.
     pub fn apply(&mut self, effect: &Effect) {
         match effect {

@@ -1,35 +1,17 @@
 //! The event queue: ordered by (true time, sequence number), so equal times keep insertion
 //! order and every run pops events in exactly the same order.
+//!
+//! The heap holds only small keys; the items live in a slab and are moved once in and once
+//! out, however large they are.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-struct Entry<T> {
-    at: u64,
-    seq: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl<T> Ord for Entry<T> {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(o.at, o.seq))
-    }
-}
 
 /// A deterministic priority queue of timed items.
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Reverse<Entry<T>>>,
+    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -37,6 +19,8 @@ impl<T> Default for EventQueue<T> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -46,16 +30,24 @@ impl<T> EventQueue<T> {
     /// Schedules `item` at true time `at`.
     pub fn push(&mut self, at: u64, item: T) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
-            at,
-            seq: self.seq,
-            item,
-        }));
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(item);
+                s
+            }
+            None => {
+                self.slots.push(Some(item));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((at, self.seq, slot)));
     }
 
     /// Removes and returns the earliest item with its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
-        self.heap.pop().map(|Reverse(e)| (e.at, e.item))
+        let Reverse((at, _, slot)) = self.heap.pop()?;
+        self.free.push(slot);
+        self.slots[slot as usize].take().map(|item| (at, item))
     }
 
     /// How many items wait.
@@ -80,7 +72,13 @@ mod tests {
         q.push(1, "a");
         q.push(5, "d");
         q.push(1, "b");
-        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
-        assert_eq!(order, vec![(1, "a"), (1, "b"), (5, "c"), (5, "d")]);
+        let mut order = vec![q.pop().unwrap()];
+        q.push(3, "e");
+        order.extend(std::iter::from_fn(|| q.pop()));
+        assert_eq!(
+            order,
+            vec![(1, "a"), (1, "b"), (3, "e"), (5, "c"), (5, "d")]
+        );
+        assert!(q.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use crate::dist::sample_us;
 use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
-use checker::{Event as H, Record, SectionEnd};
+use checker::{Event as H, KeyChange, Record, SectionEnd};
 use lock_core::{Action, Command, Event as LockEvent, LostReason, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -224,7 +224,7 @@ impl<'s> World<'s> {
             owners: BTreeMap::new(),
             resource_max: None,
             next_wait: 0,
-            records: Vec::new(),
+            records: Vec::with_capacity(1024),
             actions: Vec::new(),
             events: 0,
         };
@@ -530,8 +530,7 @@ impl<'s> World<'s> {
         if !persistence {
             node.keyspace.clear();
             if had_key {
-                let name = node.name.clone();
-                self.key_changed(&name, "lost: restarted without persistence".into());
+                self.key_changed(n, KeyChange::Wiped, false);
             }
         }
         let is_replicated = matches!(self.sc.topology, Topology::Replicated { .. });
@@ -554,9 +553,7 @@ impl<'s> World<'s> {
         self.nodes[primary].acked.insert(replica, offset);
         self.backlog.remove(&(primary, replica));
         if before != self.nodes[replica].keyspace {
-            let name = self.nodes[replica].name.clone();
-            let from = self.nodes[primary].name.clone();
-            self.key_changed(&name, format!("full resync from {from}"));
+            self.key_changed(replica, KeyChange::Resynced, true);
         }
     }
 
@@ -630,12 +627,7 @@ impl<'s> World<'s> {
                 let before = self.nodes[replica].keyspace.get(&self.key, local).cloned();
                 self.nodes[replica].keyspace.apply(&effect);
                 if effect_key(&effect) == self.key {
-                    let name = self.nodes[replica].name.clone();
-                    let what = format!(
-                        "replicated: {}",
-                        self.describe_effect(&effect, before.as_ref())
-                    );
-                    self.key_changed(&name, what);
+                    self.key_changed(replica, change_of(&effect, before.as_ref()), true);
                 }
                 if let Some(at) =
                     self.net
@@ -683,9 +675,7 @@ impl<'s> World<'s> {
             .execute(command, local, writable, &mut fx);
         for effect in fx {
             if effect_key(&effect) == self.key {
-                let name = self.nodes[n].name.clone();
-                let what = self.describe_effect(&effect, before.as_ref());
-                self.key_changed(&name, what);
+                self.key_changed(n, change_of(&effect, before.as_ref()), false);
             }
             self.replicate(n, effect);
         }
@@ -811,37 +801,24 @@ impl<'s> World<'s> {
         }
     }
 
-    /// Describes a change of the lock key; `before` is the node's entry before it.
-    fn describe_effect(&self, effect: &Effect, before: Option<&Entry>) -> String {
-        match effect {
-            Effect::Put { entry, .. } => {
-                let holder = match self.owners.get(&entry.value) {
-                    Some(Some(name)) => name.clone(),
-                    _ => format!("value \"{}\"", entry.value),
-                };
-                let verb = if before.is_some_and(|b| b.value == entry.value) {
-                    "extended"
-                } else {
-                    "set"
-                };
-                match entry.expires_at {
-                    Some(x) => format!(
-                        "{verb}: {holder}, expires at local {:.3} ms",
-                        x.saturating_sub(crate::clock::LOCAL_EPOCH) as f64 / 1000.0
-                    ),
-                    None => format!("{verb}: {holder}, no expiry"),
-                }
-            }
-            Effect::Del { .. } => "deleted".into(),
-        }
-    }
-
-    fn key_changed(&mut self, node: &str, what: String) {
-        let key = self.key.clone();
+    /// Records a change of node `n`'s copy of the lock key, as it stands now.
+    fn key_changed(&mut self, n: usize, change: KeyChange, replicated: bool) {
+        let local = self.nodes[n].clock.local(self.now);
+        let entry = self.nodes[n].keyspace.peek(&self.key, local);
+        let holder = entry.map(|e| match self.owners.get(&e.value) {
+            Some(Some(name)) => name.clone(),
+            _ => format!("{:?}", e.value),
+        });
+        let ttl_left_us = entry
+            .and_then(|e| e.expires_at)
+            .map(|x| x.saturating_sub(local));
         self.record(H::KeyChanged {
-            node: node.to_string(),
-            key,
-            what,
+            node: self.nodes[n].name.clone(),
+            key: self.key.clone(),
+            change,
+            replicated,
+            holder,
+            ttl_left_us,
         });
     }
 
@@ -916,6 +893,12 @@ impl<'s> World<'s> {
     }
 
     fn act(&mut self, c: usize, action: Action, local: u64) {
+        if let Action::SetTimer { timer, at } = action {
+            // The most frequent action: no history record, no name needed.
+            self.clients[c].machine_timers.insert(timer, at);
+            self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
+            return;
+        }
         let name = self.clients[c].spec.name.clone();
         match action {
             Action::Send {
@@ -946,10 +929,6 @@ impl<'s> World<'s> {
                         },
                     );
                 }
-            }
-            Action::SetTimer { timer, at } => {
-                self.clients[c].machine_timers.insert(timer, at);
-                self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
             }
             Action::AttemptStarted { attempt } => self.record(H::AttemptStarted {
                 client: name,
@@ -1017,6 +996,7 @@ impl<'s> World<'s> {
                     self.end_section(c, why);
                 }
             }
+            Action::SetTimer { .. } => {}
             Action::Released { confirmed } => {
                 self.record(H::Released {
                     client: name,
@@ -1127,6 +1107,17 @@ impl<'s> World<'s> {
         {
             self.queue.push(at, Ev::WriteAck { client: c, commit });
         }
+    }
+}
+
+/// Whether a write set the key anew or pushed out the expiry of the same value.
+fn change_of(effect: &Effect, before: Option<&Entry>) -> KeyChange {
+    match effect {
+        Effect::Put { entry, .. } if before.is_some_and(|b| b.value == entry.value) => {
+            KeyChange::Extended
+        }
+        Effect::Put { .. } => KeyChange::Set,
+        Effect::Del { .. } => KeyChange::Deleted,
     }
 }
 
