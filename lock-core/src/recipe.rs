@@ -101,6 +101,13 @@ impl Default for Recipe {
     }
 }
 
+/// The largest duration any recipe field may hold, in milliseconds (about 11.6 days): keeps
+/// every time computation far from overflow.
+pub const MAX_MS: u64 = 1_000_000_000;
+
+/// The most lock instances a recipe may span.
+pub const MAX_INSTANCES: usize = 64;
+
 /// A recipe that cannot run, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Error)]
 #[error("{field}: {reason}")]
@@ -128,6 +135,24 @@ impl Recipe {
                 "ttl_ms",
                 "must be greater than 0 (use null for no expiry)".into(),
             );
+        }
+        let limits = [
+            ("ttl_ms", self.ttl_ms.unwrap_or(0)),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("retry.base_ms", self.retry.base_ms),
+            ("retry.cap_ms", self.retry.cap_ms),
+            (
+                "wait_replicas.timeout_ms",
+                self.wait_replicas.as_ref().map_or(0, |w| w.timeout_ms),
+            ),
+        ];
+        for (field, value) in limits {
+            if value > MAX_MS {
+                return err(
+                    field,
+                    format!("{value} is above the limit of {MAX_MS} ms (about 11 days)"),
+                );
+            }
         }
         if self.request_timeout_ms == 0 {
             return err("request_timeout_ms", "must be greater than 0".into());
@@ -162,8 +187,11 @@ impl Recipe {
         if self.watchdog && self.ttl_ms.is_none() {
             return err("watchdog", "needs a ttl_ms to extend".into());
         }
-        if instances == 0 {
-            return err("redlock", "needs at least one instance".into());
+        if instances == 0 || instances > MAX_INSTANCES {
+            return err(
+                "redlock",
+                format!("needs between 1 and {MAX_INSTANCES} instances, got {instances}"),
+            );
         }
         if self.redlock.is_none() && instances != 1 {
             return err(

@@ -130,18 +130,21 @@ pub enum Dist {
 impl Dist {
     /// Checks the parameters; the reason names what is wrong.
     pub fn check(&self) -> Result<(), String> {
-        let finite = |x: f64| x.is_finite() && x >= 0.0;
+        let finite =
+            |x: f64| x.is_finite() && (0.0..=lock_core::recipe::MAX_MS as f64).contains(&x);
         match self {
-            Dist::FixedMs(x) if !finite(*x) => {
-                Err(format!("must be a non-negative number, got {x}"))
-            }
-            Dist::UniformMs([a, b]) if !finite(*a) || !finite(*b) || a > b => {
-                Err(format!("needs 0 <= low <= high, got [{a}, {b}]"))
-            }
+            Dist::FixedMs(x) if !finite(*x) => Err(format!(
+                "must be between 0 and {} ms, got {x}",
+                lock_core::recipe::MAX_MS
+            )),
+            Dist::UniformMs([a, b]) if !finite(*a) || !finite(*b) || a > b => Err(format!(
+                "needs 0 <= low <= high <= {} ms, got [{a}, {b}]",
+                lock_core::recipe::MAX_MS
+            )),
             Dist::LognormalMs { p50, p99 } if !(*p50 > 0.0 && p50.is_finite()) => {
                 Err(format!("p50 must be greater than 0, got {p50}"))
             }
-            Dist::LognormalMs { p50, p99 } if !(p99 >= p50 && p99.is_finite()) => {
+            Dist::LognormalMs { p50, p99 } if !(p99 >= p50 && finite(*p99)) => {
                 Err(format!("p99 ({p99}) must not be below p50 ({p50})"))
             }
             _ => Ok(()),

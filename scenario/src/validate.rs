@@ -3,6 +3,7 @@
 use crate::error::ScenarioError;
 use crate::fault::FaultAction;
 use crate::model::{Backend, Dist, Scenario, Topology, Workload};
+use lock_core::recipe::{MAX_INSTANCES, MAX_MS};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -55,17 +56,23 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return fail("name".into(), "must not be empty".into());
         }
-        if self.duration_ms == 0 {
-            return fail("duration_ms".into(), "must be greater than 0".into());
+        if self.duration_ms == 0 || self.duration_ms > MAX_MS {
+            return fail(
+                "duration_ms".into(),
+                format!(
+                    "must be between 1 and {MAX_MS} ms, got {}",
+                    self.duration_ms
+                ),
+            );
         }
         if self.backends.is_empty() {
             return fail("backends".into(), "name at least one backend".into());
         }
         match &self.topology {
-            Topology::Replicated { replicas: 0, .. } => {
+            Topology::Replicated { replicas, .. } if *replicas == 0 || *replicas > 16 => {
                 return fail(
                     "topology.replicated.replicas".into(),
-                    "needs at least 1 replica".into(),
+                    format!("needs between 1 and 16 replicas, got {replicas}"),
                 )
             }
             Topology::Replicated {
@@ -76,10 +83,10 @@ impl Scenario {
                     format!("must be a non-negative number, got {replication_lag_ms}"),
                 )
             }
-            Topology::Redlock { instances: 0 } => {
+            Topology::Redlock { instances } if *instances == 0 || *instances > MAX_INSTANCES => {
                 return fail(
                     "topology.redlock.instances".into(),
-                    "needs at least 1 instance".into(),
+                    format!("needs between 1 and {MAX_INSTANCES} instances, got {instances}"),
                 )
             }
             _ => {}
@@ -124,8 +131,14 @@ impl Scenario {
         if self.resource.key.is_empty() {
             return fail("resource.key".into(), "must not be empty".into());
         }
-        if self.clients.is_empty() {
-            return fail("clients".into(), "name at least one client".into());
+        if self.clients.is_empty() || self.clients.len() > 1000 {
+            return fail(
+                "clients".into(),
+                format!(
+                    "name between 1 and 1000 clients, got {}",
+                    self.clients.len()
+                ),
+            );
         }
         let mut clients = BTreeSet::new();
         for (i, c) in self.clients.iter().enumerate() {
@@ -151,8 +164,11 @@ impl Scenario {
                     ),
                 );
             }
-            if c.iterations == 0 {
-                return fail(at("iterations"), "must be at least 1".into());
+            if c.iterations == 0 || c.iterations > 1_000_000 {
+                return fail(
+                    at("iterations"),
+                    format!("must be between 1 and 1000000, got {}", c.iterations),
+                );
             }
             c.work_ms.check().or_else(|r| fail(at("work_ms"), r))?;
             c.think_ms.check().or_else(|r| fail(at("think_ms"), r))?;
@@ -172,14 +188,17 @@ impl Scenario {
                         format!("no {} is named `{name}`", &kind[..kind.len() - 1]),
                     );
                 }
-                if !(spec.rate > 0.0 && spec.rate.is_finite()) {
+                if !(0.5..=2.0).contains(&spec.rate) {
                     return fail(
                         format!("{field}.rate"),
-                        format!("must be greater than 0, got {}", spec.rate),
+                        format!("must be between 0.5 and 2.0, got {}", spec.rate),
                     );
                 }
-                if !spec.offset_ms.is_finite() {
-                    return fail(format!("{field}.offset_ms"), "must be a number".into());
+                if !(spec.offset_ms.is_finite() && spec.offset_ms.abs() <= MAX_MS as f64) {
+                    return fail(
+                        format!("{field}.offset_ms"),
+                        format!("must be within ±{MAX_MS} ms"),
+                    );
                 }
             }
         }
@@ -216,12 +235,12 @@ impl Scenario {
                 }
             };
             let positive = |d: u64| {
-                if d > 0 {
+                if d > 0 && d <= MAX_MS {
                     Ok(())
                 } else {
                     Err((
                         format!("{field}.for_ms"),
-                        "must be greater than 0".to_string(),
+                        format!("must be between 1 and {MAX_MS}"),
                     ))
                 }
             };
@@ -246,6 +265,12 @@ impl Scenario {
                     positive(*for_ms)?;
                 }
                 FaultAction::CrashClient(c) => client(c)?,
+                FaultAction::ClockJump { by_ms, .. } if by_ms.unsigned_abs() > MAX_MS => {
+                    return fail(
+                        format!("{field}.by_ms"),
+                        format!("must be within ±{MAX_MS} ms"),
+                    );
+                }
                 FaultAction::ClockJump { target, .. } => {
                     if !nodes.contains(target) && !clients.contains(target) {
                         return fail(
