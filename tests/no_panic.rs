@@ -55,7 +55,7 @@ fn hostile() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_fields_are_refused_or_played(file in 0usize..27, leaf in any::<prop::sample::Index>(), value in hostile()) {

@@ -246,6 +246,11 @@ impl LockMachine {
         }
     }
 
+    /// The lock key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The token of the current (or last) acquisition.
     pub fn token(&self) -> &str {
         &self.token

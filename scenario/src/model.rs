@@ -248,6 +248,10 @@ pub struct ClientSpec {
     /// Lock user or set-once writer.
     #[serde(default = "default_workload")]
     pub workload: Workload,
+    /// The client process dies right after sending its N-th Redis command (to place a crash
+    /// between two commands exactly, on any backend).
+    #[serde(default)]
+    pub crash_after_commands: Option<u32>,
 }
 
 fn default_work() -> Dist {

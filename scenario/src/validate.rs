@@ -77,10 +77,18 @@ impl Scenario {
             }
             Topology::Replicated {
                 replication_lag_ms, ..
-            } if !(replication_lag_ms.is_finite() && *replication_lag_ms >= 0.0) => {
+            } if !(0.0..=MAX_MS as f64).contains(replication_lag_ms) => {
                 return fail(
                     "topology.replicated.replication_lag_ms".into(),
-                    format!("must be a non-negative number, got {replication_lag_ms}"),
+                    format!("must be between 0 and {MAX_MS} ms, got {replication_lag_ms}"),
+                )
+            }
+            Topology::Replicated {
+                sentinel: Some(s), ..
+            } if s.down_after_ms == 0 || s.down_after_ms > MAX_MS => {
+                return fail(
+                    "topology.replicated.sentinel.down_after_ms".into(),
+                    format!("must be between 1 and {MAX_MS} ms, got {}", s.down_after_ms),
                 )
             }
             Topology::Redlock { instances } if *instances == 0 || *instances > MAX_INSTANCES => {
@@ -172,6 +180,12 @@ impl Scenario {
             }
             c.work_ms.check().or_else(|r| fail(at("work_ms"), r))?;
             c.think_ms.check().or_else(|r| fail(at("think_ms"), r))?;
+            if c.crash_after_commands == Some(0) {
+                return fail(
+                    at("crash_after_commands"),
+                    "must be at least 1 (or absent)".into(),
+                );
+            }
             if c.workload == Workload::SetOnce && c.iterations != 1 {
                 return fail(at("iterations"), "a set-once writer writes once".into());
             }

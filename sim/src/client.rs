@@ -1,75 +1,42 @@
-//! A simulated lock user: the lock core plus its workload state.
+//! A simulated client process: the shared client loop plus what only the simulator has —
+//! a local clock, an RNG stream, pauses, and the timers it has asked for.
 
 use crate::clock::Clock;
 use crate::world::Ev;
-use lock_core::{LockMachine, Op, Recipe, RequestId, TimerId};
+use lock_core::TimerId;
 use rand_chacha::ChaCha8Rng;
-use scenario::ClientSpec;
 use std::collections::BTreeMap;
+use workload::ClientLoop;
 
-/// Where a client is in its loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Idle,
-    Acquiring,
-    Working,
-    Committing,
-    Releasing,
-    Thinking,
-    Done,
-}
-
-/// One client: its lock machine, clock, RNG stream and workload progress.
+/// One simulated client process.
 pub(crate) struct SimClient {
-    pub spec: ClientSpec,
-    pub machine: LockMachine,
+    pub lp: ClientLoop,
     pub rng: ChaCha8Rng,
     pub clock: Clock,
-    pub phase: Phase,
     pub crashed: bool,
     pub paused: bool,
     /// Events that reached the client while it was paused, in arrival order.
     pub deferred: Vec<Ev>,
-    pub iteration: u32,
-    pub section_open: bool,
-    pub fencing: Option<u64>,
-    pub work_gen: u64,
-    pub work_due: Option<u64>,
-    pub think_gen: u64,
-    pub think_due: Option<u64>,
     /// The lock machine's pending timers, by local deadline.
     pub machine_timers: BTreeMap<TimerId, u64>,
-    /// Requests in flight: which instance, which operation.
-    pub requests: BTreeMap<RequestId, (usize, Op)>,
+    /// The pending work timer: (generation, local deadline).
+    pub work_due: Option<(u64, u64)>,
+    /// The pending think timer: (generation, local deadline).
+    pub think_due: Option<(u64, u64)>,
 }
 
 impl SimClient {
-    pub(crate) fn new(
-        spec: ClientSpec,
-        recipe: Recipe,
-        key: &str,
-        instances: usize,
-        clock: Clock,
-        rng: ChaCha8Rng,
-    ) -> SimClient {
+    pub(crate) fn new(lp: ClientLoop, clock: Clock, rng: ChaCha8Rng) -> SimClient {
         SimClient {
-            spec,
-            machine: LockMachine::new(recipe, key, instances),
+            lp,
             rng,
             clock,
-            phase: Phase::Idle,
             crashed: false,
             paused: false,
             deferred: Vec::new(),
-            iteration: 1,
-            section_open: false,
-            fencing: None,
-            work_gen: 0,
-            work_due: None,
-            think_gen: 0,
-            think_due: None,
             machine_timers: BTreeMap::new(),
-            requests: BTreeMap::new(),
+            work_due: None,
+            think_due: None,
         }
     }
 }

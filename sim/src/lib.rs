@@ -6,7 +6,6 @@
 //! the very machine the real-Redis driver runs.
 
 pub mod clock;
-pub mod dist;
 pub mod network;
 pub mod node;
 pub mod queue;

@@ -1,11 +1,11 @@
 //! The simulated network: per-link latency drawn from a distribution, FIFO per link (like
 //! TCP), random loss, and partitions that cut links between named parties.
 
-use crate::dist::sample_us;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use scenario::Network as NetworkSpec;
 use std::collections::BTreeMap;
+use workload::dist::sample_us;
 
 /// One end of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

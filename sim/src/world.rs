@@ -1,18 +1,19 @@
 //! The simulated world and its event loop: Redis nodes with replication and Sentinel, the
 //! network, clients running the lock core, the protected resource, and the fault schedule.
 
-use crate::client::{Phase, SimClient};
+use crate::client::SimClient;
 use crate::clock::Clock;
-use crate::dist::sample_us;
+
 use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
-use checker::{Event as H, KeyChange, Record, SectionEnd};
-use lock_core::{Action, Command, Event as LockEvent, LostReason, Reply, RequestId, TimerId};
+use checker::{Event as H, KeyChange, Record};
+use lock_core::{Command, Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scenario::{ClockSpec, FaultAction, Scenario, Topology, Workload};
+use scenario::{ClockSpec, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
+use workload::{ClientLoop, Input, Output, Resource};
 
 const MS: u64 = 1_000;
 
@@ -142,10 +143,10 @@ pub(crate) struct World<'s> {
     /// Who generated which lock value, to name holders in key events (`None`: a value
     /// several clients use, such as a fixed token).
     owners: BTreeMap<String, Option<String>>,
-    resource_max: Option<(u64, usize)>,
+    resource: Resource,
     next_wait: u64,
     records: Vec<Record>,
-    actions: Vec<Action>,
+    outputs: Vec<Output>,
     events: u64,
 }
 
@@ -188,10 +189,7 @@ impl<'s> World<'s> {
             .map(|(i, spec)| {
                 let clock = Clock::new(sc.clocks.clients.get(&spec.name).unwrap_or(&default_clock));
                 SimClient::new(
-                    spec.clone(),
-                    sc.recipe.clone(),
-                    &sc.resource.key,
-                    instances,
+                    ClientLoop::new(spec.clone(), sc.recipe.clone(), &sc.resource.key, instances),
                     clock,
                     stream(100 + i as u64),
                 )
@@ -222,10 +220,10 @@ impl<'s> World<'s> {
             sentinel_after,
             backlog: BTreeMap::new(),
             owners: BTreeMap::new(),
-            resource_max: None,
+            resource: Resource::new(sc.resource.checks_fencing),
             next_wait: 0,
             records: Vec::with_capacity(1024),
-            actions: Vec::new(),
+            outputs: Vec::new(),
             events: 0,
         };
         for (i, f) in sc.faults.iter().enumerate() {
@@ -293,7 +291,7 @@ impl<'s> World<'s> {
             }
             Ev::ResumeClient(c) => {
                 self.clients[c].paused = false;
-                let name = self.clients[c].spec.name.clone();
+                let name = self.clients[c].lp.name().to_string();
                 self.record(H::Fault {
                     description: format!("resume client {name}"),
                 });
@@ -303,7 +301,7 @@ impl<'s> World<'s> {
             }
             Ev::ClientStart(c) => {
                 if self.client_ready(c, &ev) {
-                    self.begin_acquire(c);
+                    self.feed(c, Input::Start);
                 }
             }
             Ev::ClientTimer {
@@ -325,20 +323,11 @@ impl<'s> World<'s> {
                     return;
                 }
                 let reply = reply.clone();
-                if let Some((instance, op)) = self.clients[client].requests.remove(&request) {
-                    let name = self.clients[client].spec.name.clone();
-                    self.record(H::ReplyReceived {
-                        client: name,
-                        instance,
-                        op,
-                        reply: reply.clone(),
-                    });
-                }
-                self.feed(client, LockEvent::Reply { request, reply });
+                self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
             }
             Ev::WriteAck { client, commit } => {
                 if self.client_ready(client, &ev) && commit {
-                    self.commit_acked(client);
+                    self.feed(client, Input::CommitAcked);
                 }
             }
             Ev::WriteArrives {
@@ -404,7 +393,7 @@ impl<'s> World<'s> {
     }
 
     fn client_index(&self, name: &str) -> Option<usize> {
-        self.clients.iter().position(|c| c.spec.name == name)
+        self.clients.iter().position(|c| c.lp.name() == name)
     }
 
     fn parties(&self, names: &[String]) -> Vec<Party> {
@@ -461,14 +450,7 @@ impl<'s> World<'s> {
             }
             FaultAction::CrashClient(client) => {
                 if let Some(c) = self.client_index(client) {
-                    if !self.clients[c].crashed {
-                        self.clients[c].crashed = true;
-                        self.clients[c].deferred.clear();
-                        self.clients[c].phase = Phase::Done;
-                        self.record(H::ClientCrashed {
-                            client: client.clone(),
-                        });
-                    }
+                    self.crash_client(c);
                 }
             }
             FaultAction::ClockJump { target, by_ms } => {
@@ -831,33 +813,111 @@ impl<'s> World<'s> {
         }
     }
 
-    fn begin_acquire(&mut self, c: usize) {
-        self.clients[c].phase = Phase::Acquiring;
-        let name = self.clients[c].spec.name.clone();
-        self.record(H::AcquireStarted {
-            client: name.clone(),
-        });
-        self.feed(c, LockEvent::Acquire);
-        let token = self.clients[c].machine.token().to_string();
-        let owner = self
-            .owners
-            .entry(token)
-            .or_insert_with(|| Some(name.clone()));
-        if owner.as_deref() != Some(name.as_str()) {
-            *owner = None;
+    /// Feeds one input to client `c`'s loop and carries out what it asks.
+    fn feed(&mut self, c: usize, input: Input) {
+        let cl = &mut self.clients[c];
+        let local = cl.clock.local(self.now);
+        let mut out = std::mem::take(&mut self.outputs);
+        cl.lp.handle(input, local, &mut cl.rng, &mut out);
+        self.carry_out(c, &mut out);
+        self.outputs = out;
+    }
+
+    fn carry_out(&mut self, c: usize, out: &mut Vec<Output>) {
+        let mut i = 0;
+        while i < out.len() {
+            let o = std::mem::replace(&mut out[i], Output::Crash);
+            i += 1;
+            match o {
+                Output::Send {
+                    instance,
+                    request,
+                    command,
+                } => {
+                    let node = self.route(instance);
+                    if let Some(at) =
+                        self.net
+                            .deliver_at(Party::Client(c), Party::Node(node), self.now, false)
+                    {
+                        let ev = Ev::Request {
+                            node,
+                            client: c,
+                            request,
+                            command,
+                        };
+                        self.queue.push(at, ev);
+                    }
+                }
+                Output::LockTimer { timer, at } => {
+                    self.clients[c].machine_timers.insert(timer, at);
+                    self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
+                }
+                Output::WorkTimer { gen, at } => {
+                    self.clients[c].work_due = Some((gen, at));
+                    self.schedule_client_timer(c, at, ClientTimer::Work(gen));
+                }
+                Output::ThinkTimer { gen, at } => {
+                    self.clients[c].think_due = Some((gen, at));
+                    self.schedule_client_timer(c, at, ClientTimer::Think(gen));
+                }
+                Output::Write {
+                    commit,
+                    fencing_token,
+                } => {
+                    let ev = Ev::WriteArrives {
+                        client: c,
+                        fencing: fencing_token,
+                        commit,
+                    };
+                    match self
+                        .net
+                        .deliver_at(Party::Client(c), Party::Resource, self.now, true)
+                    {
+                        Some(at) => self.queue.push(at, ev),
+                        None if commit => {
+                            // The write cannot reach the resource: the client gives up.
+                            let cl = &mut self.clients[c];
+                            let local = cl.clock.local(self.now);
+                            cl.lp.commit_failed(local, &mut cl.rng, out);
+                        }
+                        None => {}
+                    }
+                }
+                Output::Record(event) => {
+                    if matches!(event, H::AcquireStarted { .. }) {
+                        self.note_owner(c);
+                    }
+                    self.record(event);
+                }
+                Output::Crash => self.crash_client(c),
+            }
+        }
+        out.clear();
+    }
+
+    /// Remembers whose value the client's fresh token is, for key-change records.
+    fn note_owner(&mut self, c: usize) {
+        let name = self.clients[c].lp.name();
+        let token = self.clients[c].lp.token();
+        match self.owners.get_mut(token) {
+            Some(owner) if owner.as_deref() != Some(name) => *owner = None,
+            Some(_) => {}
+            None => {
+                let (token, name) = (token.to_string(), name.to_string());
+                self.owners.insert(token, Some(name));
+            }
         }
     }
 
-    fn feed(&mut self, c: usize, event: LockEvent) {
+    fn crash_client(&mut self, c: usize) {
         let cl = &mut self.clients[c];
-        let local = cl.clock.local(self.now);
-        let mut actions = std::mem::take(&mut self.actions);
-        actions.clear();
-        cl.machine.handle(event, local, &mut cl.rng, &mut actions);
-        for a in actions.drain(..) {
-            self.act(c, a, local);
+        if cl.crashed {
+            return;
         }
-        self.actions = actions;
+        cl.crashed = true;
+        cl.deferred.clear();
+        let client = cl.lp.name().to_string();
+        self.record(H::ClientCrashed { client });
     }
 
     fn schedule_client_timer(&mut self, c: usize, local_at: u64, timer: ClientTimer) {
@@ -881,223 +941,39 @@ impl<'s> World<'s> {
             .iter()
             .map(|(t, at)| (*at, ClientTimer::Machine(*t)))
             .collect();
-        if let Some(at) = cl.work_due {
-            plan.push((at, ClientTimer::Work(cl.work_gen)));
-        }
-        if let Some(at) = cl.think_due {
-            plan.push((at, ClientTimer::Think(cl.think_gen)));
-        }
+        plan.extend(cl.work_due.map(|(gen, at)| (at, ClientTimer::Work(gen))));
+        plan.extend(cl.think_due.map(|(gen, at)| (at, ClientTimer::Think(gen))));
         for (at, timer) in plan {
             self.schedule_client_timer(c, at, timer);
         }
     }
 
-    fn act(&mut self, c: usize, action: Action, local: u64) {
-        if let Action::SetTimer { timer, at } = action {
-            // The most frequent action: no history record, no name needed.
-            self.clients[c].machine_timers.insert(timer, at);
-            self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
-            return;
-        }
-        let name = self.clients[c].spec.name.clone();
-        match action {
-            Action::Send {
-                instance,
-                request,
-                command,
-            } => {
-                let node = self.route(instance);
-                let op = command.op();
-                self.record(H::CommandSent {
-                    client: name,
-                    instance,
-                    op,
-                    command: command.to_string(),
-                });
-                self.clients[c].requests.insert(request, (instance, op));
-                if let Some(at) =
-                    self.net
-                        .deliver_at(Party::Client(c), Party::Node(node), self.now, false)
-                {
-                    self.queue.push(
-                        at,
-                        Ev::Request {
-                            node,
-                            client: c,
-                            request,
-                            command,
-                        },
-                    );
-                }
-            }
-            Action::AttemptStarted { attempt } => self.record(H::AttemptStarted {
-                client: name,
-                attempt,
-            }),
-            Action::AttemptFailed { attempt, reason } => self.record(H::AttemptFailed {
-                client: name,
-                attempt,
-                reason: reason.to_string(),
-            }),
-            Action::Acquired {
-                token,
-                fencing_token,
-                valid_until,
-            } => {
-                if self.clients[c].spec.workload == Workload::SetOnce {
-                    // A set-once write is not a critical section: it never ends, and is
-                    // judged by the set_once property alone.
-                    self.clients[c].phase = Phase::Done;
-                    let key = self.key.clone();
-                    self.record(H::SetOnceWon { client: name, key });
-                    return;
-                }
-                self.record(H::Acquired {
-                    client: name.clone(),
-                    token,
-                    fencing_token,
-                    valid_for_us: (valid_until != u64::MAX)
-                        .then(|| valid_until.saturating_sub(local)),
-                });
-                let cl = &mut self.clients[c];
-                cl.fencing = fencing_token;
-                cl.section_open = true;
-                cl.phase = Phase::Working;
-                let work = sample_us(&cl.spec.work_ms, &mut cl.rng);
-                cl.work_gen += 1;
-                cl.work_due = Some(local + work);
-                let timer = ClientTimer::Work(cl.work_gen);
-                self.send_write(c, false);
-                self.schedule_client_timer(c, local + work, timer);
-            }
-            Action::Failed { attempts, reason } => {
-                self.record(H::AcquireFailed {
-                    client: name,
-                    attempts,
-                    reason: reason.to_string(),
-                });
-                self.next_iteration(c, local);
-            }
-            Action::Extended { .. } => self.record(H::Extended { client: name }),
-            Action::Lost { reason } => {
-                self.record(H::Lost {
-                    client: name,
-                    reason: reason.to_string(),
-                });
-                let cl = &self.clients[c];
-                let stop = match reason {
-                    LostReason::ExtendFailed { .. } => Some(SectionEnd::Lost),
-                    LostReason::ValidityElapsed if cl.spec.honors_validity => {
-                        Some(SectionEnd::ValidityElapsed)
-                    }
-                    LostReason::ValidityElapsed => None,
-                };
-                if let (Some(why), true) = (stop, cl.section_open && cl.phase == Phase::Working) {
-                    self.end_section(c, why);
-                }
-            }
-            Action::SetTimer { .. } => {}
-            Action::Released { confirmed } => {
-                self.record(H::Released {
-                    client: name,
-                    confirmed,
-                });
-                self.next_iteration(c, local);
-            }
-        }
-    }
-
-    fn end_section(&mut self, c: usize, why: SectionEnd) {
-        let cl = &mut self.clients[c];
-        cl.section_open = false;
-        cl.work_due = None;
-        cl.work_gen += 1;
-        cl.phase = Phase::Releasing;
-        let name = cl.spec.name.clone();
-        self.record(H::SectionEnded { client: name, why });
-        self.feed(c, LockEvent::Release);
-    }
-
-    fn next_iteration(&mut self, c: usize, local: u64) {
-        let cl = &mut self.clients[c];
-        if cl.iteration >= cl.spec.iterations {
-            cl.phase = Phase::Done;
-            return;
-        }
-        cl.iteration += 1;
-        cl.phase = Phase::Thinking;
-        let think = sample_us(&cl.spec.think_ms, &mut cl.rng);
-        cl.think_gen += 1;
-        cl.think_due = Some(local + think);
-        let timer = ClientTimer::Think(cl.think_gen);
-        self.schedule_client_timer(c, local + think, timer);
-    }
-
     fn client_timer(&mut self, c: usize, timer: ClientTimer) {
         let cl = &mut self.clients[c];
-        match timer {
+        let input = match timer {
             ClientTimer::Machine(t) if cl.machine_timers.remove(&t).is_some() => {
-                self.feed(c, LockEvent::Timer(t));
+                Input::Lock(LockEvent::Timer(t))
             }
-            ClientTimer::Work(g) if g == cl.work_gen && cl.phase == Phase::Working => {
+            ClientTimer::Work(gen) if cl.work_due.is_some_and(|(g, _)| g == gen) => {
                 cl.work_due = None;
-                cl.phase = Phase::Committing;
-                self.send_write(c, true);
+                Input::WorkDone { gen }
             }
-            ClientTimer::Think(g) if g == cl.think_gen && cl.phase == Phase::Thinking => {
+            ClientTimer::Think(gen) if cl.think_due.is_some_and(|(g, _)| g == gen) => {
                 cl.think_due = None;
-                self.begin_acquire(c);
+                Input::ThinkDone { gen }
             }
-            _ => {}
-        }
-    }
-
-    fn commit_acked(&mut self, c: usize) {
-        if self.clients[c].phase == Phase::Committing && self.clients[c].section_open {
-            self.end_section(c, SectionEnd::Done);
-        }
+            _ => return,
+        };
+        self.feed(c, input);
     }
 
     // ---- the protected resource --------------------------------------------------------
 
-    fn send_write(&mut self, c: usize, commit: bool) {
-        let fencing = self.clients[c].fencing;
-        if let Some(at) = self
-            .net
-            .deliver_at(Party::Client(c), Party::Resource, self.now, true)
-        {
-            self.queue.push(
-                at,
-                Ev::WriteArrives {
-                    client: c,
-                    fencing,
-                    commit,
-                },
-            );
-        } else if commit {
-            // The write cannot reach the resource: the client gives up its section.
-            self.end_section(c, SectionEnd::Lost);
-        }
-    }
-
     fn resource_write(&mut self, c: usize, fencing: Option<u64>, commit: bool) {
-        let accepted = match (self.sc.resource.checks_fencing, fencing) {
-            (true, Some(t)) => match self.resource_max {
-                Some((max, by)) => t > max || (t == max && by == c),
-                None => true,
-            },
-            _ => true,
-        };
-        if accepted {
-            if let Some(t) = fencing {
-                if self.resource_max.is_none_or(|(max, _)| t > max) {
-                    self.resource_max = Some((t, c));
-                }
-            }
-        }
-        let name = self.clients[c].spec.name.clone();
+        let client = self.clients[c].lp.name().to_string();
+        let accepted = self.resource.write(&client, fencing);
         self.record(H::Write {
-            client: name,
+            client,
             fencing_token: fencing,
             accepted,
         });

@@ -8,7 +8,7 @@ use scenario::Dist;
 const Z99: f64 = 2.326_347_874;
 
 /// Draws one duration in microseconds.
-pub fn sample_us(d: &Dist, rng: &mut impl Rng) -> u64 {
+pub fn sample_us<R: Rng + ?Sized>(d: &Dist, rng: &mut R) -> u64 {
     let ms = match d {
         Dist::FixedMs(x) => *x,
         Dist::UniformMs([a, b]) => {

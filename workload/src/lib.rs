@@ -1,0 +1,17 @@
+//! What a lock user does, independent of the backend.
+//!
+//! A [`ClientLoop`] wraps one client's [`lock_core::LockMachine`] in the workload of a
+//! scenario client: acquire, write to the protected resource at the start of the critical
+//! section, work, write again at the end, release, think, repeat. It is sans-IO like the lock
+//! core: the simulator and the real-Redis driver feed it inputs with their own notion of time
+//! and carry out its outputs, so both backends run the very same client.
+//!
+//! [`Resource`] is the protected resource's acceptance rule, and [`dist`] samples the
+//! scenario's duration distributions.
+
+pub mod client;
+pub mod dist;
+pub mod resource;
+
+pub use client::{ClientLoop, Input, Output};
+pub use resource::Resource;
