@@ -4,7 +4,7 @@
 use checker::history::{read_jsonl, write_jsonl};
 use checker::{check, CheckConfig, Event, Outcome};
 use clap::{Parser, Subcommand};
-use locksim::play::{play_sim, Played};
+use locksim::play::{play_live, play_processes, play_sim, Played};
 use scenario::{Backend, Scenario};
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -38,6 +38,14 @@ enum Cmd {
         /// Write the run's history (JSON lines) to this file.
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// Where to play: `sim` (the simulator) or `processes` (real redis-server processes
+        /// on loopback ports, started and stopped by locksim).
+        #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
+        backend: BackendArg,
+        /// Run the workload against your own Redis instead (repeat for Redlock instances);
+        /// no faults are injected.
+        #[arg(long = "redis", value_name = "URL")]
+        redis: Vec<String>,
     },
     /// Judge a recorded history (JSON lines); exit 0 when every property holds.
     Check {
@@ -65,7 +73,16 @@ pub fn main() -> i32 {
             seed,
             json,
             history,
-        } => run(file, seed, json, history),
+            backend,
+            redis,
+        } => {
+            let backend = if redis.is_empty() {
+                Where::Backend(backend)
+            } else {
+                Where::Urls(redis)
+            };
+            run(file, seed, json, history, backend)
+        }
         Cmd::Check { history, json } => check_file(history, json),
     }
 }
@@ -75,18 +92,55 @@ fn bad_input(msg: impl std::fmt::Display) -> i32 {
     2
 }
 
-fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>) -> i32 {
+/// The backends `--backend` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    /// The deterministic simulator.
+    Sim,
+    /// Local redis-server processes.
+    Processes,
+}
+
+/// Where a run plays.
+enum Where {
+    Backend(BackendArg),
+    Urls(Vec<String>),
+}
+
+fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, at: Where) -> i32 {
     let scenario = match Scenario::load(&file) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    if !scenario.supports(Backend::Sim) {
+    let (label, backend) = match &at {
+        Where::Backend(BackendArg::Sim) => ("simulator", Some(Backend::Sim)),
+        Where::Backend(BackendArg::Processes) => {
+            ("redis-server processes", Some(Backend::Processes))
+        }
+        Where::Urls(_) => ("your Redis", None),
+    };
+    if let Some(b) = backend.filter(|b| !scenario.supports(*b)) {
+        let name = serde_json::to_string(&b).unwrap_or_default();
         return bad_input(format!(
-            "{}: field `backends`: this scenario does not list \"sim\", the only backend this build can play",
+            "{}: field `backends`: this scenario does not list {name}, so it is not played there",
             file.display()
         ));
     }
-    let played = play_sim(&scenario, seed);
+    let (played, problems) = match at {
+        Where::Backend(BackendArg::Sim) => (play_sim(&scenario, seed), Vec::new()),
+        Where::Backend(BackendArg::Processes) => match live_run(|| play_processes(&scenario, seed))
+        {
+            Ok(r) => r,
+            Err(code) => return code,
+        },
+        Where::Urls(urls) => {
+            let provider = std::sync::Arc::new(live::UrlProvider::new(urls));
+            match live_run(|| play_live(&scenario, provider, seed)) {
+                Ok(r) => r,
+                Err(code) => return code,
+            }
+        }
+    };
     if let Some(path) = history {
         let written = std::fs::File::create(&path)
             .map_err(checker::history::HistoryError::from)
@@ -105,7 +159,10 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>) -
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_run(&scenario, &played);
+        print_run(&scenario, &played, label);
+        for p in &problems {
+            println!("problem during the run: {p}");
+        }
     }
     if played.matches_expect() {
         0
@@ -114,9 +171,9 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>) -
     }
 }
 
-fn print_run(scenario: &Scenario, played: &Played) {
+fn print_run(scenario: &Scenario, played: &Played, label: &str) {
     println!(
-        "scenario  {} (seed {}, simulator)",
+        "scenario  {} (seed {}, {label})",
         scenario.name, played.seed
     );
     if !scenario.description.is_empty() {
@@ -209,6 +266,39 @@ fn print_run(scenario: &Scenario, played: &Played) {
                 outcome(*want),
                 outcome(*got)
             );
+        }
+    }
+}
+
+/// Runs a real-Redis play on a tokio runtime; Ctrl-C stops it and every server it started.
+/// The error is the exit code (2 for what the user can fix, 130 for Ctrl-C).
+fn live_run<F, Fut>(play: F) -> Result<(Played, Vec<String>), i32>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(Played, Vec<String>), live::LiveError>>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Err(bad_input(format!("cannot start the async runtime: {e}"))),
+    };
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = play() => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    // Dropping the runtime drops every task, and with them the servers' provider.
+    drop(rt);
+    match outcome {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(bad_input(e)),
+        None => {
+            eprintln!("interrupted: every server started was stopped");
+            Err(130)
         }
     }
 }

@@ -40,17 +40,57 @@ pub fn compare(
         .collect()
 }
 
+/// Judges `records` and compares the verdict with the scenario's `expect`.
+pub fn judge(scenario: &Scenario, seed: u64, records: Vec<Record>, events: u64) -> Played {
+    let verdict = check(&records, &scenario.checker);
+    let mismatches = compare(&scenario.expect, &verdict);
+    Played {
+        seed,
+        records,
+        verdict,
+        mismatches,
+        events,
+    }
+}
+
 /// Plays `scenario` on the simulator with `seed` (the scenario's own seed when `None`).
 pub fn play_sim(scenario: &Scenario, seed: Option<u64>) -> Played {
     let seed = seed.unwrap_or(scenario.seed);
     let run = sim::run(scenario, seed);
-    let verdict = check(&run.records, &scenario.checker);
-    let mismatches = compare(&scenario.expect, &verdict);
-    Played {
-        seed,
-        records: run.records,
-        verdict,
-        mismatches,
-        events: run.events,
-    }
+    judge(scenario, seed, run.records, run.events)
+}
+
+/// Plays `scenario` on real Redis servers started as local processes, stopping them all
+/// afterwards (also on panic). Returns the judged run and the problems met on the way.
+pub async fn play_processes(
+    scenario: &Scenario,
+    seed: Option<u64>,
+) -> Result<(Played, Vec<String>), live::LiveError> {
+    let aof = scenario.faults.iter().any(|f| {
+        matches!(
+            f.action,
+            scenario::FaultAction::Restart {
+                persistence: true,
+                ..
+            }
+        )
+    });
+    let topology = scenario.topology.clone();
+    let provider =
+        tokio::task::spawn_blocking(move || live::processes::Processes::start(&topology, aof))
+            .await
+            .map_err(|e| live::LiveError::Io(std::io::Error::other(e.to_string())))??;
+    let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
+    play_live(scenario, provider, seed).await
+}
+
+/// Plays `scenario` against the servers of `provider`.
+pub async fn play_live(
+    scenario: &Scenario,
+    provider: std::sync::Arc<dyn live::Provider>,
+    seed: Option<u64>,
+) -> Result<(Played, Vec<String>), live::LiveError> {
+    let seed = seed.unwrap_or(scenario.seed);
+    let run = live::play(scenario, provider, seed, live::Timeouts::default()).await?;
+    Ok((judge(scenario, seed, run.records, 0), run.problems))
 }

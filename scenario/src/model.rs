@@ -48,6 +48,10 @@ pub struct Scenario {
     pub expect: BTreeMap<Property, Outcome>,
 }
 
+fn default_repl_timeout() -> u64 {
+    60_000
+}
+
 fn default_backends() -> Vec<Backend> {
     vec![Backend::Sim]
 }
@@ -77,6 +81,11 @@ pub enum Topology {
         /// Extra delay before the primary ships a write to its replicas, in milliseconds.
         #[serde(default)]
         replication_lag_ms: f64,
+        /// How long a replica may be silent (paused, crashed) before the primary drops its
+        /// link and stops streaming to it, as Redis's `repl-timeout` (whole seconds on real
+        /// servers).
+        #[serde(default = "default_repl_timeout")]
+        repl_timeout_ms: u64,
         #[serde(default)]
         sentinel: Option<Sentinel>,
     },

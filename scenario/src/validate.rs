@@ -83,6 +83,12 @@ impl Scenario {
                     format!("must be between 0 and {MAX_MS} ms, got {replication_lag_ms}"),
                 )
             }
+            Topology::Replicated { repl_timeout_ms, .. } if *repl_timeout_ms < 1000 || *repl_timeout_ms > MAX_MS => {
+                return fail(
+                    "topology.replicated.repl_timeout_ms".into(),
+                    format!("must be between 1000 and {MAX_MS} ms (Redis counts it in whole seconds), got {repl_timeout_ms}"),
+                )
+            }
             Topology::Replicated {
                 sentinel: Some(s), ..
             } if s.down_after_ms == 0 || s.down_after_ms > MAX_MS => {

@@ -1,11 +1,11 @@
 //! A simulated client process: the shared client loop plus what only the simulator has —
 //! a local clock, an RNG stream, pauses, and the timers it has asked for.
 
-use crate::clock::Clock;
 use crate::world::Ev;
 use lock_core::TimerId;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
+use workload::clock::Clock;
 use workload::ClientLoop;
 
 /// One simulated client process.

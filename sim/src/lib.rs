@@ -5,7 +5,6 @@
 //! give the same history, byte for byte. The clients run `lock-core`'s [`lock_core::LockMachine`],
 //! the very machine the real-Redis driver runs.
 
-pub mod clock;
 pub mod network;
 pub mod node;
 pub mod queue;

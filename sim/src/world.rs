@@ -2,7 +2,7 @@
 //! network, clients running the lock core, the protected resource, and the fault schedule.
 
 use crate::client::SimClient;
-use crate::clock::Clock;
+use workload::clock::Clock;
 
 use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
@@ -137,6 +137,7 @@ pub(crate) struct World<'s> {
     /// The primary clients are told to use (replicated topology).
     primary: usize,
     lag_us: u64,
+    repl_timeout_us: u64,
     sentinel_after: Option<u64>,
     /// Replication writes held back by a cut link, per (primary, replica).
     backlog: BTreeMap<(usize, usize), Vec<Effect>>,
@@ -195,16 +196,18 @@ impl<'s> World<'s> {
                 )
             })
             .collect();
-        let (lag_us, sentinel_after) = match &sc.topology {
+        let (lag_us, repl_timeout_us, sentinel_after) = match &sc.topology {
             Topology::Replicated {
                 replication_lag_ms,
+                repl_timeout_ms,
                 sentinel,
                 ..
             } => (
                 (replication_lag_ms * 1000.0) as u64,
+                repl_timeout_ms * MS,
                 sentinel.as_ref().map(|s| s.down_after_ms * MS),
             ),
-            _ => (0, None),
+            _ => (0, u64::MAX, None),
         };
         let mut w = World {
             sc,
@@ -217,6 +220,7 @@ impl<'s> World<'s> {
             net: Network::new(sc.network.clone(), stream(1)),
             primary: 0,
             lag_us,
+            repl_timeout_us,
             sentinel_after,
             backlog: BTreeMap::new(),
             owners: BTreeMap::new(),
@@ -288,6 +292,8 @@ impl<'s> World<'s> {
                 for ev in std::mem::take(&mut self.nodes[n].deferred) {
                     self.queue.push(self.now, ev);
                 }
+                // A dropped replica that comes back resyncs what it missed.
+                self.flush_backlogs();
             }
             Ev::ResumeClient(c) => {
                 self.clients[c].paused = false;
@@ -500,6 +506,8 @@ impl<'s> World<'s> {
         node.incarnation += 1;
         node.deferred.clear();
         node.waits.clear();
+        // What the primary held back for its replicas dies with it.
+        self.backlog.retain(|(p, _), _| *p != n);
         self.mark_down(n);
     }
 
@@ -680,8 +688,13 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Streams one write to a replica, or keeps it in the backlog while the link is cut or the
+    /// primary has dropped a replica silent for longer than `repl-timeout`.
     fn ship(&mut self, primary: usize, replica: usize, effect: Effect) {
-        if self.net.is_cut(Party::Node(primary), Party::Node(replica)) {
+        let silent_too_long = self.nodes[replica]
+            .down_since
+            .is_some_and(|d| self.now.saturating_sub(d) >= self.repl_timeout_us);
+        if silent_too_long || self.net.is_cut(Party::Node(primary), Party::Node(replica)) {
             self.backlog
                 .entry((primary, replica))
                 .or_default()
@@ -709,7 +722,13 @@ impl<'s> World<'s> {
         let ready: Vec<(usize, usize)> = self
             .backlog
             .keys()
-            .filter(|(p, r)| !self.net.is_cut(Party::Node(*p), Party::Node(*r)))
+            .filter(|(p, r)| {
+                let (p, r) = (*p, *r);
+                self.nodes[p].up
+                    && self.nodes[r].up
+                    && !self.nodes[r].paused
+                    && !self.net.is_cut(Party::Node(p), Party::Node(r))
+            })
             .copied()
             .collect();
         for (p, r) in ready {

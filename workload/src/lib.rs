@@ -6,10 +6,12 @@
 //! core: the simulator and the real-Redis driver feed it inputs with their own notion of time
 //! and carry out its outputs, so both backends run the very same client.
 //!
-//! [`Resource`] is the protected resource's acceptance rule, and [`dist`] samples the
-//! scenario's duration distributions.
+//! [`Resource`] is the protected resource's acceptance rule, [`clock`] models a local clock
+//! (offset, rate, jumps) as a function of true time, and [`dist`] samples the scenario's
+//! duration distributions.
 
 pub mod client;
+pub mod clock;
 pub mod dist;
 pub mod resource;
 

@@ -1,0 +1,138 @@
+//! Real Redis: the same lock core and client loop the simulator runs, driven with tokio and
+//! the `redis` crate against real servers.
+//!
+//! A [`Provider`] owns a topology of real servers and injects faults into it (the
+//! [`processes::Processes`] provider starts Debian's `redis-server` on loopback ports; a
+//! [`UrlProvider`] points at servers a user already runs and injects nothing). [`driver::play`]
+//! plays a scenario against a provider and returns the same history format the simulator
+//! writes, so the same checker judges both.
+
+pub mod conn;
+pub mod driver;
+pub mod processes;
+
+use scenario::FaultAction;
+use std::time::Duration;
+use thiserror::Error;
+
+pub use driver::{play, LiveRun};
+
+/// Connect and response timeouts of every client connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long opening a connection may take.
+    pub connect: Duration,
+    /// How long one reply may take (keep it above any WAIT timeout: the `redis` crate's
+    /// default of 500 ms breaks a WAIT of 500 ms or more).
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            response: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What can go wrong on real Redis.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The scenario asks for something this backend cannot do; nothing was started.
+    #[error("the {backend} backend cannot play this scenario: {what}")]
+    Unsupported { backend: String, what: String },
+    /// `redis-server` is not installed.
+    #[error("redis-server was not found on PATH: install Debian's redis-server (scripts/test.sh does) or pass --redis URL")]
+    NoRedisServer,
+    /// A server did not come up.
+    #[error("{node}: {reason}")]
+    Startup { node: String, reason: String },
+    /// A Redis server could not be reached.
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// A fault could not be carried out.
+    #[error("fault `{fault}` failed: {reason}")]
+    Fault { fault: String, reason: String },
+    /// Anything the operating system refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// A set of real Redis servers, by node name, and the faults that can be injected into them.
+pub trait Provider: Send + Sync {
+    /// The backend's name, for messages and histories (`processes`, `url`, ...).
+    fn backend(&self) -> &str;
+    /// Node names in instance order, with their `redis://` URLs.
+    fn nodes(&self) -> Vec<(String, String)>;
+    /// Whether this provider can inject `fault`; the reason when it cannot.
+    fn supports(&self, fault: &FaultAction) -> Result<(), String>;
+    /// Kills a node (it answers nothing until restarted).
+    fn crash(&self, node: &str) -> Result<(), LiveError>;
+    /// Freezes a node.
+    fn pause(&self, node: &str) -> Result<(), LiveError>;
+    /// Thaws a frozen node.
+    fn resume(&self, node: &str) -> Result<(), LiveError>;
+    /// Starts a crashed node again, with its data or empty.
+    fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError>;
+    /// Makes a replica the primary; the others follow it.
+    fn promote(&self, node: &str) -> Result<(), LiveError>;
+    /// The node clients send lock commands to for instance `instance` right now.
+    fn route(&self, instance: usize) -> usize;
+}
+
+/// Servers a user already runs: lock instances by URL, no faults.
+pub struct UrlProvider {
+    urls: Vec<String>,
+}
+
+impl UrlProvider {
+    /// One lock instance per URL, in order.
+    pub fn new(urls: Vec<String>) -> UrlProvider {
+        UrlProvider { urls }
+    }
+}
+
+impl Provider for UrlProvider {
+    fn backend(&self) -> &str {
+        "url"
+    }
+    fn nodes(&self) -> Vec<(String, String)> {
+        self.urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (format!("redis-{}", i + 1), u.clone()))
+            .collect()
+    }
+    fn supports(&self, fault: &FaultAction) -> Result<(), String> {
+        Err(format!(
+            "`{}` — servers given by URL are never faulted",
+            fault.describe()
+        ))
+    }
+    fn crash(&self, node: &str) -> Result<(), LiveError> {
+        Err(no_faults(node))
+    }
+    fn pause(&self, node: &str) -> Result<(), LiveError> {
+        Err(no_faults(node))
+    }
+    fn resume(&self, node: &str) -> Result<(), LiveError> {
+        Err(no_faults(node))
+    }
+    fn restart(&self, node: &str, _: bool) -> Result<(), LiveError> {
+        Err(no_faults(node))
+    }
+    fn promote(&self, node: &str) -> Result<(), LiveError> {
+        Err(no_faults(node))
+    }
+    fn route(&self, instance: usize) -> usize {
+        instance
+    }
+}
+
+fn no_faults(node: &str) -> LiveError {
+    LiveError::Fault {
+        fault: node.to_string(),
+        reason: "servers given by URL are never faulted".into(),
+    }
+}

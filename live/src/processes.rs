@@ -1,0 +1,445 @@
+//! The processes provider: Debian's `redis-server` started on free loopback ports — a single
+//! node, a primary with replicas, or independent primaries — with faults by signal
+//! (SIGKILL, SIGSTOP/SIGCONT) and by command (REPLICAOF NO ONE).
+//!
+//! Every server is stopped when the provider is dropped (on success, failure and panic), and
+//! each is started with `PR_SET_PDEATHSIG` from the provider's own spawner thread, so it also
+//! dies when the harness dies (Ctrl-C, or a kill). The signal follows the *thread* that
+//! spawned the child, which is why no server is spawned from a pool thread that may retire.
+
+use crate::{LiveError, Provider};
+use scenario::{FaultAction, Topology};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections, or a replica to link up.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// A thread that lives exactly as long as its provider and starts every child process, so the
+/// children's parent-death signal is tied to the provider's life, not to a passing thread.
+struct Spawner {
+    tx: Option<std::sync::mpsc::Sender<(Command, std::sync::mpsc::Sender<std::io::Result<Child>>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spawner {
+    fn new() -> Spawner {
+        let (tx, rx) =
+            std::sync::mpsc::channel::<(Command, std::sync::mpsc::Sender<std::io::Result<Child>>)>(
+            );
+        let thread = std::thread::Builder::new()
+            .name("locksim-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .ok();
+        Spawner {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
+        let (reply, result) = std::sync::mpsc::channel();
+        let gone = || std::io::Error::other("the spawner thread is gone");
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send((cmd, reply))
+            .map_err(|_| gone())?;
+        result.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Node {
+    name: String,
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// Redis servers running as local processes.
+pub struct Processes {
+    bin: PathBuf,
+    root: PathBuf,
+    aof: bool,
+    replicated: bool,
+    nodes: Mutex<Vec<Node>>,
+    primary: AtomicUsize,
+    spawner: Spawner,
+    /// Redis's `repl-timeout`, in seconds.
+    repl_timeout_s: u64,
+}
+
+/// Finds `redis-server` on PATH.
+pub fn find_redis_server() -> Result<PathBuf, LiveError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+        .ok_or(LiveError::NoRedisServer)
+}
+
+impl Processes {
+    /// Starts the servers of `topology`; with `aof`, every write is fsynced to an append-only
+    /// file so a restart "with persistence" keeps it.
+    pub fn start(topology: &Topology, aof: bool) -> Result<Processes, LiveError> {
+        let repl_timeout_s = match topology {
+            Topology::Replicated {
+                repl_timeout_ms, ..
+            } => repl_timeout_ms.div_ceil(1000).max(1),
+            _ => 60,
+        };
+        let bin = find_redis_server()?;
+        let root =
+            std::env::temp_dir().join(format!("locksim-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&root)?;
+        let names = topology.node_names();
+        let replicated = matches!(topology, Topology::Replicated { .. });
+        let p = Processes {
+            bin,
+            root,
+            aof,
+            replicated,
+            nodes: Mutex::new(Vec::new()),
+            primary: AtomicUsize::new(0),
+            spawner: Spawner::new(),
+            repl_timeout_s,
+        };
+        for (i, name) in names.iter().enumerate() {
+            let dir = p.root.join(name);
+            std::fs::create_dir_all(&dir)?;
+            let replica_of = if replicated && i > 0 {
+                Some(p.port(0))
+            } else {
+                None
+            };
+            let mut node = Node {
+                name: name.clone(),
+                port: 0,
+                dir,
+                child: None,
+            };
+            p.spawn(&mut node, replica_of)?;
+            p.lock().push(node);
+        }
+        for i in 1..names.len() {
+            if replicated {
+                p.wait_link_up(i)?;
+            }
+        }
+        Ok(p)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Node>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.lock()[i].port
+    }
+
+    fn index(&self, node: &str) -> Result<usize, LiveError> {
+        self.lock()
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| LiveError::Fault {
+                fault: node.into(),
+                reason: "no such node".into(),
+            })
+    }
+
+    /// PIDs of the servers running now (for leak checks).
+    pub fn pids(&self) -> Vec<u32> {
+        self.lock()
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+            .collect()
+    }
+
+    /// Starts `node` (on its port, or a free one the first time).
+    fn spawn(&self, node: &mut Node, replica_of: Option<u16>) -> Result<(), LiveError> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = if node.port != 0 {
+                node.port
+            } else {
+                free_port()?
+            };
+            let mut cmd = Command::new(&self.bin);
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--protected-mode",
+                "no",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                if self.aof { "yes" } else { "no" },
+            ])
+            .args([
+                "--appendfsync",
+                "always",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ])
+            .args([
+                "--repl-diskless-sync",
+                "yes",
+                "--repl-diskless-sync-delay",
+                "0",
+            ])
+            .args(["--repl-timeout", &self.repl_timeout_s.to_string()])
+            .arg("--dir")
+            .arg(&node.dir)
+            .arg("--logfile")
+            .arg(node.dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            if let Some(p) = replica_of {
+                cmd.args(["--replicaof", "127.0.0.1", &p.to_string()]);
+            }
+            // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = self.spawner.spawn(cmd)?;
+            match wait_ready(port, &mut child) {
+                Ok(()) => {
+                    node.port = port;
+                    node.child = Some(child);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last = format!("{e}; log: {}", tail(&node.dir.join("redis.log")));
+                    if node.port != 0 {
+                        break; // a restart must keep its port
+                    }
+                }
+            }
+        }
+        Err(LiveError::Startup {
+            node: node.name.clone(),
+            reason: last,
+        })
+    }
+
+    fn wait_link_up(&self, i: usize) -> Result<(), LiveError> {
+        let (name, port) = {
+            let n = &self.lock()[i];
+            (n.name.clone(), n.port)
+        };
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if let Ok(info) = query::<String>(port, &["INFO", "replication"]) {
+                if info.contains("master_link_status:up") {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(LiveError::Startup {
+            node: name,
+            reason: format!("replication link not up within {STARTUP:?}"),
+        })
+    }
+
+    fn signal(&self, node: &str, sig: libc::c_int) -> Result<(), LiveError> {
+        let i = self.index(node)?;
+        let nodes = self.lock();
+        let Some(child) = nodes[i].child.as_ref() else {
+            return Err(LiveError::Fault {
+                fault: node.into(),
+                reason: "the node is not running".into(),
+            });
+        };
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        if unsafe { libc::kill(child.id() as libc::pid_t, sig) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+}
+
+impl Provider for Processes {
+    fn backend(&self) -> &str {
+        "processes"
+    }
+
+    fn nodes(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|n| (n.name.clone(), format!("redis://127.0.0.1:{}", n.port)))
+            .collect()
+    }
+
+    fn supports(&self, fault: &FaultAction) -> Result<(), String> {
+        match fault {
+            FaultAction::Partition { .. } => Err(format!(
+                "`{}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)",
+                fault.describe()
+            )),
+            FaultAction::ClockJump { .. } => Err(format!(
+                "`{}`: a redis-server's clock cannot be moved (client clocks can: target a client)",
+                fault.describe()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn crash(&self, node: &str) -> Result<(), LiveError> {
+        let i = self.index(node)?;
+        let mut nodes = self.lock();
+        if let Some(mut child) = nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    fn pause(&self, node: &str) -> Result<(), LiveError> {
+        self.signal(node, libc::SIGSTOP)
+    }
+
+    fn resume(&self, node: &str) -> Result<(), LiveError> {
+        self.signal(node, libc::SIGCONT)
+    }
+
+    fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError> {
+        self.crash(node)?;
+        let i = self.index(node)?;
+        let primary = self.primary.load(Ordering::SeqCst);
+        let replica_of = (self.replicated && i != primary).then(|| self.port(primary));
+        let mut n = {
+            let mut nodes = self.lock();
+            Node {
+                name: nodes[i].name.clone(),
+                port: nodes[i].port,
+                dir: nodes[i].dir.clone(),
+                child: nodes[i].child.take(),
+            }
+        };
+        if !persistence {
+            let _ = std::fs::remove_dir_all(&n.dir);
+            std::fs::create_dir_all(&n.dir)?;
+        }
+        let started = self.spawn(&mut n, replica_of);
+        self.lock()[i].child = n.child.take();
+        started
+    }
+
+    fn promote(&self, node: &str) -> Result<(), LiveError> {
+        let i = self.index(node)?;
+        let port = self.port(i);
+        let fault = |reason: String| LiveError::Fault {
+            fault: format!("promote {node}"),
+            reason,
+        };
+        query::<String>(port, &["REPLICAOF", "NO", "ONE"]).map_err(fault)?;
+        self.primary.store(i, Ordering::SeqCst);
+        let others: Vec<u16> = {
+            let nodes = self.lock();
+            (0..nodes.len())
+                .filter(|j| *j != i && nodes[*j].child.is_some())
+                .map(|j| nodes[j].port)
+                .collect()
+        };
+        for other in others {
+            // A frozen or dead node is left as it is, as Sentinel would.
+            let _ = query::<String>(other, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+        }
+        Ok(())
+    }
+
+    fn route(&self, instance: usize) -> usize {
+        if self.replicated {
+            self.primary.load(Ordering::SeqCst)
+        } else {
+            instance
+        }
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for node in self.lock().iter_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn unique() -> u64 {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::SeqCst) as u64
+}
+
+fn free_port() -> Result<u16, LiveError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// One synchronous command to the server on `port`, with short timeouts.
+fn query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, String> {
+    let client =
+        redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .map_err(|e| e.to_string())?;
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut conn).map_err(|e| e.to_string())
+}
+
+fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("redis-server exited at start ({status})"));
+        }
+        if query::<String>(port, &["PING"]).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("no answer on port {port} within {STARTUP:?}"))
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
