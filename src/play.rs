@@ -75,6 +75,14 @@ pub async fn play_processes(
             }
         )
     });
+    // Refuse what cannot be played before any server starts.
+    live::driver::check_support_of(
+        scenario,
+        "processes",
+        &live::processes::Processes::can_inject,
+        scenario.topology.node_names().len(),
+    )?;
+    live::processes::find_redis_server()?;
     let topology = scenario.topology.clone();
     let provider =
         tokio::task::spawn_blocking(move || live::processes::Processes::start(&topology, aof))

@@ -7,11 +7,16 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 use tokio::sync::Mutex;
 
+/// Where connections report a server that stopped answering: one line per URL, the first
+/// failure only.
+pub type ProblemSink = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
 /// A lazily (re)connected link from one client to one node.
 pub struct NodeConn {
     url: String,
     timeouts: Timeouts,
     slot: Mutex<Option<MultiplexedConnection>>,
+    problems: Option<(ProblemSink, std::time::Instant)>,
 }
 
 impl NodeConn {
@@ -21,6 +26,26 @@ impl NodeConn {
             url,
             timeouts,
             slot: Mutex::new(None),
+            problems: None,
+        }
+    }
+
+    /// Reports transport failures to `sink`, with times relative to `start`.
+    pub fn reporting_to(mut self, sink: ProblemSink, start: std::time::Instant) -> NodeConn {
+        self.problems = Some((sink, start));
+        self
+    }
+
+    fn report(&self, what: &str) {
+        if let Some((sink, start)) = &self.problems {
+            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+            sink.entry(self.url.clone()).or_insert_with(|| {
+                format!(
+                    "{} stopped answering at {:.3} ms: {what}",
+                    self.url,
+                    start.elapsed().as_secs_f64() * 1000.0
+                )
+            });
         }
     }
 
@@ -56,24 +81,23 @@ impl NodeConn {
     pub async fn send(&self, command: &Command) -> Reply {
         let mut conn = match self.connect().await {
             Ok(c) => c,
-            Err(e) => return Reply::Error(e),
+            Err(e) => {
+                self.report(&e);
+                return Reply::Error(e);
+            }
         };
         match to_cmd(command).query_async::<Value>(&mut conn).await {
             Ok(v) => from_value(v),
             Err(e) => {
-                if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-                    && !is_server_error(&e)
-                {
+                if !matches!(e.kind(), redis::ErrorKind::Server(_)) {
+                    // The transport failed: reconnect on the next command.
                     *self.slot.lock().await = None;
+                    self.report(&e.to_string());
                 }
                 Reply::Error(e.to_string())
             }
         }
     }
-}
-
-fn is_server_error(e: &redis::RedisError) -> bool {
-    matches!(e.kind(), redis::ErrorKind::Server(_))
 }
 
 /// The `redis` crate command for a lock-core command: exactly `Command::args`.

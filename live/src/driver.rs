@@ -26,9 +26,26 @@ pub struct LiveRun {
     pub problems: Vec<String>,
 }
 
-/// Refuses, before anything starts, a scenario that `provider` cannot play as written.
+/// Refuses a scenario that `provider` cannot play as written.
 pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(), LiveError> {
-    let backend = provider.backend().to_string();
+    let supports = |f: &FaultAction| provider.supports(f);
+    check_support_of(
+        scenario,
+        provider.backend(),
+        &supports,
+        provider.nodes().len(),
+    )
+}
+
+/// Refuses, before any server is started, a scenario that a backend named `backend` — which
+/// can inject the faults `supports` accepts and offers `nodes` servers — cannot play.
+pub fn check_support_of(
+    scenario: &Scenario,
+    backend: &str,
+    supports: &dyn Fn(&FaultAction) -> Result<(), String>,
+    nodes: usize,
+) -> Result<(), LiveError> {
+    let backend = backend.to_string();
     let refuse = |what: String| {
         Err(LiveError::Unsupported {
             backend: backend.clone(),
@@ -72,7 +89,7 @@ pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(),
         if client_side && backend != "url" {
             continue;
         }
-        if let Err(why) = provider.supports(&f.action) {
+        if let Err(why) = supports(&f.action) {
             return refuse(format!("faults[{i}]: {why}"));
         }
     }
@@ -81,10 +98,9 @@ pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(),
     } else {
         scenario.topology.node_names().len()
     };
-    if provider.nodes().len() != want {
+    if nodes != want {
         return refuse(format!(
-            "the scenario needs {want} Redis instances, {} given",
-            provider.nodes().len()
+            "the scenario needs {want} Redis instances, {nodes} given"
         ));
     }
     Ok(())
@@ -131,11 +147,14 @@ pub async fn play(
         scenario.topology.lock_instances()
     };
     // Every client's connections, opened up front so an unreachable server fails fast.
+    let sink: crate::conn::ProblemSink = Arc::default();
+    let start = Instant::now();
     let mut conns: Vec<Vec<Arc<NodeConn>>> = Vec::new();
     for _ in &scenario.clients {
         let mut mine = Vec::new();
         for (_, url) in &nodes {
-            let c = Arc::new(NodeConn::new(url.clone(), timeouts));
+            let c =
+                Arc::new(NodeConn::new(url.clone(), timeouts).reporting_to(sink.clone(), start));
             c.connect().await.map_err(|reason| LiveError::Unreachable {
                 url: url.clone(),
                 reason,
@@ -146,7 +165,7 @@ pub async fn play(
     }
 
     let rec = Arc::new(Recorder {
-        start: Instant::now(),
+        start,
         records: Mutex::new(Vec::new()),
     });
     rec.record(H::RunStarted {
@@ -207,7 +226,12 @@ pub async fn play(
     }
     rec.record(H::RunEnded {});
     let records = std::mem::take(&mut *rec.records.lock().unwrap_or_else(|e| e.into_inner()));
-    let problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
+    let names: BTreeMap<String, String> = nodes.into_iter().map(|(n, u)| (u, n)).collect();
+    for (url, line) in std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner())) {
+        let node = names.get(&url).map(String::as_str).unwrap_or("?");
+        problems.push(format!("{node}: {line}"));
+    }
     Ok(LiveRun { records, problems })
 }
 

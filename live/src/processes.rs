@@ -164,6 +164,22 @@ impl Processes {
             })
     }
 
+    /// Whether local processes can suffer `fault`: everything but partitions and server
+    /// clock jumps.
+    pub fn can_inject(fault: &FaultAction) -> Result<(), String> {
+        match fault {
+            FaultAction::Partition { .. } => Err(format!(
+                "`{}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)",
+                fault.describe()
+            )),
+            FaultAction::ClockJump { .. } => Err(format!(
+                "`{}`: a redis-server's clock cannot be moved (client clocks can: target a client)",
+                fault.describe()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// PIDs of the servers running now (for leak checks).
     pub fn pids(&self) -> Vec<u32> {
         self.lock()
@@ -301,17 +317,7 @@ impl Provider for Processes {
     }
 
     fn supports(&self, fault: &FaultAction) -> Result<(), String> {
-        match fault {
-            FaultAction::Partition { .. } => Err(format!(
-                "`{}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)",
-                fault.describe()
-            )),
-            FaultAction::ClockJump { .. } => Err(format!(
-                "`{}`: a redis-server's clock cannot be moved (client clocks can: target a client)",
-                fault.describe()
-            )),
-            _ => Ok(()),
-        }
+        Processes::can_inject(fault)
     }
 
     fn crash(&self, node: &str) -> Result<(), LiveError> {
