@@ -46,6 +46,36 @@ enum Cmd {
         /// no faults are injected.
         #[arg(long = "redis", value_name = "URL")]
         redis: Vec<String>,
+        /// Replay the fault schedule that `locksim explore` drew for this seed from the
+        /// scenario's `fault_space` (simulator only).
+        #[arg(long, value_name = "SEED", conflicts_with_all = ["seed", "redis"])]
+        explore_seed: Option<u64>,
+    },
+    /// Explore a scenario's fault space: run many seeds, each drawing its own fault schedule,
+    /// count the properties each breaks, print replay commands, and shrink a failure.
+    ///
+    /// Example: locksim explore scenarios/failover-explore.json --seeds 10000 --shrink shrunk.json
+    Explore {
+        /// The scenario file; it must have a `fault_space`.
+        file: PathBuf,
+        /// How many seeds to run.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// Worker threads (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Stop at the first seed that breaks a property.
+        #[arg(long)]
+        until_violation: bool,
+        /// Shrink the smallest failing seed and write the result here as a scenario file.
+        #[arg(long, value_name = "OUT.json")]
+        shrink: Option<PathBuf>,
+        /// The property to shrink for (default: the first the seed breaks).
+        #[arg(long)]
+        property: Option<String>,
     },
     /// Judge a recorded history (JSON lines); exit 0 when every property holds.
     Check {
@@ -55,6 +85,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Prints an error the user can fix and returns exit code 2.
+pub fn bad_input_code(msg: impl std::fmt::Display) -> i32 {
+    bad_input(msg)
 }
 
 /// Parses the arguments and runs the subcommand; returns the exit code.
@@ -75,13 +110,25 @@ pub fn main() -> i32 {
             history,
             backend,
             redis,
+            explore_seed,
         } => {
-            let backend = if redis.is_empty() {
-                Where::Backend(backend)
-            } else {
-                Where::Urls(redis)
+            let at = match (explore_seed, redis.is_empty()) {
+                (Some(s), _) => Where::Explored(s),
+                (None, true) => Where::Backend(backend),
+                (None, false) => Where::Urls(redis),
             };
-            run(file, seed, json, history, backend)
+            run(file, seed, json, history, at)
+        }
+        Cmd::Explore {
+            file,
+            seeds,
+            first,
+            jobs,
+            until_violation,
+            shrink,
+            property,
+        } => {
+            crate::explore_cmd::explore(file, seeds, first, jobs, until_violation, shrink, property)
         }
         Cmd::Check { history, json } => check_file(history, json),
     }
@@ -105,6 +152,8 @@ enum BackendArg {
 enum Where {
     Backend(BackendArg),
     Urls(Vec<String>),
+    /// The simulator, with the schedule an explore seed draws.
+    Explored(u64),
 }
 
 fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, at: Where) -> i32 {
@@ -118,6 +167,7 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, a
             ("redis-server processes", Some(Backend::Processes))
         }
         Where::Urls(_) => ("your Redis", None),
+        Where::Explored(_) => ("simulator, explored schedule", Some(Backend::Sim)),
     };
     if let Some(b) = backend.filter(|b| !scenario.supports(*b)) {
         let name = serde_json::to_string(&b).unwrap_or_default();
@@ -128,6 +178,17 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, a
     }
     let (played, problems) = match at {
         Where::Backend(BackendArg::Sim) => (play_sim(&scenario, seed), Vec::new()),
+        Where::Explored(s) => match explore::run_seed(&scenario, s) {
+            Ok(run) => {
+                let played = locksim::play::judge(&scenario, s, run.records, 0);
+                println!("explored schedule of seed {s}:");
+                for f in &run.scenario.faults {
+                    println!("  {:>8} ms  {}", f.at_ms, f.action.describe());
+                }
+                (played, Vec::new())
+            }
+            Err(e) => return bad_input(format!("{}: {e}", file.display())),
+        },
         Where::Backend(BackendArg::Processes) => match live_run(|| play_processes(&scenario, seed))
         {
             Ok(r) => r,

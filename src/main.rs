@@ -1,6 +1,7 @@
 //! The `locksim` command line: play scenarios on the simulator and judge histories.
 
 mod cli;
+mod explore_cmd;
 
 fn main() {
     std::process::exit(cli::main());

@@ -47,6 +47,8 @@ pub enum Event {
     CommandSent {
         client: String,
         instance: usize,
+        /// The client's id for this command; its reply carries the same.
+        request: u64,
         op: Op,
         command: String,
     },
@@ -54,6 +56,8 @@ pub enum Event {
     ReplyReceived {
         client: String,
         instance: usize,
+        /// The id of the command this answers.
+        request: u64,
         op: Op,
         reply: Reply,
     },

@@ -188,41 +188,70 @@ pub(crate) fn fencing_monotonic(records: &[Record]) -> Vec<Finding> {
 
 /// A release that deleted a key last granted to another client.
 pub(crate) fn foreign_release(records: &[Record]) -> Vec<Finding> {
+    // A command executes somewhere between its sending and its reply, so every grant and
+    // release is known only as an interval. A deletion is judged foreign only when that is
+    // certain: another client's grant had surely executed (its reply was in) before the
+    // release left, and none of the releaser's own grants can have landed after it.
+    struct Grant<'a> {
+        client: &'a str,
+        sent: u64,
+        received: u64,
+    }
     let mut out = Vec::new();
-    // Per instance: the client last granted the lock there, and when.
-    let mut last_grant: BTreeMap<usize, (&str, u64)> = BTreeMap::new();
+    let mut grants: BTreeMap<usize, Vec<Grant>> = BTreeMap::new();
+    let mut sent: BTreeMap<(&str, u64), u64> = BTreeMap::new();
     for r in records {
-        let Event::ReplyReceived {
-            client,
-            instance,
-            op,
-            reply,
-        } = &r.event
-        else {
-            continue;
+        let (client, instance, request, op, reply) = match &r.event {
+            Event::CommandSent {
+                client, request, ..
+            } => {
+                sent.insert((client.as_str(), *request), r.t_us);
+                continue;
+            }
+            Event::ReplyReceived {
+                client,
+                instance,
+                request,
+                op,
+                reply,
+            } => (client.as_str(), *instance, *request, op, reply),
+            _ => continue,
         };
-        match (op, reply) {
-            (Op::Acquire, Reply::Ok) => {
-                last_grant.insert(*instance, (client.as_str(), r.t_us));
-            }
-            (Op::Acquire, Reply::Int(n)) if *n >= 1 => {
-                last_grant.insert(*instance, (client.as_str(), r.t_us));
-            }
-            (Op::Release, Reply::Int(n)) if *n >= 1 => {
-                if let Some(&(owner, granted_at)) = last_grant.get(instance) {
-                    if owner != client {
-                        out.push(finding(
-                            Property::ForeignRelease,
-                            vec![client.clone(), owner.to_string()],
-                            vec![granted_at, r.t_us],
-                            format!(
-                                "{client} deleted {owner}'s lock on instance {instance} at {} ({owner} was granted it at {})",
-                                ms(r.t_us),
-                                ms(granted_at)
-                            ),
-                        ));
-                    }
+        let sent_at = sent.get(&(client, request)).copied().unwrap_or(r.t_us);
+        let deleted_or_granted =
+            matches!(reply, Reply::Ok) || matches!(reply, Reply::Int(n) if *n >= 1);
+        match op {
+            Op::Acquire if deleted_or_granted => grants.entry(instance).or_default().push(Grant {
+                client,
+                sent: sent_at,
+                received: r.t_us,
+            }),
+            Op::Release if matches!(reply, Reply::Int(n) if *n >= 1) => {
+                let seen = grants.get(&instance).map(Vec::as_slice).unwrap_or(&[]);
+                let Some(other) = seen
+                    .iter()
+                    .filter(|g| g.client != client && g.received <= sent_at)
+                    .max_by_key(|g| g.received)
+                else {
+                    continue;
+                };
+                let own_may_follow = seen
+                    .iter()
+                    .any(|g| g.client == client && g.sent < r.t_us && g.received > other.sent);
+                if own_may_follow {
+                    continue;
                 }
+                let owner = other.client;
+                out.push(finding(
+                    Property::ForeignRelease,
+                    vec![client.to_string(), owner.to_string()],
+                    vec![other.received, r.t_us],
+                    format!(
+                        "{client} deleted {owner}'s lock on instance {instance} at {} ({owner} was granted it at {})",
+                        ms(r.t_us),
+                        ms(other.received)
+                    ),
+                ));
             }
             _ => {}
         }

@@ -93,6 +93,7 @@ fn sent(c: &str, op: Op) -> Event {
     Event::CommandSent {
         client: s(c),
         instance: 0,
+        request: 0,
         op,
         command: s("SET k v NX"),
     }
@@ -101,6 +102,7 @@ fn reply(c: &str, instance: usize, op: Op, reply: Reply) -> Event {
     Event::ReplyReceived {
         client: s(c),
         instance,
+        request: 0,
         op,
         reply,
     }
@@ -441,6 +443,41 @@ fn foreign_release_violated_by_deleting_anothers_lock() {
         f[0].message
     );
     assert_eq!(f[0].faults_before, ["2.000 ms: pause A"]);
+}
+
+/// A release sent before another client's grant, but answered (to a paused client) after
+/// it, deleted the sender's own key: not foreign.
+#[test]
+fn foreign_release_judges_by_when_the_release_was_sent() {
+    let sent_release = Event::CommandSent {
+        client: s("A"),
+        instance: 0,
+        request: 9,
+        op: Op::Release,
+        command: s("RELEASE-SCRIPT k t"),
+    };
+    let late_reply = Event::ReplyReceived {
+        client: s("A"),
+        instance: 0,
+        request: 9,
+        op: Op::Release,
+        reply: Reply::Int(1),
+    };
+    let v = H::new()
+        .at(1, reply("A", 0, Op::Acquire, Reply::Ok))
+        .at(2, sent_release.clone())
+        .at(3, reply("B", 0, Op::Acquire, Reply::Ok))
+        .at(4, late_reply.clone())
+        .check();
+    all_hold(&v);
+    // Sent after B's grant, the same deletion is foreign.
+    let v = H::new()
+        .at(1, reply("A", 0, Op::Acquire, Reply::Ok))
+        .at(3, reply("B", 0, Op::Acquire, Reply::Ok))
+        .at(4, sent_release)
+        .at(5, late_reply)
+        .check();
+    assert_eq!(only(&v, Property::ForeignRelease).len(), 1);
 }
 
 // ---------------------------------------------------------------- liveness

@@ -272,10 +272,25 @@ impl Processes {
             let n = &self.lock()[i];
             (n.name.clone(), n.port)
         };
+        let primary = self.port(self.primary.load(Ordering::SeqCst));
         let deadline = Instant::now() + STARTUP;
+        let mut linked = false;
         while Instant::now() < deadline {
-            if let Ok(info) = query::<String>(port, &["INFO", "replication"]) {
-                if info.contains("master_link_status:up") {
+            if !linked {
+                let info = query::<String>(port, &["INFO", "replication"]).unwrap_or_default();
+                linked = info.contains("master_link_status:up");
+            }
+            // "Link up" is not yet "streaming": after a diskless sync the primary waits for the
+            // replica's first ACK. A probe write that arrives proves the stream flows.
+            if linked {
+                let probe = format!("locksim:probe:{name}");
+                let _ = query::<String>(primary, &["SET", &probe, "1"]);
+                if query::<Option<String>>(port, &["GET", &probe])
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    let _ = query::<i64>(primary, &["DEL", &probe]);
                     return Ok(());
                 }
             }
@@ -283,7 +298,7 @@ impl Processes {
         }
         Err(LiveError::Startup {
             node: name,
-            reason: format!("replication link not up within {STARTUP:?}"),
+            reason: format!("replication not streaming within {STARTUP:?}"),
         })
     }
 

@@ -8,6 +8,7 @@
 mod error;
 mod fault;
 mod model;
+mod space;
 mod validate;
 
 pub use error::ScenarioError;
@@ -16,3 +17,4 @@ pub use model::{
     Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, ResourceSpec, Scenario, Sentinel,
     Topology, Workload,
 };
+pub use space::{FaultKind, FaultSpace};

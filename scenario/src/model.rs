@@ -44,6 +44,9 @@ pub struct Scenario {
     /// Checker parameters (liveness bound, retry budget).
     #[serde(default)]
     pub checker: CheckConfig,
+    /// What `locksim explore` may draw fault schedules from (ignored by `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_space: Option<crate::space::FaultSpace>,
     /// Which properties must hold or break; asserted by `cargo test` and `locksim run`.
     pub expect: BTreeMap<Property, Outcome>,
 }

@@ -324,11 +324,109 @@ impl Scenario {
                 }
             }
         }
+        if let Some(space) = &self.fault_space {
+            self.validate_space(space, &nodes, &clients)?;
+        }
         if self.expect.is_empty() {
             return fail(
                 "expect".into(),
                 "name at least one property and its outcome".into(),
             );
+        }
+        Ok(())
+    }
+
+    fn validate_space(
+        &self,
+        space: &crate::space::FaultSpace,
+        nodes: &BTreeSet<String>,
+        clients: &BTreeSet<String>,
+    ) -> Result<(), (String, String)> {
+        use crate::space::FaultKind;
+        let fail = |field: String, reason: String| Err((field, reason));
+        if space.kinds.is_empty() {
+            return fail(
+                "fault_space.kinds".into(),
+                "an empty fault space: name at least one fault kind".into(),
+            );
+        }
+        if space.max_faults == 0 || space.max_faults > 20 {
+            return fail(
+                "fault_space.max_faults".into(),
+                format!("must be between 1 and 20, got {}", space.max_faults),
+            );
+        }
+        let [lo, hi] = space.window_ms;
+        if lo > hi || hi > self.duration_ms {
+            return fail(
+                "fault_space.window_ms".into(),
+                format!(
+                    "needs 0 <= from <= to <= duration_ms ({}), got [{lo}, {hi}]",
+                    self.duration_ms
+                ),
+            );
+        }
+        for (field, range) in [
+            ("replication_lag_ms", space.replication_lag_ms),
+            ("latency_ms", space.latency_ms),
+        ] {
+            if let Some([a, b]) = range {
+                if !(0.0 <= a && a <= b && b <= MAX_MS as f64) {
+                    return fail(
+                        format!("fault_space.{field}"),
+                        format!("needs 0 <= low <= high, got [{a}, {b}]"),
+                    );
+                }
+            }
+        }
+        if space.replication_lag_ms.is_some()
+            && !matches!(self.topology, Topology::Replicated { .. })
+        {
+            return fail(
+                "fault_space.replication_lag_ms".into(),
+                "needs a replicated topology".into(),
+            );
+        }
+        let is_replica = |n: &str| n.starts_with("replica-") && nodes.contains(n);
+        for (i, kind) in space.kinds.iter().enumerate() {
+            let field = format!("fault_space.kinds[{i}].{}", kind.name());
+            if kind.targets().is_empty() {
+                return fail(field, "names no target".into());
+            }
+            for t in kind.targets() {
+                let known = match kind {
+                    FaultKind::PauseClient { .. } | FaultKind::CrashClient { .. } => {
+                        clients.contains(t)
+                    }
+                    FaultKind::ClockJump { .. } => nodes.contains(t) || clients.contains(t),
+                    FaultKind::Partition { .. } => {
+                        nodes.contains(t) || clients.contains(t) || t == "resource"
+                    }
+                    FaultKind::Promote { .. } => is_replica(t),
+                    _ => nodes.contains(t),
+                };
+                if !known {
+                    return fail(field, format!("`{t}` is not a valid target here"));
+                }
+            }
+            let range_ok = match kind {
+                FaultKind::PauseNode { for_ms: [a, b], .. }
+                | FaultKind::PauseClient { for_ms: [a, b], .. }
+                | FaultKind::Partition { for_ms: [a, b], .. } => 1 <= *a && a <= b && *b <= MAX_MS,
+                FaultKind::ClockJump { by_ms: [a, b], .. } => {
+                    a <= b && a.unsigned_abs() <= MAX_MS && b.unsigned_abs() <= MAX_MS
+                }
+                _ => true,
+            };
+            if !range_ok {
+                return fail(
+                    field,
+                    "its range is empty or out of bounds (needs 1 <= low <= high)".into(),
+                );
+            }
+            if matches!(kind, FaultKind::Partition { parties, .. } if parties.len() < 2) {
+                return fail(field, "a partition needs at least two parties".into());
+            }
         }
         Ok(())
     }

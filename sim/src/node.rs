@@ -31,6 +31,43 @@ pub struct Keyspace {
 /// Reply of a replica to any write.
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 
+/// Reply of a replica to WAIT.
+pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+
+/// Redis's `string2ll`: only the canonical decimal form of an i64 is an integer (no sign
+/// `+`, no leading zeros, no `-0`, no spaces), so INCR refuses `"+5"` or `"007"`.
+fn parse_redis_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = match digits.as_bytes() {
+        [b'0'] => digits.len() == s.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The absolute local expiry (µs) of a `ttl_ms` from `now`, checked the way Redis checks
+/// `PX`/`PEXPIRE` arguments: above i64::MAX is not an integer, and an expiry past i64::MAX ms
+/// is an invalid expire time (as is a zero `PX` on SET: `zero_ok` is false there; PEXPIRE 0
+/// is valid and expires the key at once). Far expiries saturate the µs clock.
+fn expiry(now: u64, ttl_ms: u64, command: &str, zero_ok: bool) -> Result<u64, Reply> {
+    if ttl_ms > i64::MAX as u64 {
+        return Err(Reply::Error(NOT_AN_INTEGER.into()));
+    }
+    if (ttl_ms == 0 && !zero_ok) || ttl_ms > i64::MAX as u64 - now / 1000 {
+        return Err(Reply::Error(format!(
+            "ERR invalid expire time in '{command}' command"
+        )));
+    }
+    Ok(now.saturating_add(ttl_ms.saturating_mul(1000)))
+}
+
 impl Keyspace {
     /// The live entry for `key` at local time `now` (expired keys are dropped lazily).
     pub fn get(&mut self, key: &str, now: u64) -> Option<&Entry> {
@@ -75,18 +112,9 @@ impl Keyspace {
         self.entries.clone()
     }
 
-    fn put(
-        &mut self,
-        key: &str,
-        value: String,
-        ttl_ms: Option<u64>,
-        now: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        let entry = Entry {
-            value,
-            expires_at: ttl_ms.map(|ms| now + ms * 1000),
-        };
+    /// Stores `value` with the absolute expiry `expires_at` (from [`expiry`]).
+    fn put(&mut self, key: &str, value: String, expires_at: Option<u64>, fx: &mut Vec<Effect>) {
+        let entry = Entry { value, expires_at };
         self.entries.insert(key.to_string(), entry.clone());
         fx.push(Effect::Put {
             key: key.to_string(),
@@ -112,13 +140,14 @@ impl Keyspace {
     fn incr(&mut self, key: &str, now: u64, fx: &mut Vec<Effect>) -> Result<i64, Reply> {
         let current = match self.get(key, now) {
             None => 0,
-            Some(e) => e
-                .value
-                .parse::<i64>()
-                .map_err(|_| Reply::Error("ERR value is not an integer or out of range".into()))?,
+            Some(e) => {
+                parse_redis_int(&e.value).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?
+            }
         };
         let expires_at = self.get(key, now).and_then(|e| e.expires_at);
-        let n = current + 1;
+        let n = current
+            .checked_add(1)
+            .ok_or_else(|| Reply::Error("ERR increment or decrement would overflow".into()))?;
         let entry = Entry {
             value: n.to_string(),
             expires_at,
@@ -131,24 +160,32 @@ impl Keyspace {
         Ok(n)
     }
 
-    fn pexpire(&mut self, key: &str, ttl_ms: u64, now: u64, fx: &mut Vec<Effect>) -> bool {
+    fn pexpire(
+        &mut self,
+        key: &str,
+        ttl_ms: u64,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) -> Result<bool, Reply> {
+        let expires_at = expiry(now, ttl_ms, "pexpire", true)?;
         let Some(e) = self.get(key, now) else {
-            return false;
+            return Ok(false);
         };
         let entry = Entry {
             value: e.value.clone(),
-            expires_at: Some(now + ttl_ms * 1000),
+            expires_at: Some(expires_at),
         };
         self.entries.insert(key.to_string(), entry.clone());
         fx.push(Effect::Put {
             key: key.to_string(),
             entry,
         });
-        true
+        Ok(true)
     }
 
     /// Executes `cmd` at local time `now`; writes append their effects to `fx`.
-    /// `writable` is false on a replica. WAIT is the caller's business (it needs replicas).
+    /// `writable` is false on a replica. WAIT is the caller's business (it needs replicas):
+    /// here it answers 0 on a primary and an error on a replica, as Redis does.
     pub fn execute(
         &mut self,
         cmd: &Command,
@@ -156,16 +193,39 @@ impl Keyspace {
         writable: bool,
         fx: &mut Vec<Effect>,
     ) -> Reply {
-        let is_write = !matches!(cmd, Command::Get { .. } | Command::Wait { .. });
-        if is_write && !writable {
-            return Reply::Error(READONLY.into());
+        match self.try_execute(cmd, now, writable, fx) {
+            Ok(reply) | Err(reply) => reply,
         }
-        match cmd {
+    }
+
+    fn try_execute(
+        &mut self,
+        cmd: &Command,
+        now: u64,
+        writable: bool,
+        fx: &mut Vec<Effect>,
+    ) -> Result<Reply, Reply> {
+        let readonly = || Err(Reply::Error(READONLY.into()));
+        // The release and extend scripts only write when the token matches: on a replica they
+        // fail at that write (Redis checks each redis.call inside a script), not before.
+        let is_write = !matches!(
+            cmd,
+            Command::Get { .. }
+                | Command::Wait { .. }
+                | Command::Release { .. }
+                | Command::Extend { .. }
+        );
+        if is_write && !writable {
+            return readonly();
+        }
+        let px = |ttl_ms: &Option<u64>| ttl_ms.map(|ms| expiry(now, ms, "set", false)).transpose();
+        Ok(match cmd {
             Command::SetNx { key, value, ttl_ms } => {
+                let expires_at = px(ttl_ms)?;
                 if self.get(key, now).is_some() {
                     Reply::Nil
                 } else {
-                    self.put(key, value.clone(), *ttl_ms, now, fx);
+                    self.put(key, value.clone(), expires_at, fx);
                     Reply::Ok
                 }
             }
@@ -173,39 +233,42 @@ impl Keyspace {
                 if self.get(key, now).is_some() {
                     Reply::Int(0)
                 } else {
-                    self.put(key, value.clone(), None, now, fx);
+                    self.put(key, value.clone(), None, fx);
                     Reply::Int(1)
                 }
             }
             Command::Set { key, value, ttl_ms } => {
-                self.put(key, value.clone(), *ttl_ms, now, fx);
+                let expires_at = px(ttl_ms)?;
+                self.put(key, value.clone(), expires_at, fx);
                 Reply::Ok
             }
             Command::PExpire { key, ttl_ms } => {
-                Reply::Int(self.pexpire(key, *ttl_ms, now, fx) as i64)
+                Reply::Int(self.pexpire(key, *ttl_ms, now, fx)? as i64)
             }
             Command::Get { key } => match self.get(key, now) {
                 Some(e) => Reply::Bulk(e.value.clone()),
                 None => Reply::Nil,
             },
             Command::Del { key } => Reply::Int(self.del(key, now, fx) as i64),
-            Command::Incr { key } => match self.incr(key, now, fx) {
-                Ok(n) => Reply::Int(n),
-                Err(e) => e,
-            },
+            Command::Incr { key } => Reply::Int(self.incr(key, now, fx)?),
+            Command::Wait { .. } if !writable => Reply::Error(WAIT_ON_REPLICA.into()),
             Command::Wait { .. } => Reply::Int(0),
             Command::Release { key, token } => {
-                if self.holds(key, token, now) {
-                    Reply::Int(self.del(key, now, fx) as i64)
-                } else {
+                if !self.holds(key, token, now) {
                     Reply::Int(0)
+                } else if !writable {
+                    return readonly();
+                } else {
+                    Reply::Int(self.del(key, now, fx) as i64)
                 }
             }
             Command::Extend { key, token, ttl_ms } => {
-                if self.holds(key, token, now) {
-                    Reply::Int(self.pexpire(key, *ttl_ms, now, fx) as i64)
-                } else {
+                if !self.holds(key, token, now) {
                     Reply::Int(0)
+                } else if !writable {
+                    return readonly();
+                } else {
+                    Reply::Int(self.pexpire(key, *ttl_ms, now, fx)? as i64)
                 }
             }
             Command::FencedAcquire {
@@ -214,16 +277,15 @@ impl Keyspace {
                 token,
                 ttl_ms,
             } => {
+                // The script sends a missing TTL as "0" and then SETs without PX.
+                let expires_at = px(&ttl_ms.filter(|ms| *ms > 0))?;
                 if self.get(key, now).is_some() {
-                    return Reply::Nil;
+                    return Ok(Reply::Nil);
                 }
-                self.put(key, token.clone(), *ttl_ms, now, fx);
-                match self.incr(counter_key, now, fx) {
-                    Ok(n) => Reply::Int(n),
-                    Err(e) => e,
-                }
+                self.put(key, token.clone(), expires_at, fx);
+                Reply::Int(self.incr(counter_key, now, fx)?)
             }
-        }
+        })
     }
 }
 

@@ -754,9 +754,18 @@ impl<'s> World<'s> {
         needed: u32,
         timeout_ms: u64,
     ) -> Option<Reply> {
+        if self.nodes[n].role != Role::Primary {
+            // As Redis answers WAIT on a replica (see the conformance suite).
+            let mut fx = Vec::new();
+            let cmd = Command::Wait {
+                replicas: needed,
+                timeout_ms,
+            };
+            return Some(self.nodes[n].keyspace.execute(&cmd, 0, false, &mut fx));
+        }
         let target = self.nodes[n].offset;
         let have = self.replicas_at(n, target);
-        if have >= needed as usize || self.nodes[n].role != Role::Primary {
+        if have >= needed as usize {
             return Some(Reply::Int(have as i64));
         }
         self.next_wait += 1;

@@ -150,6 +150,7 @@ impl ClientLoop {
                         out.push(Output::Record(H::ReplyReceived {
                             client: self.spec.name.clone(),
                             instance,
+                            request: request.0,
                             op,
                             reply: reply.clone(),
                         }));
@@ -220,6 +221,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::CommandSent {
                     client: name(),
                     instance,
+                    request: request.0,
                     op,
                     command: command.to_string(),
                 }));

@@ -1,0 +1,223 @@
+//! A case: one seed's draw from a fault space — which fault kinds are on (swarm), the fault
+//! schedule, which clients take part, and the parameters — as a proptest strategy, so a
+//! failing case shrinks with proptest's own machinery.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::strategy::{BoxedStrategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use scenario::{Dist, Fault, FaultAction, FaultKind, FaultSpace, Scenario, Topology};
+
+/// One fault slot: which kind, when, which target, how much.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// Index into the fault space's kinds.
+    pub kind: usize,
+    /// When it strikes, in milliseconds.
+    pub at_ms: u64,
+    /// Which of the kind's targets.
+    pub target: Index,
+    /// Where in the kind's range the amount (duration, jump) falls, in millionths.
+    pub amount: u32,
+    /// Restart with persistence, for restarts.
+    pub persistence: bool,
+    /// Which parties fall on the first side, for partitions.
+    pub side: u64,
+}
+
+/// One seed's draw from a fault space.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Which fault kinds are switched on (swarm testing).
+    pub enabled: Vec<bool>,
+    /// The fault slots; those of switched-off kinds inject nothing.
+    pub slots: Vec<Slot>,
+    /// Which clients take part.
+    pub keep: Vec<bool>,
+    /// Replication lag, when the space varies it.
+    pub lag_ms: Option<f64>,
+    /// Network latency, when the space varies it.
+    pub latency_ms: Option<f64>,
+}
+
+/// The strategy that draws cases from `space` for a scenario with `clients` clients.
+pub fn strategy(space: &FaultSpace, clients: usize) -> BoxedStrategy<Case> {
+    let [w0, w1] = space.window_ms;
+    let slot = (
+        0..space.kinds.len(),
+        w0..=w1,
+        any::<Index>(),
+        0u32..=1_000_000,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(kind, at_ms, target, amount, persistence, side)| Slot {
+            kind,
+            at_ms,
+            target,
+            amount,
+            persistence,
+            side,
+        });
+    let range = |r: Option<[f64; 2]>| -> BoxedStrategy<Option<f64>> {
+        match r {
+            Some([a, b]) if a < b => (a..=b).prop_map(Some).boxed(),
+            Some([a, _]) => Just(Some(a)).boxed(),
+            None => Just(None).boxed(),
+        }
+    };
+    (
+        proptest::collection::vec(proptest::bool::weighted(0.5), space.kinds.len()),
+        proptest::collection::vec(slot, 0..=space.max_faults),
+        proptest::collection::vec(proptest::bool::weighted(0.9), clients),
+        range(space.replication_lag_ms),
+        range(space.latency_ms),
+    )
+        .prop_map(|(enabled, slots, keep, lag_ms, latency_ms)| Case {
+            enabled,
+            slots,
+            keep,
+            lag_ms,
+            latency_ms,
+        })
+        .boxed()
+}
+
+/// The value tree a seed draws: its current value is the seed's case, and it shrinks.
+pub fn tree(strategy: &BoxedStrategy<Case>, seed: u64) -> Box<dyn ValueTree<Value = Case>> {
+    let mut bytes = [0u8; 32];
+    ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    // A strategy built from validated ranges never rejects a draw.
+    match strategy.new_tree(&mut runner) {
+        Ok(t) => t,
+        Err(reason) => unreachable!("the case strategy rejected a draw: {reason}"),
+    }
+}
+
+fn lerp(lo: u64, hi: u64, millionths: u32) -> u64 {
+    lo + ((hi - lo) as u128 * millionths as u128 / 1_000_000) as u64
+}
+
+fn lerp_i(lo: i64, hi: i64, millionths: u32) -> i64 {
+    lo + ((hi - lo) as i128 * millionths as i128 / 1_000_000) as i64
+}
+
+/// The scenario a case describes: the base scenario's clients (those kept), its own faults
+/// plus the case's, and the case's parameters.
+pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario {
+    let mut s = base.clone();
+    s.fault_space = None;
+    let mut keep = case.keep.clone();
+    if !keep.iter().any(|k| *k) {
+        if let Some(first) = keep.first_mut() {
+            *first = true;
+        }
+    }
+    let mut kept = base
+        .clients
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c.clone());
+    s.clients = kept.by_ref().collect();
+    let client_ok = |n: &str| s.clients.iter().any(|c| c.name == n);
+    let nodes = base.topology.node_names();
+    let exists = |n: &str| nodes.iter().any(|x| x == n) || client_ok(n) || n == "resource";
+    let mut faults: Vec<Fault> = base
+        .faults
+        .iter()
+        .filter(|f| fault_targets(&f.action).iter().all(|t| exists(t)))
+        .cloned()
+        .collect();
+    for slot in &case.slots {
+        if !case.enabled.get(slot.kind).copied().unwrap_or(false) {
+            continue;
+        }
+        let kind = &space.kinds[slot.kind];
+        let targets: Vec<&String> = kind.targets().iter().filter(|t| exists(t)).collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let t = (*slot.target.get(&targets)).clone();
+        let action = match kind {
+            FaultKind::Crash { .. } => FaultAction::Crash(t),
+            FaultKind::Restart { .. } => FaultAction::Restart {
+                node: t,
+                persistence: slot.persistence,
+            },
+            FaultKind::Promote { .. } => FaultAction::Promote(t),
+            FaultKind::PauseNode { for_ms: [a, b], .. } => FaultAction::PauseNode {
+                node: t,
+                for_ms: lerp(*a, *b, slot.amount),
+            },
+            FaultKind::PauseClient { for_ms: [a, b], .. } => FaultAction::PauseClient {
+                client: t,
+                for_ms: lerp(*a, *b, slot.amount),
+            },
+            FaultKind::CrashClient { .. } => FaultAction::CrashClient(t),
+            FaultKind::ClockJump { by_ms: [a, b], .. } => FaultAction::ClockJump {
+                target: t,
+                by_ms: lerp_i(*a, *b, slot.amount),
+            },
+            FaultKind::Partition { for_ms: [a, b], .. } => {
+                let parties: Vec<String> = targets.iter().map(|t| (*t).clone()).collect();
+                let (mut between, mut and): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+                for (i, p) in parties.iter().enumerate() {
+                    if slot.side >> (i % 64) & 1 == 1 {
+                        between.push(p.clone());
+                    } else {
+                        and.push(p.clone());
+                    }
+                }
+                if between.is_empty() {
+                    between.push(and.remove(0));
+                }
+                if and.is_empty() {
+                    and.push(between.pop().unwrap_or_default());
+                }
+                if between.is_empty() || and.is_empty() {
+                    continue;
+                }
+                FaultAction::Partition {
+                    between,
+                    and,
+                    for_ms: Some(lerp(*a, *b, slot.amount)),
+                }
+            }
+        };
+        faults.push(Fault {
+            at_ms: slot.at_ms,
+            action,
+        });
+    }
+    faults.sort_by_key(|f| f.at_ms);
+    s.faults = faults;
+    if let (
+        Some(lag),
+        Topology::Replicated {
+            replication_lag_ms, ..
+        },
+    ) = (case.lag_ms, &mut s.topology)
+    {
+        *replication_lag_ms = lag;
+    }
+    if let Some(l) = case.latency_ms {
+        s.network.latency = Dist::FixedMs(l);
+    }
+    s
+}
+
+/// Every node or client name a fault names.
+fn fault_targets(a: &FaultAction) -> Vec<&String> {
+    match a {
+        FaultAction::Crash(n) | FaultAction::Promote(n) | FaultAction::CrashClient(n) => vec![n],
+        FaultAction::Restart { node, .. } | FaultAction::PauseNode { node, .. } => vec![node],
+        FaultAction::PauseClient { client, .. } => vec![client],
+        FaultAction::ClockJump { target, .. } => vec![target],
+        FaultAction::Partition { between, and, .. } => between.iter().chain(and).collect(),
+    }
+}

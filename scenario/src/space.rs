@@ -1,0 +1,89 @@
+//! Fault spaces: what `locksim explore` may draw a fault schedule from.
+
+use serde::{Deserialize, Serialize};
+
+/// The faults exploration may inject, and the parameter ranges it may vary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpace {
+    /// At most this many faults per seed.
+    #[serde(default = "three")]
+    pub max_faults: usize,
+    /// Faults strike between these times, in milliseconds.
+    pub window_ms: [u64; 2],
+    /// The fault kinds; each seed switches whole kinds on or off (swarm testing).
+    pub kinds: Vec<FaultKind>,
+    /// Range of the replicated topology's replication lag, in milliseconds.
+    #[serde(default)]
+    pub replication_lag_ms: Option<[f64; 2]>,
+    /// Range of the network's fixed one-way latency, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<[f64; 2]>,
+}
+
+fn three() -> usize {
+    3
+}
+
+/// One kind of fault and where it may strike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultKind {
+    /// Kill one of these nodes.
+    Crash { nodes: Vec<String> },
+    /// Restart one of these nodes, with or without persistence.
+    Restart { nodes: Vec<String> },
+    /// Promote one of these replicas.
+    Promote { nodes: Vec<String> },
+    /// Freeze one of these nodes for a time in the range.
+    PauseNode {
+        nodes: Vec<String>,
+        for_ms: [u64; 2],
+    },
+    /// Freeze one of these clients for a time in the range.
+    PauseClient {
+        clients: Vec<String>,
+        for_ms: [u64; 2],
+    },
+    /// Kill one of these clients.
+    CrashClient { clients: Vec<String> },
+    /// Step one of these clocks by an amount in the range.
+    ClockJump {
+        targets: Vec<String>,
+        by_ms: [i64; 2],
+    },
+    /// Split these parties in two for a time in the range.
+    Partition {
+        parties: Vec<String>,
+        for_ms: [u64; 2],
+    },
+}
+
+impl FaultKind {
+    /// The kind's key in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Crash { .. } => "crash",
+            FaultKind::Restart { .. } => "restart",
+            FaultKind::Promote { .. } => "promote",
+            FaultKind::PauseNode { .. } => "pause_node",
+            FaultKind::PauseClient { .. } => "pause_client",
+            FaultKind::CrashClient { .. } => "crash_client",
+            FaultKind::ClockJump { .. } => "clock_jump",
+            FaultKind::Partition { .. } => "partition",
+        }
+    }
+
+    /// The names the kind may target.
+    pub fn targets(&self) -> &[String] {
+        match self {
+            FaultKind::Crash { nodes }
+            | FaultKind::Restart { nodes }
+            | FaultKind::Promote { nodes }
+            | FaultKind::PauseNode { nodes, .. } => nodes,
+            FaultKind::PauseClient { clients, .. } | FaultKind::CrashClient { clients } => clients,
+            FaultKind::ClockJump { targets, .. } => targets,
+            FaultKind::Partition { parties, .. } => parties,
+        }
+    }
+}
