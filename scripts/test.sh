@@ -5,6 +5,8 @@
 #
 # What it installs, only when missing:
 #   - Debian's redis-server (real-Redis tests start their own servers on loopback ports)
+#   - the local Redis image locksim/redis:local, when a Docker engine answers
+#     (scripts/build-image.sh: FROM scratch + Debian's redis-server; no registry needed)
 #   - cargo-nextest is used when present, plain `cargo test` otherwise
 # With CI=true a missing prerequisite that cannot be installed is a failure, never a skip.
 set -euo pipefail
@@ -29,6 +31,16 @@ fi
 # The Debian package starts a system-wide server; the tests start their own and need none.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl stop redis-server >/dev/null 2>&1 || true; fi
 say "redis-server: $(redis-server --version | head -1)"
+
+if docker info >/dev/null 2>&1; then
+  say "building the local Redis image"
+  bash scripts/build-image.sh
+  export LOCKSIM_REDIS_IMAGE="${LOCKSIM_REDIS_IMAGE:-locksim/redis:local}"
+elif [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; then
+  fail "no Docker engine answers (docker info failed): CI must run the container tests"
+else
+  say "no Docker engine: the container tests will say SKIPPED"
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   say "cargo nextest run --workspace"

@@ -4,7 +4,7 @@
 use checker::history::{read_jsonl, write_jsonl};
 use checker::{check, CheckConfig, Event, Outcome};
 use clap::{Parser, Subcommand};
-use locksim::play::{play_live, play_processes, play_sim, Played};
+use locksim::play::{play_containers_with, play_live_with, play_processes_with, play_sim, Played};
 use scenario::{Backend, Scenario};
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -50,6 +50,12 @@ enum Cmd {
         /// scenario's `fault_space` (simulator only).
         #[arg(long, value_name = "SEED", conflicts_with_all = ["seed", "redis"])]
         explore_seed: Option<u64>,
+        /// Real Redis: how long opening a connection may take.
+        #[arg(long, value_name = "MS", default_value_t = 2_000)]
+        connect_timeout_ms: u64,
+        /// Real Redis: how long one reply may take (keep it above any WAIT timeout).
+        #[arg(long, value_name = "MS", default_value_t = 10_000)]
+        response_timeout_ms: u64,
     },
     /// Explore a scenario's fault space: run many seeds, each drawing its own fault schedule,
     /// count the properties each breaks, print replay commands, and shrink a failure.
@@ -111,13 +117,19 @@ pub fn main() -> i32 {
             backend,
             redis,
             explore_seed,
+            connect_timeout_ms,
+            response_timeout_ms,
         } => {
+            let timeouts = live::Timeouts {
+                connect: std::time::Duration::from_millis(connect_timeout_ms.max(1)),
+                response: std::time::Duration::from_millis(response_timeout_ms.max(1)),
+            };
             let at = match (explore_seed, redis.is_empty()) {
                 (Some(s), _) => Where::Explored(s),
                 (None, true) => Where::Backend(backend),
                 (None, false) => Where::Urls(redis),
             };
-            run(file, seed, json, history, at)
+            run(file, seed, json, history, at, timeouts)
         }
         Cmd::Explore {
             file,
@@ -146,6 +158,8 @@ enum BackendArg {
     Sim,
     /// Local redis-server processes.
     Processes,
+    /// Redis containers (image from LOCKSIM_REDIS_IMAGE, default redis:7).
+    Containers,
 }
 
 /// Where a run plays.
@@ -156,7 +170,14 @@ enum Where {
     Explored(u64),
 }
 
-fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, at: Where) -> i32 {
+fn run(
+    file: PathBuf,
+    seed: Option<u64>,
+    json: bool,
+    history: Option<PathBuf>,
+    at: Where,
+    timeouts: live::Timeouts,
+) -> i32 {
     let scenario = match Scenario::load(&file) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
@@ -166,6 +187,7 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, a
         Where::Backend(BackendArg::Processes) => {
             ("redis-server processes", Some(Backend::Processes))
         }
+        Where::Backend(BackendArg::Containers) => ("Redis containers", Some(Backend::Containers)),
         Where::Urls(_) => ("your Redis", None),
         Where::Explored(_) => ("simulator, explored schedule", Some(Backend::Sim)),
     };
@@ -189,14 +211,21 @@ fn run(file: PathBuf, seed: Option<u64>, json: bool, history: Option<PathBuf>, a
             }
             Err(e) => return bad_input(format!("{}: {e}", file.display())),
         },
-        Where::Backend(BackendArg::Processes) => match live_run(|| play_processes(&scenario, seed))
-        {
-            Ok(r) => r,
-            Err(code) => return code,
-        },
+        Where::Backend(BackendArg::Processes) => {
+            match live_run(|| play_processes_with(&scenario, seed, timeouts)) {
+                Ok(r) => r,
+                Err(code) => return code,
+            }
+        }
+        Where::Backend(BackendArg::Containers) => {
+            match live_run(|| play_containers_with(&scenario, seed, timeouts)) {
+                Ok(r) => r,
+                Err(code) => return code,
+            }
+        }
         Where::Urls(urls) => {
             let provider = std::sync::Arc::new(live::UrlProvider::new(urls));
-            match live_run(|| play_live(&scenario, provider, seed)) {
+            match live_run(|| play_live_with(&scenario, provider, seed, timeouts)) {
                 Ok(r) => r,
                 Err(code) => return code,
             }

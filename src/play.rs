@@ -66,6 +66,15 @@ pub async fn play_processes(
     scenario: &Scenario,
     seed: Option<u64>,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
+    play_processes_with(scenario, seed, live::Timeouts::default()).await
+}
+
+/// [`play_processes`] with the clients' connect and response timeouts.
+pub async fn play_processes_with(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    timeouts: live::Timeouts,
+) -> Result<(Played, Vec<String>), live::LiveError> {
     let aof = scenario.faults.iter().any(|f| {
         matches!(
             f.action,
@@ -89,7 +98,7 @@ pub async fn play_processes(
             .await
             .map_err(|e| live::LiveError::Io(std::io::Error::other(e.to_string())))??;
     let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
-    play_live(scenario, provider, seed).await
+    play_live_with(scenario, provider, seed, timeouts).await
 }
 
 /// Plays `scenario` against the servers of `provider`.
@@ -98,7 +107,32 @@ pub async fn play_live(
     provider: std::sync::Arc<dyn live::Provider>,
     seed: Option<u64>,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
+    play_live_with(scenario, provider, seed, live::Timeouts::default()).await
+}
+
+/// [`play_live`] with the clients' connect and response timeouts.
+pub async fn play_live_with(
+    scenario: &Scenario,
+    provider: std::sync::Arc<dyn live::Provider>,
+    seed: Option<u64>,
+    timeouts: live::Timeouts,
+) -> Result<(Played, Vec<String>), live::LiveError> {
     let seed = seed.unwrap_or(scenario.seed);
-    let run = live::play(scenario, provider, seed, live::Timeouts::default()).await?;
+    let run = live::play(scenario, provider, seed, timeouts).await?;
     Ok((judge(scenario, seed, run.records, 0), run.problems))
+}
+
+/// Plays `scenario` on Redis containers (testcontainers; image from `LOCKSIM_REDIS_IMAGE`),
+/// removing every container and network afterwards (also on panic).
+pub async fn play_containers_with(
+    scenario: &Scenario,
+    seed: Option<u64>,
+    timeouts: live::Timeouts,
+) -> Result<(Played, Vec<String>), live::LiveError> {
+    let s = scenario.clone();
+    let provider = tokio::task::spawn_blocking(move || live::containers::Containers::start_for(&s))
+        .await
+        .map_err(|e| live::LiveError::Io(std::io::Error::other(e.to_string())))??;
+    let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
+    play_live_with(scenario, provider, seed, timeouts).await
 }

@@ -2,7 +2,7 @@
 //! assert its `expect`.
 
 use locksim::play::play_sim;
-use locksim::scenario::Scenario;
+use locksim::scenario::{Backend, Scenario};
 use std::path::{Path, PathBuf};
 
 fn scenario_files() -> Vec<PathBuf> {
@@ -11,6 +11,7 @@ fn scenario_files() -> Vec<PathBuf> {
         .expect("scenarios/ exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| Scenario::load(p).is_ok_and(|s| s.supports(Backend::Sim)))
         .collect();
     files.sort();
     files

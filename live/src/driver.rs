@@ -306,6 +306,21 @@ async fn inject_faults(
                 blocking(p, move |p| p.restart(&node, persistence)).await
             }
             FaultAction::Promote(node) => blocking(p, move |p| p.promote(&node)).await,
+            FaultAction::Partition {
+                between,
+                and,
+                for_ms,
+            } => {
+                if let Some(ms) = for_ms {
+                    let rec = rec.clone();
+                    let description = format!("heal: {}", f.action.describe());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        rec.record(H::Fault { description });
+                    });
+                }
+                blocking(p, move |p| p.partition(&between, &and, for_ms)).await
+            }
             other => Err(LiveError::Fault {
                 fault: other.describe(),
                 reason: "not supported by this backend".into(),

@@ -8,6 +8,7 @@
 //! writes, so the same checker judges both.
 
 pub mod conn;
+pub mod containers;
 pub mod driver;
 pub mod processes;
 
@@ -79,6 +80,24 @@ pub trait Provider: Send + Sync {
     fn promote(&self, node: &str) -> Result<(), LiveError>;
     /// The node clients send lock commands to for instance `instance` right now.
     fn route(&self, instance: usize) -> usize;
+    /// Cuts every link between two groups of names (nodes, clients), healing after
+    /// `for_ms` when given. Providers that cannot partition refuse.
+    fn partition(
+        &self,
+        between: &[String],
+        and: &[String],
+        for_ms: Option<u64>,
+    ) -> Result<(), LiveError> {
+        let _ = for_ms;
+        Err(LiveError::Fault {
+            fault: format!(
+                "partition [{}] from [{}]",
+                between.join(", "),
+                and.join(", ")
+            ),
+            reason: format!("the {} backend cannot partition", self.backend()),
+        })
+    }
 }
 
 /// Servers a user already runs: lock instances by URL, no faults.

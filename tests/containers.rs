@@ -1,0 +1,395 @@
+//! The containers backend: Redis in Docker containers through `testcontainers`.
+//!
+//! - the failover double grant through Sentinel (automatic failover, no manual promotion);
+//! - Redlock over 5 primaries with one, then a majority, cut off from the clients;
+//! - a primary cut off from its replica and Sentinels keeps serving clients (split brain);
+//! - nothing labelled for a run is left on the engine after it, also after a panic.
+//!
+//! They need a Docker engine and the image `LOCKSIM_REDIS_IMAGE` names (default here:
+//! `locksim/redis:local`, built with `scripts/build-image.sh`; nothing is pulled). With `CI` set,
+//! a missing engine or image is a failure; otherwise the tests print SKIPPED and pass.
+
+use live::containers::{self, Containers};
+use live::Provider;
+use locksim::checker::{Event, Outcome, Property};
+use locksim::play::{play_live, Played};
+use locksim::scenario::Scenario;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The image the tests run: `LOCKSIM_REDIS_IMAGE`, or the locally built one.
+fn test_image() -> String {
+    std::env::var(containers::IMAGE_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "locksim/redis:local".to_string())
+}
+
+/// Whether the engine and the image are here; in CI their absence fails the test.
+fn docker_ready() -> bool {
+    let check =
+        containers::engine_available().and_then(|()| containers::image_available(&test_image()));
+    match check {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!(
+            "CI must run the containers tests, but: {e} (start dockerd; run scripts/build-image.sh)"
+        ),
+        Err(e) => {
+            eprintln!("SKIPPED (not in CI): {e}");
+            false
+        }
+    }
+}
+
+fn parse(json: &str) -> Scenario {
+    Scenario::parse(json, Path::new("<test>")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts the scenario's containers off the async workers.
+async fn start(s: &Scenario) -> Arc<Containers> {
+    let s = s.clone();
+    let image = test_image();
+    let c = tokio::task::spawn_blocking(move || {
+        Containers::start_with_image(&s.topology, false, &image)
+    })
+    .await
+    .expect("start thread")
+    .unwrap_or_else(|e| panic!("containers did not start: {e}"));
+    Arc::new(c)
+}
+
+/// Names of containers and networks the engine still has for `run`, asked with the docker CLI.
+fn engine_leftovers(run: &str) -> Vec<String> {
+    let filter = format!("label={}={run}", containers::RUN_LABEL);
+    let mut left = Vec::new();
+    for args in [
+        vec!["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"],
+        vec![
+            "network",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Name}}",
+        ],
+    ] {
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        left.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    left
+}
+
+/// Drops the last handle on `c` and checks that the engine kept nothing of its run.
+fn drop_and_check(c: Arc<Containers>) {
+    let run = c.run_id().to_string();
+    drop(
+        Arc::try_unwrap(c)
+            .ok()
+            .expect("the test holds the last handle"),
+    );
+    assert_eq!(engine_leftovers(&run), Vec::<String>::new(), "left behind");
+    let (cs, ns) = containers::leftovers(&run).expect("engine answers");
+    assert!(cs.is_empty() && ns.is_empty(), "left behind: {cs:?} {ns:?}");
+}
+
+fn acquisitions(p: &Played) -> Vec<String> {
+    p.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Acquired { client, .. } => Some(client.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The value of `key` on every node, read directly (past any cut).
+fn values(c: &Containers, key: &str) -> Vec<Option<String>> {
+    c.nodes()
+        .iter()
+        .map(|(node, _)| c.command(node, &["GET", key]).expect("GET"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_grants_the_lock_twice_on_real_containers() {
+    if !docker_ready() {
+        return;
+    }
+    // The replica stalls (docker pause) long enough for the primary to drop it (repl-timeout
+    // 1 s); A's lock is acknowledged by the primary alone; the primary is killed; the replica
+    // thaws; the Sentinels see the primary down for 1 s and promote the replica, which never
+    // had A's key, and B acquires the "free" lock. Nobody promotes anything by hand.
+    let s = parse(
+        r#"{
+          "name": "failover-sentinel-containers",
+          "seed": 7,
+          "duration_ms": 10000,
+          "backends": ["containers"],
+          "topology": {"replicated": {"replicas": 1, "repl_timeout_ms": 1000,
+                                      "sentinel": {"down_after_ms": 1000}}},
+          "resource": {"key": "lock:order:5001"},
+          "clients": [
+            {"name": "A", "start_ms": 3000, "work_ms": {"fixed_ms": 6000}},
+            {"name": "B", "start_ms": 3500, "work_ms": {"fixed_ms": 1000}}
+          ],
+          "recipe": {"retry": {"max_attempts": 40, "base_ms": 200, "cap_ms": 300, "jitter": 1.0}},
+          "faults": [
+            {"at_ms": 0, "pause_node": {"node": "replica-1", "for_ms": 3300}},
+            {"at_ms": 3100, "crash": "primary"}
+          ],
+          "expect": {"mutual_exclusion": "violated"}
+        }"#,
+    );
+    assert!(!s
+        .faults
+        .iter()
+        .any(|f| matches!(f.action, locksim::scenario::FaultAction::Promote(_))));
+    let c = start(&s).await;
+    let p: Arc<dyn Provider> = c.clone();
+    let (played, problems) = play_live(&s, p, None).await.expect("played");
+    eprintln!("{}\nproblems: {problems:?}", played.verdict.summary());
+    assert_eq!(
+        c.route(0),
+        1,
+        "the Sentinels should have made replica-1 the primary"
+    );
+    assert!(
+        played.matches_expect(),
+        "{:?}\n{}",
+        played.mismatches,
+        played.verdict.summary()
+    );
+    assert_eq!(
+        played.verdict.outcome(Property::MutualExclusion),
+        Outcome::Violated
+    );
+    drop_and_check(c);
+}
+
+const REDLOCK: &str = r#"{
+  "name": "redlock-partition-containers",
+  "seed": 7,
+  "duration_ms": 4000,
+  "backends": ["containers"],
+  "topology": {"redlock": {"instances": 5}},
+  "resource": {"key": "lock:order:5001"},
+  "clients": [
+    {"name": "A", "start_ms": 500, "work_ms": {"fixed_ms": 800}},
+    {"name": "B", "start_ms": 600, "work_ms": {"fixed_ms": 800}}
+  ],
+  "recipe": {"redlock": {}, "ttl_ms": 10000, "request_timeout_ms": 300,
+             "retry": {"max_attempts": ATTEMPTS, "base_ms": 100, "cap_ms": 300, "jitter": 1.0}},
+  "faults": [],
+  "expect": {"mutual_exclusion": "holds"}
+}"#;
+
+/// Plays the Redlock scenario with the nodes `cut` cut off from the clients from 200 ms on
+/// (after the clients' connections are open, before they start), healed at the end.
+async fn redlock_with(
+    cut: &[&str],
+    attempts: u32,
+) -> (Played, Vec<Option<String>>, Vec<Option<String>>) {
+    let s = parse(&REDLOCK.replace("ATTEMPTS", &attempts.to_string()));
+    let c = start(&s).await;
+    let p: Arc<dyn Provider> = c.clone();
+    let nodes: Vec<String> = cut.iter().map(|n| n.to_string()).collect();
+    let clients = vec!["A".to_string(), "B".to_string()];
+    let cutter = {
+        let c = c.clone();
+        let (nodes, clients) = (nodes.clone(), clients.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::task::spawn_blocking(move || c.partition(&clients, &nodes, None))
+                .await
+                .expect("partition thread")
+        })
+    };
+    let (played, problems) = play_live(&s, p, None).await.expect("played");
+    cutter.await.expect("cutter").expect("partition");
+    eprintln!(
+        "cut {cut:?}: {}\nproblems: {problems:?}",
+        played.verdict.summary()
+    );
+    let key = "lock:order:5001";
+    let during = values(&c, key);
+    let c2 = c.clone();
+    tokio::task::spawn_blocking(move || c2.heal(&clients, &nodes))
+        .await
+        .expect("heal thread")
+        .expect("heal");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = values(&c, key);
+    tokio::task::spawn_blocking(move || drop_and_check(c))
+        .await
+        .expect("drop thread");
+    (played, during, after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redlock_holds_with_one_primary_cut_off_and_fails_cleanly_without_a_majority() {
+    if !docker_ready() {
+        return;
+    }
+    // One of five cut off: a majority is still reachable; both clients get the lock in turn.
+    let (one, _, _) = redlock_with(&["redis-3"], 10).await;
+    assert_eq!(
+        one.verdict.outcome(Property::MutualExclusion),
+        Outcome::Holds
+    );
+    let got = acquisitions(&one);
+    assert!(
+        got.contains(&"A".to_string()) && got.contains(&"B".to_string()),
+        "both clients should acquire with 4 of 5 reachable: {got:?}"
+    );
+
+    // Three of five cut off: no majority, no grant, each client gives up after 3 attempts, and
+    // the lock key is not left on the two primaries that said yes (the client releases what it
+    // partly got).
+    let (three, during, after) = redlock_with(&["redis-1", "redis-2", "redis-3"], 3).await;
+    assert_eq!(
+        three.verdict.outcome(Property::MutualExclusion),
+        Outcome::Holds
+    );
+    assert_eq!(acquisitions(&three), Vec::<String>::new(), "nobody may win");
+    assert!(
+        three
+            .records
+            .iter()
+            .any(|r| matches!(&r.event, Event::AcquireFailed { .. })),
+        "acquire should fail cleanly"
+    );
+    assert_eq!(
+        &during[3..],
+        &[None, None],
+        "the reachable primaries keep no lock key"
+    );
+    eprintln!("after healing, the lock key on each primary: {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_cut_off_from_its_replica_and_sentinels_keeps_serving_clients() {
+    if !docker_ready() {
+        return;
+    }
+    let s = parse(
+        r#"{
+          "name": "split-brain-containers",
+          "seed": 7,
+          "duration_ms": 1000,
+          "backends": ["containers"],
+          "topology": {"replicated": {"replicas": 1, "sentinel": {"down_after_ms": 1000}}},
+          "resource": {"key": "k"},
+          "clients": [{"name": "A", "start_ms": 0, "work_ms": {"fixed_ms": 10}}],
+          "expect": {"mutual_exclusion": "holds"}
+        }"#,
+    );
+    let c = start(&s).await;
+    let c2 = c.clone();
+    let (old_primary_writes, new_primary) = tokio::task::spawn_blocking(move || {
+        let others = vec![
+            "replica-1".to_string(),
+            "sentinel-1".to_string(),
+            "sentinel-2".to_string(),
+            "sentinel-3".to_string(),
+        ];
+        c2.partition(&["primary".to_string()], &others, None)
+            .expect("partition");
+        // Wait for the Sentinels to promote the replica (route() follows them).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while c2.route(0) != 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The old primary still takes writes from clients through its published port.
+        let ok = c2
+            .command("primary", &["SET", "split", "old"])
+            .expect("SET on the old primary");
+        (ok, c2.route(0))
+    })
+    .await
+    .expect("thread");
+    assert_eq!(old_primary_writes.as_deref(), Some("OK"));
+    assert_eq!(new_primary, 1, "the Sentinels should promote replica-1");
+    let vals = values(&c, "split");
+    assert_eq!(vals[0].as_deref(), Some("old"));
+    assert_eq!(vals[1], None, "the new primary never saw the write");
+    tokio::task::spawn_blocking(move || drop_and_check(c))
+        .await
+        .expect("drop thread");
+}
+
+#[test]
+fn nothing_is_left_after_a_panic() {
+    if !docker_ready() {
+        return;
+    }
+    let s = parse(
+        r#"{"name": "panic", "seed": 1, "duration_ms": 100, "backends": ["containers"],
+            "topology": {"redlock": {"instances": 2}}, "recipe": {"redlock": {}}, "resource": {"key": "k"},
+            "clients": [{"name": "A"}], "expect": {"mutual_exclusion": "holds"}}"#,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let image = test_image();
+    let joined = std::thread::spawn(move || {
+        let c = Containers::start_with_image(&s.topology, false, &image).expect("started");
+        let _ = tx.send(c.run_id().to_string());
+        panic!("a test failing while its containers run");
+    })
+    .join();
+    assert!(joined.is_err());
+    let run = rx.recv().expect("run id");
+    assert_eq!(engine_leftovers(&run), Vec::<String>::new(), "left behind");
+}
+
+/// Every scenario file that lists the `containers` backend meets its `expect` on real Redis
+/// containers, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_containers_scenario_meets_its_expect() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            Scenario::load(p)
+                .unwrap()
+                .supports(locksim::scenario::Backend::Containers)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    let mut failures = Vec::new();
+    for file in files {
+        let s = Scenario::load(&file).unwrap();
+        let c = start(&s).await;
+        let p: Arc<dyn Provider> = c.clone();
+        match play_live(&s, p, None).await {
+            Ok((played, _)) if played.matches_expect() => {}
+            Ok((played, problems)) => failures.push(format!(
+                "{}: {:?}\n{}\nproblems: {problems:?}",
+                file.display(),
+                played.mismatches,
+                played.verdict.summary()
+            )),
+            Err(e) => failures.push(format!("{}: {e}", file.display())),
+        }
+        drop_and_check(c);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
