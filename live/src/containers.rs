@@ -35,6 +35,7 @@
 //! socket that rewrites the version in each request path to the engine's, and points
 //! `DOCKER_HOST` at it. Engines reached by TCP are used as they are.
 
+use crate::admin::{free_port, query};
 use crate::{LiveError, Provider};
 use scenario::{FaultAction, Topology};
 use std::collections::HashMap;
@@ -1213,25 +1214,6 @@ fn nonce() -> u64 {
         .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
         .unwrap_or(0)
         & 0xffff
-}
-
-fn free_port() -> Result<u16, LiveError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// One synchronous command to the server at `addr` (`host:port`), with short timeouts.
-fn query<T: redis::FromRedisValue>(addr: &str, args: &[&str]) -> Result<T, String> {
-    let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .map_err(|e| e.to_string())?;
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut conn).map_err(|e| e.to_string())
 }
 
 /// A TCP relay on `127.0.0.1` to `target` that forwards, in both directions, only while

@@ -7,6 +7,7 @@
 //! plays a scenario against a provider and returns the same history format the simulator
 //! writes, so the same checker judges both.
 
+pub mod admin;
 pub mod conn;
 pub mod containers;
 pub mod driver;

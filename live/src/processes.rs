@@ -7,6 +7,7 @@
 //! dies when the harness dies (Ctrl-C, or a kill). The signal follows the *thread* that
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
+use crate::admin::free_port;
 use crate::{LiveError, Provider};
 use scenario::{FaultAction, Topology};
 use std::os::unix::process::CommandExt;
@@ -425,24 +426,9 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::SeqCst) as u64
 }
 
-fn free_port() -> Result<u16, LiveError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// One synchronous command to the server on `port`, with short timeouts.
+/// One synchronous command to the local server on `port`.
 fn query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, String> {
-    let client =
-        redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-    let mut conn = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .map_err(|e| e.to_string())?;
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut conn).map_err(|e| e.to_string())
+    crate::admin::query(&format!("127.0.0.1:{port}"), args)
 }
 
 fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
