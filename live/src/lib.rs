@@ -11,6 +11,7 @@ pub mod admin;
 pub mod conn;
 pub mod containers;
 pub mod driver;
+pub mod lock;
 pub mod processes;
 
 use scenario::FaultAction;

@@ -1,0 +1,1 @@
+//! A lock on real Redis, driven directly (for benchmarks and embedding).
