@@ -2,6 +2,7 @@
 
 mod cli;
 mod explore_cmd;
+mod tune_cmd;
 
 fn main() {
     std::process::exit(cli::main());

@@ -8,6 +8,7 @@
 //! single-threaded and deterministic); passing seeds keep nothing, so memory stays constant.
 
 pub mod case;
+pub mod tune;
 
 use case::{materialize, strategy, tree, Case};
 use checker::{check, Outcome, Property, Record, Verdict};

@@ -1,0 +1,258 @@
+//! TTL tuning: sweep the lock TTL (and the watchdog) over many seeds of a scenario and
+//! measure, for each setting, how often the lock breaks, how long it stays unavailable after
+//! its holder dies, what acquiring costs, and how much work gets through.
+
+use crate::case::{materialize, strategy, tree};
+use checker::{check, Event, Outcome, Property, Record};
+use scenario::Scenario;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// What to sweep.
+#[derive(Debug, Clone)]
+pub struct TuneConfig {
+    /// The TTLs to try, in milliseconds.
+    pub ttls_ms: Vec<u64>,
+    /// The watchdog settings to try.
+    pub watchdog: Vec<bool>,
+    /// Seeds per setting (each draws from the scenario's fault space, when it has one).
+    pub seeds: u64,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+/// A sweep that cannot run.
+#[derive(Debug, Error, PartialEq)]
+pub enum TuneError {
+    /// No TTL to try.
+    #[error("--ttl-ms: the sweep range is empty")]
+    EmptySweep,
+    /// A TTL of zero.
+    #[error("--ttl-ms: a TTL of 0 ms cannot be swept (every lock would expire at once)")]
+    ZeroTtl,
+    /// No seeds.
+    #[error("--seeds must be at least 1")]
+    NoSeeds,
+    /// No threads.
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    /// A TTL the recipe refuses.
+    #[error("ttl {ttl_ms} ms: {reason}")]
+    BadRecipe { ttl_ms: u64, reason: String },
+}
+
+/// The measurements of one setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunePoint {
+    /// The TTL, in milliseconds.
+    pub ttl_ms: u64,
+    /// Whether the watchdog extended the lock.
+    pub watchdog: bool,
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds in which two clients held the lock at once.
+    pub mutual_exclusion_violations: u64,
+    /// Seeds in which the resource accepted a stale write.
+    pub unsafe_write_violations: u64,
+    /// After a holder crashed: how long until anyone held the lock again (ms), median and
+    /// worst; `None` when no holder crashed.
+    pub unavailable_ms: Option<(f64, f64)>,
+    /// Acquire latency (start of the acquisition to the grant), median and p99, in ms.
+    pub acquire_ms: Option<(f64, f64)>,
+    /// Critical sections per simulated second.
+    pub throughput_per_s: f64,
+}
+
+impl TunePoint {
+    /// Whether no seed broke mutual exclusion or let a stale write through.
+    pub fn safe(&self) -> bool {
+        self.mutual_exclusion_violations == 0 && self.unsafe_write_violations == 0
+    }
+}
+
+/// A whole sweep and its recommendation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TuneReport {
+    /// The scenario swept.
+    pub scenario: String,
+    /// One point per (watchdog, TTL), TTLs ascending.
+    pub points: Vec<TunePoint>,
+    /// The rule of thumb: 3 × the longest median work time, in ms.
+    pub three_x_rule_ms: f64,
+    /// Per watchdog setting, the smallest TTL no seed broke (`None`: every TTL broke).
+    pub recommended: BTreeMap<bool, Option<u64>>,
+}
+
+#[derive(Default)]
+struct Tally {
+    me: u64,
+    unsafe_writes: u64,
+    unavailable: Vec<u64>,
+    acquire: Vec<u64>,
+    sections: u64,
+}
+
+/// Sweeps `base` over `config`; `progress` is told how many runs finished.
+pub fn tune(
+    base: &Scenario,
+    config: &TuneConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<TuneReport, TuneError> {
+    if config.ttls_ms.is_empty() || config.watchdog.is_empty() {
+        return Err(TuneError::EmptySweep);
+    }
+    if config.ttls_ms.contains(&0) {
+        return Err(TuneError::ZeroTtl);
+    }
+    if config.seeds == 0 {
+        return Err(TuneError::NoSeeds);
+    }
+    if config.jobs == 0 {
+        return Err(TuneError::NoJobs);
+    }
+    let mut ttls = config.ttls_ms.clone();
+    ttls.sort_unstable();
+    ttls.dedup();
+    let mut points = Vec::new();
+    let mut recommended = BTreeMap::new();
+    for &watchdog in &config.watchdog {
+        let mut best = None;
+        for &ttl in &ttls {
+            let mut s = base.clone();
+            s.recipe.ttl_ms = Some(ttl);
+            s.recipe.watchdog = watchdog;
+            s.recipe
+                .validate(s.topology.lock_instances())
+                .map_err(|e| TuneError::BadRecipe {
+                    ttl_ms: ttl,
+                    reason: e.to_string(),
+                })?;
+            let point = sweep_point(&s, ttl, watchdog, config, progress);
+            if point.safe() && best.is_none() {
+                best = Some(ttl);
+            }
+            points.push(point);
+        }
+        recommended.insert(watchdog, best);
+    }
+    let three_x_rule_ms = 3.0
+        * base
+            .clients
+            .iter()
+            .map(|c| c.work_ms.median_ms())
+            .fold(0.0, f64::max);
+    Ok(TuneReport {
+        scenario: base.name.clone(),
+        points,
+        three_x_rule_ms,
+        recommended,
+    })
+}
+
+fn sweep_point(
+    s: &Scenario,
+    ttl_ms: u64,
+    watchdog: bool,
+    config: &TuneConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> TunePoint {
+    let next = AtomicU64::new(0);
+    let total = Mutex::new(Tally::default());
+    std::thread::scope(|scope| {
+        for _ in 0..config.jobs {
+            scope.spawn(|| {
+                let strategy = s
+                    .fault_space
+                    .as_ref()
+                    .map(|space| (space, strategy(space, s.clients.len())));
+                let mut mine = Tally::default();
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= config.seeds {
+                        break;
+                    }
+                    let scenario = match &strategy {
+                        Some((space, st)) => materialize(s, space, &tree(st, seed).current()),
+                        None => s.clone(),
+                    };
+                    let run = sim::run(&scenario, seed);
+                    let verdict = check(&run.records, &scenario.checker);
+                    mine.me +=
+                        (verdict.outcome(Property::MutualExclusion) == Outcome::Violated) as u64;
+                    mine.unsafe_writes +=
+                        (verdict.outcome(Property::UnsafeWrites) == Outcome::Violated) as u64;
+                    measure(&run.records, &mut mine);
+                    progress(1);
+                }
+                let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
+                t.me += mine.me;
+                t.unsafe_writes += mine.unsafe_writes;
+                t.unavailable.extend(mine.unavailable);
+                t.acquire.extend(mine.acquire);
+                t.sections += mine.sections;
+            });
+        }
+    });
+    let mut t = total.into_inner().unwrap_or_else(|e| e.into_inner());
+    let duration_s = s.duration_ms as f64 / 1000.0 * config.seeds as f64;
+    TunePoint {
+        ttl_ms,
+        watchdog,
+        seeds: config.seeds,
+        mutual_exclusion_violations: t.me,
+        unsafe_write_violations: t.unsafe_writes,
+        unavailable_ms: percentiles(&mut t.unavailable, 0.5, 1.0),
+        acquire_ms: percentiles(&mut t.acquire, 0.5, 0.99),
+        throughput_per_s: t.sections as f64 / duration_s.max(1e-9),
+    }
+}
+
+/// Two percentiles of microsecond samples, in milliseconds.
+fn percentiles(xs: &mut [u64], a: f64, b: f64) -> Option<(f64, f64)> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_unstable();
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    Some((at(a), at(b)))
+}
+
+/// Acquire latencies, sections, and unavailability after holder crashes, from one history.
+fn measure(records: &[Record], t: &mut Tally) {
+    let mut started: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut holding: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut crashed_holder_at: Option<u64> = None;
+    let end = records.last().map_or(0, |r| r.t_us);
+    for r in records {
+        match &r.event {
+            Event::AcquireStarted { client } => {
+                started.insert(client, r.t_us);
+            }
+            Event::Acquired { client, .. } => {
+                if let Some(t0) = started.remove(client.as_str()) {
+                    t.acquire.push(r.t_us - t0);
+                }
+                t.sections += 1;
+                holding.insert(client, true);
+                if let Some(tc) = crashed_holder_at.take() {
+                    t.unavailable.push(r.t_us - tc);
+                }
+            }
+            Event::SectionEnded { client, .. } => {
+                holding.insert(client, false);
+            }
+            Event::ClientCrashed { client }
+                if holding.get(client.as_str()).copied().unwrap_or(false) =>
+            {
+                holding.insert(client, false);
+                crashed_holder_at.get_or_insert(r.t_us);
+            }
+            _ => {}
+        }
+    }
+    if let Some(tc) = crashed_holder_at {
+        t.unavailable.push(end - tc); // never available again within the run
+    }
+}

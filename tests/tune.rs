@@ -1,0 +1,102 @@
+//! `locksim tune`: the sweep's recommendation is backed by its numbers, and bad sweeps are
+//! refused.
+
+use explore::tune::{tune, TuneConfig, TuneError};
+use locksim::scenario::Scenario;
+use std::path::Path;
+use std::process::Command;
+
+fn load(name: &str) -> Scenario {
+    Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn quiet(_: u64) {}
+
+#[test]
+fn the_recommended_ttl_is_the_smallest_one_no_seed_broke() {
+    let s = load("tune-workers.json");
+    let config = TuneConfig {
+        ttls_ms: vec![8000, 250, 2000],
+        watchdog: vec![false],
+        seeds: 60,
+        jobs: 2,
+    };
+    let report = tune(&s, &config, &quiet).unwrap();
+    let ttls: Vec<u64> = report.points.iter().map(|p| p.ttl_ms).collect();
+    assert_eq!(ttls, vec![250, 2000, 8000], "swept in ascending order");
+    let short = &report.points[0];
+    assert!(
+        short.mutual_exclusion_violations > 0,
+        "a 250 ms TTL breaks under 1.5 s pauses: {short:?}"
+    );
+    let recommended = report.recommended[&false].expect("some TTL is safe");
+    let first_safe = report.points.iter().find(|p| p.safe()).map(|p| p.ttl_ms);
+    assert_eq!(Some(recommended), first_safe);
+    assert!(report
+        .points
+        .iter()
+        .filter(|p| p.ttl_ms < recommended)
+        .all(|p| !p.safe()));
+    // The rule of thumb (3 × the 100 ms median work) is below what the sweep found safe.
+    assert_eq!(report.three_x_rule_ms, 300.0);
+    assert!((recommended as f64) > report.three_x_rule_ms);
+    // A longer TTL keeps the lock unavailable longer after its holder dies.
+    let unavailable = |ttl: u64| {
+        report
+            .points
+            .iter()
+            .find(|p| p.ttl_ms == ttl)
+            .and_then(|p| p.unavailable_ms)
+            .unwrap()
+            .0
+    };
+    assert!(unavailable(8000) > unavailable(250));
+}
+
+#[test]
+fn bad_sweeps_are_refused() {
+    let s = load("tune-workers.json");
+    let base = TuneConfig {
+        ttls_ms: vec![1000],
+        watchdog: vec![true],
+        seeds: 1,
+        jobs: 1,
+    };
+    let with = |f: &dyn Fn(&mut TuneConfig)| {
+        let mut c = base.clone();
+        f(&mut c);
+        tune(&s, &c, &quiet).unwrap_err()
+    };
+    assert_eq!(with(&|c| c.ttls_ms.clear()), TuneError::EmptySweep);
+    assert_eq!(with(&|c| c.ttls_ms = vec![500, 0]), TuneError::ZeroTtl);
+    assert_eq!(with(&|c| c.seeds = 0), TuneError::NoSeeds);
+    assert_eq!(with(&|c| c.jobs = 0), TuneError::NoJobs);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_locksim"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&["tune", "scenarios/tune-workers.json", "--ttl-ms", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TTL of 0 ms"));
+    // A work distribution whose p99 is below its p50 is refused with its field.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tune-workers.json"),
+    )
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["clients"][0]["work_ms"] = serde_json::json!({"lognormal_ms": {"p50": 100, "p99": 50}});
+    let e = Scenario::parse(&v.to_string(), Path::new("w.json")).unwrap_err();
+    assert_eq!(e.field, "clients[0].work_ms");
+    assert!(
+        e.reason.contains("p99 (50) must not be below p50 (100)"),
+        "{e}"
+    );
+}
