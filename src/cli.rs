@@ -38,6 +38,10 @@ enum Cmd {
         /// Write the run's history (JSON lines) to this file.
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// Write the run's timeline (a self-contained HTML page with an SVG chart: holders,
+        /// the key on each node, faults and findings on one time axis) to this file.
+        #[arg(long, value_name = "FILE.html")]
+        timeline: Option<PathBuf>,
         /// Where to play: `sim` (the simulator) or `processes` (real redis-server processes
         /// on loopback ports, started and stopped by locksim).
         #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
@@ -138,6 +142,7 @@ pub fn main() -> i32 {
             seed,
             json,
             history,
+            timeline,
             backend,
             redis,
             explore_seed,
@@ -153,7 +158,7 @@ pub fn main() -> i32 {
                 (None, true) => Where::Backend(backend),
                 (None, false) => Where::Urls(redis),
             };
-            run(file, seed, json, history, at, timeouts)
+            run(file, seed, json, (history, timeline), at, timeouts)
         }
         Cmd::Explore {
             file,
@@ -206,7 +211,7 @@ fn run(
     file: PathBuf,
     seed: Option<u64>,
     json: bool,
-    history: Option<PathBuf>,
+    (history, timeline): (Option<PathBuf>, Option<PathBuf>),
     at: Where,
     timeouts: live::Timeouts,
 ) -> i32 {
@@ -269,6 +274,16 @@ fn run(
             .and_then(|f| write_jsonl(&played.records, std::io::BufWriter::new(f)));
         if let Err(e) = written {
             return bad_input(format!("{}: cannot write the history: {e}", path.display()));
+        }
+    }
+    if let Some(path) = timeline {
+        let title = format!("{} (seed {}, {label})", scenario.name, played.seed);
+        let page = report::timeline_html(&title, &played.records, &played.verdict);
+        if let Err(e) = std::fs::write(&path, page) {
+            return bad_input(format!(
+                "{}: cannot write the timeline: {e}",
+                path.display()
+            ));
         }
     }
     if json {

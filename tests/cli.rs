@@ -91,6 +91,22 @@ fn json_output_and_history_file() {
 }
 
 #[test]
+fn the_timeline_page_shows_the_double_grant() {
+    let page = Path::new(env!("CARGO_TARGET_TMPDIR")).join("timeline.html");
+    let out = locksim(&[
+        "run",
+        "scenarios/failover-double-grant.json",
+        "--timeline",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg"), "an inline chart");
+    assert!(html.contains("A + B both hold"), "the overlap is marked");
+    assert!(html.contains("crash primary") && html.contains("replica-1"));
+}
+
+#[test]
 fn a_verdict_that_differs_from_expect_exits_1() {
     let mut s = base();
     s["expect"] = serde_json::json!({"mutual_exclusion": "holds"});

@@ -6,6 +6,8 @@
 //! Redis node (whose value the lock key holds there), the faults as vertical lines, and the
 //! checker's findings shaded on the chart and listed below it.
 
+#![warn(missing_docs)]
+
 mod html;
 mod model;
 pub mod sweep;

@@ -51,14 +51,15 @@ const TOP: i32 = 8;
 const FAULT_ROW_H: i32 = 17;
 const MAX_FAULT_ROWS: usize = 6;
 const HEADING_H: i32 = 22;
+const NODE_HEADING_H: i32 = 36;
 const CLIENT_LANE_H: i32 = 50;
-const NODE_LANE_H: i32 = 36;
+const NODE_LANE_H: i32 = 42;
 const AXIS_H: i32 = 46;
 const LEGEND_ROW_H: i32 = 22;
 
 /// Text sizes as plotters takes them (the SVG gets `size / 1.24` px).
-const SMALL: f64 = 14.0;
-const NORMAL: f64 = 15.5;
+const SMALL: f64 = 15.0;
+const NORMAL: f64 = 17.0;
 
 const FAULT: RGBColor = RGBColor(110, 30, 150);
 const VIOLATION: RGBColor = RGBColor(215, 25, 28);
@@ -87,6 +88,22 @@ type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 /// Estimated width in pixels of `s` drawn at plotters size `size` (no font metrics here).
 fn text_w(s: &str, size: f64) -> i32 {
     (s.chars().count() as f64 * size / 1.24 * 0.58).ceil() as i32
+}
+
+/// `s`, cut with an ellipsis to fit `max_w` pixels (estimated).
+fn fit(s: &str, size: f64, max_w: i32) -> String {
+    if text_w(s, size) <= max_w {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if text_w(&format!("{out}{c}…"), size) > max_w {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Where everything goes, in pixels.
@@ -138,7 +155,7 @@ impl Layout {
             l.plot_bottom = clients_end + 6;
         } else {
             l.node_heading = clients_end;
-            l.node_top = clients_end + HEADING_H;
+            l.node_top = clients_end + NODE_HEADING_H;
             l.plot_bottom = l.node_top + NODE_LANE_H * model.nodes.len() as i32 + 4;
         }
         l.legend_top = l.plot_bottom + AXIS_H;
@@ -474,7 +491,7 @@ fn render_svg(model: &Model, verdict: &Verdict) -> Result<String, String> {
     let items = legend_items(model);
     let positions = legend_positions(&items);
     let legend_rows = positions.iter().map(|(r, _)| r + 1).max().unwrap_or(0);
-    let layout = Layout::new(model, legend_rows + 1);
+    let layout = Layout::new(model, legend_rows);
     let mut svg = String::new();
     {
         let area = SVGBackend::with_string(&mut svg, (WIDTH, layout.height.max(1) as u32))
@@ -514,7 +531,7 @@ fn draw(
         rect(area, (12, y - 8), (28, y + 8), colour.filled())?;
         text(
             area,
-            &c.name,
+            &fit(&c.name, NORMAL + 1.0, LEFT - 44),
             (36, y),
             &font(NORMAL + 1.0, true, INK, HPos::Left),
         )?;
@@ -536,7 +553,7 @@ fn draw(
         };
         text(
             area,
-            &label,
+            &fit(&label, NORMAL, LEFT - 16),
             (12, l.node_y(i)),
             &font(NORMAL, false, INK, HPos::Left),
         )?;
@@ -552,18 +569,21 @@ fn draw(
         )?;
     }
     if !model.nodes.is_empty() {
-        let heading = if model.several_keys {
-            "Redis nodes".to_string()
-        } else {
-            let key = model.nodes.first().map(|n| n.key.as_str()).unwrap_or("");
-            format!("Redis nodes — key {key}")
-        };
         text(
             area,
-            &heading,
-            (12, l.node_heading + HEADING_H / 2),
+            "Redis nodes",
+            (12, l.node_heading + 11),
             &font(SMALL, true, MUTED, HPos::Left),
         )?;
+        if !model.several_keys {
+            let key = model.nodes.first().map(|n| n.key.as_str()).unwrap_or("");
+            text(
+                area,
+                &fit(&format!("key {key}"), SMALL - 1.0, LEFT - 16),
+                (12, l.node_heading + 26),
+                &font(SMALL - 1.0, false, MUTED, HPos::Left),
+            )?;
+        }
         line(
             area,
             (12, l.node_heading + 1),
@@ -631,7 +651,13 @@ fn draw(
                 VIOLATION.stroke_width(2),
             )?;
         }
-        let label = format!("#{} {} both hold", n + 1, f.clients.join(" + "));
+        let label = format!(
+            "#{} {} both hold, {}–{} ms",
+            n + 1,
+            f.clients.join(" + "),
+            ms_short(from),
+            ms_short(to)
+        );
         text(
             area,
             &label,
@@ -649,8 +675,8 @@ fn draw(
                 area,
                 l,
                 *s,
-                y - CLIENT_LANE_H / 2 + 2,
-                y + CLIENT_LANE_H / 2 - 2,
+                (y - CLIENT_LANE_H / 2 + 2, y + CLIENT_LANE_H / 2 - 2),
+                y + 17,
                 "paused",
             )?;
         }
@@ -788,8 +814,16 @@ fn draw(
     Ok(())
 }
 
-/// A grey overlay over a lane for an outage, labelled when it is wide enough.
-fn overlay(area: &Area, l: &Layout, s: Span, y0: i32, y1: i32, what: &str) -> DrawResult {
+/// A grey overlay over a lane (`y0..y1`) for an outage, labelled at `label_y` when it is
+/// wide enough.
+fn overlay(
+    area: &Area,
+    l: &Layout,
+    s: Span,
+    (y0, y1): (i32, i32),
+    label_y: i32,
+    what: &str,
+) -> DrawResult {
     let (x0, x1) = (l.x(s.from), l.x(s.to).max(l.x(s.from) + 2));
     rect(area, (x0, y0), (x1, y1), MUTED.mix(0.35).filled())?;
     line(area, (x0, y0), (x0, y1), MUTED.stroke_width(2))?;
@@ -798,8 +832,8 @@ fn overlay(area: &Area, l: &Layout, s: Span, y0: i32, y1: i32, what: &str) -> Dr
         text(
             area,
             &label,
-            (x1 - 6, (y0 + y1) / 2),
-            &font(SMALL - 1.0, true, INK, HPos::Right),
+            (x0 + 6, label_y),
+            &font(SMALL - 1.0, true, INK, HPos::Left),
         )?;
     }
     Ok(())
@@ -843,8 +877,8 @@ fn draw_node_lane(
             area,
             l,
             *s,
-            y - NODE_LANE_H / 2 + 2,
-            y + NODE_LANE_H / 2 - 2,
+            (y - NODE_LANE_H / 2 + 2, y + NODE_LANE_H / 2 - 2),
+            y + 13,
             what,
         )?;
     }
