@@ -111,6 +111,16 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Summarize criterion's saved results (after `cargo bench`) as a latency table with
+    /// ratios to the raw SET NX PX floor, in Markdown and HTML with a chart.
+    BenchReport {
+        /// Criterion's output directory.
+        #[arg(long, default_value = "target/criterion")]
+        criterion: PathBuf,
+        /// Write bench-summary.md and bench-summary.html here (default: print Markdown only).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Judge a recorded history (JSON lines); exit 0 when every property holds.
     Check {
         /// The history file.
@@ -180,6 +190,7 @@ pub fn main() -> i32 {
             out,
         } => crate::tune_cmd::run(file, ttl_ms, seeds, watchdog, jobs, out),
         Cmd::Check { history, json } => check_file(history, json),
+        Cmd::BenchReport { criterion, out } => bench_report(criterion, out),
     }
 }
 
@@ -470,4 +481,34 @@ fn check_file(path: PathBuf, json: bool) -> i32 {
     } else {
         1
     }
+}
+
+fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
+    let estimates = match report::bench::read_criterion(&criterion) {
+        Ok(e) if e.is_empty() => {
+            return bad_input(format!(
+                "{}: no benchmark results found",
+                criterion.display()
+            ))
+        }
+        Ok(e) => e,
+        Err(e) => return bad_input(e),
+    };
+    let title = "locksim latency benchmarks";
+    let command = format!(
+        "cargo bench && locksim bench-report --criterion {}",
+        criterion.display()
+    );
+    let md = report::bench::bench_markdown(title, &command, &estimates);
+    print!("{md}");
+    if let Some(dir) = out {
+        let html = report::bench::bench_html(title, &command, &estimates);
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("bench-summary.md"), &md))
+            .and_then(|()| std::fs::write(dir.join("bench-summary.html"), html));
+        if let Err(e) = written {
+            return bad_input(format!("{}: {e}", dir.display()));
+        }
+    }
+    0
 }

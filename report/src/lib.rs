@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 mod html;
 mod model;
 pub mod sweep;

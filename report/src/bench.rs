@@ -1,0 +1,281 @@
+//! The benchmark summary: criterion's saved estimates as a latency table and a bar chart.
+
+use plotters::prelude::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One benchmark's saved estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchEstimate {
+    /// Criterion's group (e.g. `acquire-single`).
+    pub group: String,
+    /// The benchmark within the group.
+    pub name: String,
+    /// Median time per iteration, in nanoseconds, with its 95 % confidence bounds.
+    pub median_ns: (f64, f64, f64),
+}
+
+/// Reading criterion's directory failed.
+#[derive(Debug)]
+pub struct BenchReadError {
+    /// The file or directory at fault.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for BenchReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for BenchReadError {}
+
+/// Reads every `*/new/estimates.json` (with its `benchmark.json`) under `dir`, sorted by
+/// group and name.
+pub fn read_criterion(dir: &Path) -> Result<Vec<BenchEstimate>, BenchReadError> {
+    let err = |path: &Path, reason: String| BenchReadError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(err(
+            dir,
+            "no criterion results here (run `cargo bench` first)".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| err(&d, e.to_string()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n == "new") {
+                    if let Some(e) = read_one(&p).map_err(|r| err(&p, r))? {
+                        out.push(e);
+                    }
+                } else if p
+                    .file_name()
+                    .is_some_and(|n| n != "report" && n != "base" && n != "change")
+                {
+                    stack.push(p);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+    Ok(out)
+}
+
+fn read_one(new: &Path) -> Result<Option<BenchEstimate>, String> {
+    let read = |f: &str| -> Result<Option<serde_json::Value>, String> {
+        match std::fs::read_to_string(new.join(f)) {
+            Ok(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| format!("{f}: {e}")),
+            Err(_) => Ok(None),
+        }
+    };
+    let (Some(est), Some(bench)) = (read("estimates.json")?, read("benchmark.json")?) else {
+        return Ok(None);
+    };
+    let num = |v: &serde_json::Value| {
+        v.as_f64()
+            .ok_or("estimates.json: median is not a number".to_string())
+    };
+    let median = &est["median"];
+    let group = bench["group_id"].as_str().unwrap_or("?").to_string();
+    let name = match (bench["function_id"].as_str(), bench["value_str"].as_str()) {
+        (Some(f), Some(v)) => format!("{f}/{v}"),
+        (Some(f), None) => f.to_string(),
+        (None, Some(v)) => v.to_string(),
+        (None, None) => "?".into(),
+    };
+    Ok(Some(BenchEstimate {
+        group,
+        name,
+        median_ns: (
+            num(&median["point_estimate"])?,
+            num(&median["confidence_interval"]["lower_bound"])?,
+            num(&median["confidence_interval"]["upper_bound"])?,
+        ),
+    }))
+}
+
+fn us(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.1} µs", ns / 1e3)
+    }
+}
+
+/// The summary as Markdown: one table per group; within a group, each median is also given
+/// as a ratio to the group's first benchmark whose name starts with `raw` (the floor), if any.
+pub fn bench_markdown(title: &str, command: &str, estimates: &[BenchEstimate]) -> String {
+    let mut s = format!(
+        "# {title}\n\nMade with `{command}` (criterion medians, 95 % confidence bounds).\n"
+    );
+    let mut groups: Vec<&str> = estimates.iter().map(|e| e.group.as_str()).collect();
+    groups.dedup();
+    for g in groups {
+        let rows: Vec<&BenchEstimate> = estimates.iter().filter(|e| e.group == g).collect();
+        let floor = rows
+            .iter()
+            .find(|e| e.name.starts_with("raw"))
+            .map(|e| e.median_ns.0);
+        let _ = writeln!(
+            s,
+            "\n## {g}\n\n| benchmark | median | 95 % bounds | vs raw |\n|---|---|---|---|"
+        );
+        for e in rows {
+            let ratio = floor.map_or("—".into(), |f| format!("{:.2}×", e.median_ns.0 / f));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} – {} | {ratio} |",
+                e.name,
+                us(e.median_ns.0),
+                us(e.median_ns.1),
+                us(e.median_ns.2)
+            );
+        }
+    }
+    s
+}
+
+/// The summary as an HTML page: the tables and a horizontal bar chart of the medians.
+pub fn bench_html(title: &str, command: &str, estimates: &[BenchEstimate]) -> String {
+    let mut svg = String::new();
+    {
+        let height = 60 + 26 * estimates.len().max(1) as u32;
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let max = estimates.iter().map(|e| e.median_ns.2).fold(1.0, f64::max) / 1e3 * 1.1;
+        let n = estimates.len().max(1);
+        if let Ok(mut c) = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(300)
+            .build_cartesian_2d(0.0..max, 0.0..n as f64)
+        {
+            let labels: Vec<String> = estimates
+                .iter()
+                .map(|e| format!("{}/{}", e.group, e.name))
+                .collect();
+            let _ = c
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(n)
+                .y_label_formatter(&|y| {
+                    let i = (*y - 0.5).round();
+                    if (y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
+                        labels.get(i as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
+                .x_desc("median, µs")
+                .draw();
+            for (i, e) in estimates.iter().enumerate() {
+                let y = i as f64;
+                let (m, lo, hi) = (
+                    e.median_ns.0 / 1e3,
+                    e.median_ns.1 / 1e3,
+                    e.median_ns.2 / 1e3,
+                );
+                let _ = c.draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y + 0.15), (m, y + 0.85)],
+                    BLUE.mix(0.6).filled(),
+                )));
+                let _ = c.draw_series(std::iter::once(PathElement::new(
+                    vec![(lo, y + 0.5), (hi, y + 0.5)],
+                    BLACK,
+                )));
+            }
+        }
+        let _ = root.present();
+    }
+    let md = bench_markdown(title, command, estimates);
+    let mut body = String::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        let esc = |t: &str| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('`', "")
+        };
+        if let Some(h) = line.strip_prefix("# ") {
+            let _ = writeln!(body, "<h1>{}</h1>", esc(h));
+        } else if let Some(h) = line.strip_prefix("## ") {
+            if in_table {
+                body.push_str("</table>\n");
+                in_table = false;
+            }
+            let _ = writeln!(body, "<h2>{}</h2>", esc(h));
+        } else if line.starts_with("|---") {
+            continue;
+        } else if line.starts_with('|') {
+            let tag = if in_table { "td" } else { "th" };
+            if !in_table {
+                body.push_str("<table>\n");
+                in_table = true;
+            }
+            let cells: String = line
+                .trim_matches('|')
+                .split('|')
+                .map(|c| format!("<{tag}>{}</{tag}>", esc(c.trim())))
+                .collect();
+            let _ = writeln!(body, "<tr>{cells}</tr>");
+        } else if !line.trim().is_empty() {
+            let _ = writeln!(body, "<p>{}</p>", esc(line));
+        }
+    }
+    if in_table {
+        body.push_str("</table>\n");
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{body}<h2>Medians</h2>\n{svg}\n</body></html>\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, group: &str, name: &str, median: f64) {
+        let d = dir.join(group).join(name).join("new");
+        std::fs::create_dir_all(&d).unwrap();
+        let est = serde_json::json!({"median": {"point_estimate": median, "confidence_interval": {"lower_bound": median * 0.9, "upper_bound": median * 1.1}}});
+        let bench = serde_json::json!({"group_id": group, "function_id": name, "value_str": null});
+        std::fs::write(d.join("estimates.json"), est.to_string()).unwrap();
+        std::fs::write(d.join("benchmark.json"), bench.to_string()).unwrap();
+    }
+
+    #[test]
+    fn reads_criterion_and_gives_ratios_to_the_raw_floor() {
+        let dir = std::env::temp_dir().join(format!("locksim-bench-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write(&dir, "acquire-single", "raw-set-nx-px", 60_000.0);
+        write(&dir, "acquire-single", "locksim", 63_000.0);
+        write(&dir, "redlock-5", "locksim", 90_000.0);
+        let e = read_criterion(&dir).unwrap();
+        assert_eq!(e.len(), 3);
+        let md = bench_markdown("t", "cargo bench", &e);
+        assert!(
+            md.contains("| locksim | 63.0 µs | 56.7 µs – 69.3 µs | 1.05× |"),
+            "{md}"
+        );
+        assert!(md.contains("| locksim | 90.0 µs |"), "{md}");
+        let html = bench_html("t", "cargo bench", &e);
+        assert!(html.contains("<svg") && html.contains("<table>"));
+        assert_eq!(html, bench_html("t", "cargo bench", &e));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(read_criterion(&dir)
+            .unwrap_err()
+            .to_string()
+            .contains("run `cargo bench` first"));
+    }
+}
