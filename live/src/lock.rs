@@ -1,1 +1,524 @@
 //! A lock on real Redis, driven directly (for benchmarks and embedding).
+//!
+//! [`RealLock`] feeds lock-core's [`LockMachine`] with real time (microseconds since the lock
+//! was created) and carries its actions out against real servers: every
+//! [`Action::Send`] goes out at once, polled concurrently in place while the call runs (so a
+//! Redlock fan-out is concurrent and one slow node holds up nobody; sends still under way when
+//! the call returns move to a spawned task whose replies come back on a channel), and
+//! [`Action::SetTimer`] becomes a sleep. No scenario, no history: each call returns as soon as
+//! the machine reports the outcome it waits for (Acquired/Failed, Released, Extended/Lost),
+//! so Redlock decides at quorum and never waits for the slowest reply.
+//!
+//! Timers and replies are only processed while a call is running (or in [`RealLock::poll`]);
+//! those that came due between calls are delivered at the start of the next call, in order.
+//! Replies that arrive after their decision (a late grant, a stalled node's timeout) are fed
+//! to the machine then too, so its cleanups (unlocking a late grant) still go out.
+
+use crate::conn::NodeConn;
+use lock_core::{Action, Event, FailReason, LockMachine, Micros, Recipe, RecipeError, Reply};
+use lock_core::{RequestId, TimerId};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// The lock is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquired {
+    /// The random value the lock key holds.
+    pub token: String,
+    /// The fencing token, when the recipe takes one.
+    pub fencing_token: Option<u64>,
+    /// Until when the lock may be trusted, in microseconds on this lock's clock
+    /// (see [`RealLock::now`]); `u64::MAX` without a TTL.
+    pub valid_until: Micros,
+}
+
+/// The acquisition gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// Attempts made, the first included.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub reason: FailReason,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lock not acquired after {} attempt(s): {}",
+            self.attempts, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// One owner's lock on one key over real servers (one for a plain lock, N for Redlock).
+///
+/// Needs a tokio runtime (sends are spawned tasks). Calls take `&mut self`; dropping a call's
+/// future midway is safe — the next call picks the machine up where it was.
+pub struct RealLock {
+    machine: LockMachine,
+    conns: Vec<Arc<NodeConn>>,
+    rng: ChaCha8Rng,
+    start: Instant,
+    timers: BTreeSet<(Micros, TimerId)>,
+    tx: UnboundedSender<(RequestId, Reply)>,
+    rx: UnboundedReceiver<(RequestId, Reply)>,
+    out: Vec<Action>,
+    /// Sends under way, polled in place while a call runs; when the call returns, those
+    /// still pending move to a spawned task that posts their replies to `tx`.
+    inflight: Vec<InFlight>,
+    held: Option<Acquired>,
+    lost: bool,
+}
+
+type InFlight = Pin<Box<dyn Future<Output = (RequestId, Reply)> + Send>>;
+
+/// What a call is waiting for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Acquire,
+    Release,
+    Extend,
+}
+
+/// How a call ended.
+enum Outcome {
+    Acquired(Acquired),
+    Failed(Failed),
+    Released(usize),
+    Extended,
+    Lost,
+}
+
+impl RealLock {
+    /// A lock on `key` over `conns` (one connection per instance, in instance order). `seed`
+    /// seeds the tokens and the retry jitter. Fails when `recipe` cannot run on that many
+    /// instances (e.g. several connections without `redlock`).
+    pub fn new(
+        recipe: Recipe,
+        key: impl Into<String>,
+        conns: Vec<Arc<NodeConn>>,
+        seed: u64,
+    ) -> Result<RealLock, RecipeError> {
+        recipe.validate(conns.len())?;
+        let (tx, rx) = unbounded_channel();
+        Ok(RealLock {
+            machine: LockMachine::new(recipe, key, conns.len()),
+            conns,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            start: Instant::now(),
+            timers: BTreeSet::new(),
+            tx,
+            rx,
+            out: Vec::new(),
+            inflight: Vec::new(),
+            held: None,
+            lost: false,
+        })
+    }
+
+    /// This lock's clock: microseconds since it was created.
+    pub fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    /// The lock key.
+    pub fn key(&self) -> &str {
+        self.machine.key()
+    }
+
+    /// The lock held now, unless it was lost (validity elapsed, extension failed).
+    pub fn held(&self) -> Option<&Acquired> {
+        self.held.as_ref().filter(|_| !self.lost)
+    }
+
+    /// Takes the lock, retrying as the recipe says. Returns at once when already held (and
+    /// not lost); a lost lock is released first.
+    pub async fn acquire(&mut self) -> Result<Acquired, Failed> {
+        self.poll();
+        if self.machine.is_held() {
+            if let (Some(a), false) = (&self.held, self.lost) {
+                return Ok(a.clone());
+            }
+            self.release().await;
+        }
+        match self.run(Event::Acquire, Goal::Acquire).await {
+            Outcome::Acquired(a) => Ok(a),
+            Outcome::Failed(f) => Err(f),
+            _ => unreachable!("acquire ends in Acquired or Failed"),
+        }
+    }
+
+    /// Gives the lock back (or abandons an acquisition under way); returns how many instances
+    /// confirmed deleting our key. Returns 0 at once when nothing is held.
+    pub async fn release(&mut self) -> usize {
+        self.poll();
+        if self.machine.is_idle() {
+            return 0;
+        }
+        match self.run(Event::Release, Goal::Release).await {
+            Outcome::Released(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// Pushes the lock's expiry out by one TTL on a quorum; `false` when not held, already
+    /// lost, or the extension failed (the lock is then lost).
+    pub async fn extend(&mut self) -> bool {
+        self.poll();
+        if !self.machine.is_held() || self.lost {
+            return false;
+        }
+        matches!(
+            self.run(Event::Extend, Goal::Extend).await,
+            Outcome::Extended
+        )
+    }
+
+    /// Feeds the replies that have arrived and the timers that are due, without waiting (any
+    /// command this sends, e.g. the cleanup of a late grant, goes out on a spawned task).
+    pub fn poll(&mut self) {
+        while let Ok((request, reply)) = self.rx.try_recv() {
+            self.feed(Event::Reply { request, reply }, None);
+        }
+        self.fire_due(None);
+        self.detach_inflight();
+    }
+
+    /// Feeds `event`, then replies and timers, until the machine reports what `goal` waits for.
+    async fn run(&mut self, event: Event, goal: Goal) -> Outcome {
+        let outcome = self.run_inner(event, goal).await;
+        self.detach_inflight();
+        outcome
+    }
+
+    async fn run_inner(&mut self, event: Event, goal: Goal) -> Outcome {
+        if let Some(o) = self.feed(event, Some(goal)) {
+            return o;
+        }
+        loop {
+            let next = self.timers.first().map(|(at, _)| *at);
+            let deadline = next
+                .map(|at| tokio::time::Instant::from_std(self.start + Duration::from_micros(at)));
+            let inflight = &mut self.inflight;
+            let here = poll_fn(|cx| {
+                for i in 0..inflight.len() {
+                    if let Poll::Ready(r) = inflight[i].as_mut().poll(cx) {
+                        drop(inflight.swap_remove(i));
+                        return Poll::Ready(r);
+                    }
+                }
+                Poll::Pending
+            });
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let reply = tokio::select! {
+                biased;
+                r = here => Some(r),
+                r = self.rx.recv() => r,
+                _ = sleep => None,
+            };
+            let outcome = match reply {
+                Some((request, reply)) => self.feed(Event::Reply { request, reply }, Some(goal)),
+                None => self.fire_due(Some(goal)),
+            };
+            if let Some(o) = outcome {
+                return o;
+            }
+        }
+    }
+
+    /// Hands the sends still under way to a task of their own, so their replies (late grants
+    /// to clean up, a stalled node's timeout) reach the machine at the next call.
+    fn detach_inflight(&mut self) {
+        if self.inflight.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.inflight);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            while !pending.is_empty() {
+                let r = poll_fn(|cx| {
+                    for i in 0..pending.len() {
+                        if let Poll::Ready(r) = pending[i].as_mut().poll(cx) {
+                            drop(pending.swap_remove(i));
+                            return Poll::Ready(r);
+                        }
+                    }
+                    Poll::Pending
+                })
+                .await;
+                let _ = tx.send(r);
+            }
+        });
+    }
+
+    /// Delivers every timer due by now.
+    fn fire_due(&mut self, goal: Option<Goal>) -> Option<Outcome> {
+        let mut result = None;
+        loop {
+            let now = self.now();
+            let Some(&(at, timer)) = self.timers.first() else {
+                break;
+            };
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(o) = self.feed(Event::Timer(timer), goal) {
+                result.get_or_insert(o);
+            }
+        }
+        result
+    }
+
+    /// Feeds one event and carries out the actions; the outcome `goal` waits for, if reported.
+    fn feed(&mut self, event: Event, goal: Option<Goal>) -> Option<Outcome> {
+        let now = self.now();
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        self.machine.handle(event, now, &mut self.rng, &mut out);
+        let mut outcome = None;
+        for action in out.drain(..) {
+            match action {
+                Action::Send {
+                    instance,
+                    request,
+                    command,
+                } => {
+                    let conn = Arc::clone(&self.conns[instance]);
+                    self.inflight.push(Box::pin(
+                        async move { (request, conn.send(&command).await) },
+                    ));
+                }
+                Action::SetTimer { timer, at } => {
+                    self.timers.insert((at, timer));
+                }
+                Action::Acquired {
+                    token,
+                    fencing_token,
+                    valid_until,
+                } => {
+                    // Timers set before the grant (attempt timeouts, backoffs) are moot now.
+                    self.timers.clear();
+                    let a = Acquired {
+                        token,
+                        fencing_token,
+                        valid_until,
+                    };
+                    self.held = Some(a.clone());
+                    self.lost = false;
+                    if goal == Some(Goal::Acquire) {
+                        outcome.get_or_insert(Outcome::Acquired(a));
+                    }
+                }
+                Action::Failed { attempts, reason } => {
+                    if goal == Some(Goal::Acquire) {
+                        outcome.get_or_insert(Outcome::Failed(Failed { attempts, reason }));
+                    }
+                }
+                Action::Extended { valid_until } => {
+                    // The old validity timer and the round's timeout are moot now.
+                    self.timers.clear();
+                    if let Some(h) = self.held.as_mut() {
+                        h.valid_until = valid_until;
+                    }
+                    if goal == Some(Goal::Extend) {
+                        outcome.get_or_insert(Outcome::Extended);
+                    }
+                }
+                Action::Lost { .. } => {
+                    self.lost = true;
+                    if goal == Some(Goal::Extend) {
+                        outcome.get_or_insert(Outcome::Lost);
+                    }
+                }
+                Action::Released { confirmed } => {
+                    if goal == Some(Goal::Release) {
+                        outcome.get_or_insert(Outcome::Released(confirmed));
+                    }
+                }
+                Action::AttemptStarted { .. } | Action::AttemptFailed { .. } => {}
+            }
+        }
+        self.out = out;
+        if self.machine.is_idle() {
+            // An idle machine ignores every timer.
+            self.timers.clear();
+            self.held = None;
+            self.lost = false;
+            if goal == Some(Goal::Release) && outcome.is_none() {
+                // An acquisition abandoned midway ends in Failed, not Released.
+                outcome = Some(Outcome::Released(0));
+            }
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processes::Processes;
+    use crate::{LiveError, Provider, Timeouts};
+    use lock_core::RetryPolicy;
+    use scenario::Topology;
+
+    fn start(topology: &Topology) -> Option<Processes> {
+        match Processes::start(topology, false) {
+            Ok(p) => Some(p),
+            Err(LiveError::NoRedisServer) if std::env::var_os("CI").is_some() => {
+                panic!("redis-server is not installed but CI is set: install Debian's redis-server (scripts/test.sh does)")
+            }
+            Err(LiveError::NoRedisServer) => {
+                eprintln!("SKIPPED: redis-server is not installed");
+                None
+            }
+            Err(e) => panic!("starting redis-server: {e}"),
+        }
+    }
+
+    fn conns(p: &Processes) -> Vec<Arc<NodeConn>> {
+        p.nodes()
+            .into_iter()
+            .map(|(_, url)| Arc::new(NodeConn::new(url, Timeouts::default())))
+            .collect()
+    }
+
+    fn short_retries() -> Recipe {
+        Recipe {
+            retry: RetryPolicy {
+                max_attempts: Some(2),
+                base_ms: 10,
+                cap_ms: 10,
+                jitter: 0.0,
+            },
+            ..Recipe::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acquire_exclude_release_then_reacquire_on_a_real_server() {
+        let Some(p) = start(&Topology::Single {}) else {
+            return;
+        };
+        let c = conns(&p);
+        let mut a = RealLock::new(short_retries(), "lock:test", c.clone(), 1).unwrap();
+        let mut b = RealLock::new(short_retries(), "lock:test", c.clone(), 2).unwrap();
+
+        let got = a.acquire().await.expect("A acquires a free lock");
+        assert_eq!(got.token.len(), 40);
+        assert!(got.valid_until > a.now() && got.valid_until < 30_000_000);
+        assert_eq!(
+            c[0].send(&lock_core::Command::Get {
+                key: "lock:test".into()
+            })
+            .await,
+            Reply::Bulk(got.token.clone())
+        );
+
+        let t0 = b.now();
+        let err = b.acquire().await.expect_err("B must not get A's lock");
+        assert_eq!(err.attempts, 2, "{err}");
+        assert!(
+            matches!(
+                err.reason,
+                FailReason::Contended {
+                    granted: 0,
+                    refused: 1,
+                    failed: 0
+                }
+            ),
+            "{err}"
+        );
+        assert!(b.now() - t0 >= 10_000, "B waited its 10 ms backoff");
+
+        assert!(a.extend().await, "the holder can extend");
+        assert!(!b.extend().await, "B holds nothing to extend");
+        assert_eq!(b.release().await, 0, "B holds nothing to release");
+
+        assert_eq!(a.release().await, 1);
+        assert!(a.held().is_none());
+        let got_b = b.acquire().await.expect("B acquires once A released");
+        assert_ne!(got_b.token, got.token);
+        assert_eq!(b.release().await, 1);
+        assert_eq!(
+            c[0].send(&lock_core::Command::Get {
+                key: "lock:test".into()
+            })
+            .await,
+            Reply::Nil
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redlock_decides_at_quorum_with_a_stalled_node() {
+        let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
+            return;
+        };
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(300),
+            response: Duration::from_millis(300),
+        };
+        let c: Vec<Arc<NodeConn>> = p
+            .nodes()
+            .into_iter()
+            .map(|(_, url)| Arc::new(NodeConn::new(url, timeouts)))
+            .collect();
+        let recipe = Recipe {
+            redlock: Some(Default::default()),
+            request_timeout_ms: 300,
+            ..short_retries()
+        };
+        let mut a = RealLock::new(recipe, "lock:rl", c, 3).unwrap();
+        // Warm the connections, then stall one node.
+        a.acquire().await.unwrap();
+        // Decided at 2 of 3: the third grant may land after the release began (then the
+        // machine cleans it up on its own).
+        assert!(a.release().await >= 2);
+        p.pause("redis-3").unwrap();
+        let t = Instant::now();
+        a.acquire().await.expect("2 of 3 is a quorum");
+        let took = t.elapsed();
+        assert_eq!(a.release().await, 2);
+        p.resume("redis-3").unwrap();
+        assert!(
+            took < Duration::from_millis(150),
+            "decided at quorum, not after the stalled node's 300 ms timeout: {took:?}"
+        );
+    }
+
+    #[test]
+    fn a_plain_lock_over_two_nodes_is_refused() {
+        let c = vec![
+            Arc::new(NodeConn::new(
+                "redis://127.0.0.1:1".into(),
+                Timeouts::default(),
+            )),
+            Arc::new(NodeConn::new(
+                "redis://127.0.0.1:2".into(),
+                Timeouts::default(),
+            )),
+        ];
+        assert_eq!(
+            RealLock::new(Recipe::default(), "k", c, 0)
+                .err()
+                .unwrap()
+                .field,
+            "redlock"
+        );
+    }
+}
