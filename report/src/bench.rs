@@ -197,47 +197,10 @@ pub fn bench_html(title: &str, command: &str, estimates: &[BenchEstimate]) -> St
         }
         let _ = root.present();
     }
-    let md = bench_markdown(title, command, estimates);
-    let mut body = String::new();
-    let mut in_table = false;
-    for line in md.lines() {
-        let esc = |t: &str| {
-            t.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('`', "")
-        };
-        if let Some(h) = line.strip_prefix("# ") {
-            let _ = writeln!(body, "<h1>{}</h1>", esc(h));
-        } else if let Some(h) = line.strip_prefix("## ") {
-            if in_table {
-                body.push_str("</table>\n");
-                in_table = false;
-            }
-            let _ = writeln!(body, "<h2>{}</h2>", esc(h));
-        } else if line.starts_with("|---") {
-            continue;
-        } else if line.starts_with('|') {
-            let tag = if in_table { "td" } else { "th" };
-            if !in_table {
-                body.push_str("<table>\n");
-                in_table = true;
-            }
-            let cells: String = line
-                .trim_matches('|')
-                .split('|')
-                .map(|c| format!("<{tag}>{}</{tag}>", esc(c.trim())))
-                .collect();
-            let _ = writeln!(body, "<tr>{cells}</tr>");
-        } else if !line.trim().is_empty() {
-            let _ = writeln!(body, "<p>{}</p>", esc(line));
-        }
-    }
-    if in_table {
-        body.push_str("</table>\n");
-    }
+    let body = crate::html::markdown_to_html(&bench_markdown(title, command, estimates));
     format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{body}<h2>Medians</h2>\n{svg}\n</body></html>\n"
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{body}<h2>Medians</h2>\n{svg}\n</body></html>\n",
+        t = crate::html::escape(title)
     )
 }
 

@@ -16,6 +16,58 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// The small Markdown the reports write — `#`/`##` headings, `- ` items, `**bold**`,
+/// `` `code` `` and pipe tables — as HTML.
+pub(crate) fn markdown_to_html(md: &str) -> String {
+    use std::fmt::Write as _;
+    let inline = |t: &str| {
+        let e = escape(t).replace('`', "");
+        let mut parts = e.split("**");
+        let mut o = parts.next().unwrap_or_default().to_string();
+        for (i, p) in parts.enumerate() {
+            o.push_str(if i % 2 == 0 { "<b>" } else { "</b>" });
+            o.push_str(p);
+        }
+        o
+    };
+    let mut out = String::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        let is_row = line.starts_with('|');
+        if in_table && !is_row {
+            out.push_str("</table>\n");
+            in_table = false;
+        }
+        if let Some(h) = line.strip_prefix("## ") {
+            let _ = writeln!(out, "<h2>{}</h2>", inline(h));
+        } else if let Some(h) = line.strip_prefix("# ") {
+            let _ = writeln!(out, "<h1>{}</h1>", inline(h));
+        } else if let Some(item) = line.strip_prefix("- ") {
+            let _ = writeln!(out, "<p>{}</p>", inline(item));
+        } else if line.starts_with("|---") {
+            continue;
+        } else if is_row {
+            let tag = if in_table { "td" } else { "th" };
+            if !in_table {
+                out.push_str("<table>\n");
+                in_table = true;
+            }
+            let cells: String = line
+                .trim_matches('|')
+                .split('|')
+                .map(|c| format!("<{tag}>{}</{tag}>", inline(c.trim())))
+                .collect();
+            let _ = writeln!(out, "<tr>{cells}</tr>");
+        } else if !line.trim().is_empty() {
+            let _ = writeln!(out, "<p>{}</p>", inline(line));
+        }
+    }
+    if in_table {
+        out.push_str("</table>\n");
+    }
+    out
+}
+
 /// A true time in microseconds as milliseconds with three decimals, like the checker prints.
 pub(crate) fn ms3(us: u64) -> String {
     format!("{}.{:03} ms", us / 1_000, us % 1_000)

@@ -203,60 +203,11 @@ pub fn sweep_html(summary: &SweepSummary, rows: &[SweepRow]) -> String {
         |r| r.unavailable_ms.map(|u| u.0),
         &summary.recommended,
     );
-    let table = markdown_table_to_html(&sweep_markdown(summary, rows));
+    let table = crate::html::markdown_to_html(&sweep_markdown(summary, rows));
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>TTL sweep: {t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{table}\n<h2>Charts</h2>\n{violations}\n{unavailable}\n</body></html>\n",
-        t = escape(&summary.scenario)
+        t = crate::html::escape(&summary.scenario)
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Turns the Markdown report (headings, bullet lines, one table) into HTML.
-fn markdown_table_to_html(md: &str) -> String {
-    let mut out = String::new();
-    let mut in_table = false;
-    for line in md.lines() {
-        let bold = |s: &str| {
-            let e = escape(s);
-            let mut parts = e.split("**");
-            let mut o = parts.next().unwrap_or_default().to_string();
-            for (i, p) in parts.enumerate() {
-                o.push_str(if i % 2 == 0 { "<b>" } else { "</b>" });
-                o.push_str(p);
-            }
-            o.replace('`', "")
-        };
-        if let Some(h) = line.strip_prefix("# ") {
-            let _ = writeln!(out, "<h1>{}</h1>", escape(h));
-        } else if let Some(item) = line.strip_prefix("- ") {
-            let _ = writeln!(out, "<p>{}</p>", bold(item));
-        } else if line.starts_with("|---") {
-            continue;
-        } else if line.starts_with('|') {
-            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-            let tag = if in_table { "td" } else { "th" };
-            if !in_table {
-                out.push_str("<table>\n");
-                in_table = true;
-            }
-            let row: String = cells
-                .iter()
-                .map(|c| format!("<{tag}>{}</{tag}>", bold(c)))
-                .collect();
-            let _ = writeln!(out, "<tr>{row}</tr>");
-        } else if !line.trim().is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", bold(line));
-        }
-    }
-    if in_table {
-        out.push_str("</table>\n");
-    }
-    out
 }
 
 #[cfg(test)]
