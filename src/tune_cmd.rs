@@ -3,7 +3,7 @@
 
 use explore::tune::{tune, TuneConfig};
 use indicatif::{ProgressBar, ProgressStyle};
-use report::sweep::{sweep_html, sweep_markdown, SweepRow, SweepSummary};
+use report::sweep::{sweep_html, sweep_markdown};
 use scenario::Scenario;
 use std::path::PathBuf;
 
@@ -58,32 +58,13 @@ pub fn run(
         Err(e) => return bad(format!("{}: {e}", file.display())),
     };
     let ttls: Vec<String> = ttl_ms.iter().map(u64::to_string).collect();
-    let summary = SweepSummary {
-        scenario: report.scenario.clone(),
-        command: format!(
-            "locksim tune {} --ttl-ms {} --seeds {seeds} --watchdog {}",
-            file.display(),
-            ttls.join(","),
-            format!("{watchdog:?}").to_lowercase()
-        ),
-        three_x_rule_ms: report.three_x_rule_ms,
-        recommended: report.recommended.iter().map(|(w, t)| (*w, *t)).collect(),
-    };
-    let rows: Vec<SweepRow> = report
-        .points
-        .iter()
-        .map(|p| SweepRow {
-            ttl_ms: p.ttl_ms,
-            watchdog: p.watchdog,
-            seeds: p.seeds,
-            mutual_exclusion_violations: p.mutual_exclusion_violations,
-            unsafe_write_violations: p.unsafe_write_violations,
-            unavailable_ms: p.unavailable_ms,
-            acquire_ms: p.acquire_ms,
-            throughput_per_s: p.throughput_per_s,
-        })
-        .collect();
-    let md = sweep_markdown(&summary, &rows);
+    let command = format!(
+        "locksim tune {} --ttl-ms {} --seeds {seeds} --watchdog {}",
+        file.display(),
+        ttls.join(","),
+        format!("{watchdog:?}").to_lowercase()
+    );
+    let md = sweep_markdown(&report, &command);
     print!("{md}");
     if let Some(dir) = out {
         let stem = scenario.name.clone();
@@ -92,7 +73,7 @@ pub fn run(
             .and_then(|()| {
                 std::fs::write(
                     dir.join(format!("{stem}.html")),
-                    sweep_html(&summary, &rows),
+                    sweep_html(&report, &command),
                 )
             });
         if let Err(e) = written {

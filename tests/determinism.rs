@@ -1,6 +1,8 @@
 //! Deterministic means deterministic: one scenario and one seed give one history, byte for
 //! byte; another seed gives another.
 
+mod common;
+use common::load;
 use locksim::checker::history::write_jsonl;
 use locksim::play::play_sim;
 use locksim::scenario::Scenario;
@@ -11,13 +13,6 @@ fn history_bytes(scenario: &Scenario, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
     write_jsonl(&played.records, &mut out).unwrap();
     out
-}
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
-    Scenario::load(&path).unwrap()
 }
 
 #[test]

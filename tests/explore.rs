@@ -1,19 +1,12 @@
 //! Exploration: many seeds of a fault space, replay of any seed, and shrinking.
 
+mod common;
+use common::load;
 use locksim::checker::history::write_jsonl;
 use locksim::checker::{Outcome, Property};
 use locksim::scenario::{FaultAction, Scenario};
 use std::path::Path;
 use std::process::Command;
-
-fn load(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(name),
-    )
-    .unwrap()
-}
 
 fn quiet(_: u64) {}
 

@@ -5,6 +5,8 @@
 //! These tests need Debian's redis-server (`scripts/test.sh` installs it). With `CI` set, a
 //! missing server is a failure, never a skip.
 
+mod common;
+use common::load;
 use live::processes::{find_redis_server, Processes};
 use live::Provider;
 use locksim::play::{play_live, play_processes};
@@ -26,15 +28,6 @@ fn redis_available() -> bool {
             false
         }
     }
-}
-
-fn scenario(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(name),
-    )
-    .unwrap()
 }
 
 /// PIDs of live redis-server processes whose data directory belongs to locksim process
@@ -273,7 +266,7 @@ async fn a_server_that_dies_mid_run_is_reported_and_the_history_still_checked() 
     }
     let servers = Arc::new(Processes::start(&Topology::Single {}, false).unwrap());
     let url = servers.nodes()[0].1.clone();
-    let mut s = scenario("safe-watchdog.json");
+    let mut s = load("safe-watchdog.json");
     s.duration_ms = 3000;
     s.clients[0].iterations = 100;
     s.clients[1].iterations = 100;

@@ -1,19 +1,12 @@
 //! `locksim tune`: the sweep's recommendation is backed by its numbers, and bad sweeps are
 //! refused.
 
+mod common;
+use common::load;
 use explore::tune::{tune, TuneConfig, TuneError};
 use locksim::scenario::Scenario;
 use std::path::Path;
 use std::process::Command;
-
-fn load(name: &str) -> Scenario {
-    Scenario::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scenarios")
-            .join(name),
-    )
-    .unwrap()
-}
 
 fn quiet(_: u64) {}
 

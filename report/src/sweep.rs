@@ -1,42 +1,10 @@
 //! The TTL-tuning report: a table, and charts of violation rate and unavailability against
 //! TTL with the recommended TTL marked.
 
+use explore::tune::{TunePoint, TuneReport};
 use plotters::prelude::*;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// One swept setting, as the report shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepRow {
-    /// The TTL, in milliseconds.
-    pub ttl_ms: u64,
-    /// Whether the watchdog was on.
-    pub watchdog: bool,
-    /// Seeds run.
-    pub seeds: u64,
-    /// Seeds that broke mutual exclusion.
-    pub mutual_exclusion_violations: u64,
-    /// Seeds in which a stale write was accepted.
-    pub unsafe_write_violations: u64,
-    /// Unavailability after a holder crashed: median and worst, in ms.
-    pub unavailable_ms: Option<(f64, f64)>,
-    /// Acquire latency: median and p99, in ms.
-    pub acquire_ms: Option<(f64, f64)>,
-    /// Critical sections per simulated second.
-    pub throughput_per_s: f64,
-}
-
-/// What a sweep concluded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepSummary {
-    /// The scenario swept.
-    pub scenario: String,
-    /// The command that produced the report.
-    pub command: String,
-    /// The rule of thumb (3 × the median work time), in ms.
-    pub three_x_rule_ms: f64,
-    /// Per watchdog setting, the smallest TTL that no seed broke.
-    pub recommended: Vec<(bool, Option<u64>)>,
-}
 
 fn wd(on: bool) -> &'static str {
     if on {
@@ -54,24 +22,25 @@ fn rate(n: u64, of: u64) -> f64 {
     n as f64 / of.max(1) as f64
 }
 
-/// The report as Markdown.
-pub fn sweep_markdown(summary: &SweepSummary, rows: &[SweepRow]) -> String {
+/// The sweep `report` as Markdown; `command` is what produced it.
+pub fn sweep_markdown(report: &TuneReport, command: &str) -> String {
+    let rows = &report.points;
     let mut s = String::new();
-    let _ = writeln!(s, "# TTL sweep: {}\n", summary.scenario);
-    let _ = writeln!(s, "Made with `{}`.\n", summary.command);
-    for (watchdog, ttl) in &summary.recommended {
+    let _ = writeln!(s, "# TTL sweep: {}\n", report.scenario);
+    let _ = writeln!(s, "Made with `{command}`.\n");
+    for (watchdog, ttl) in &report.recommended {
         let _ = match ttl {
             Some(t) => writeln!(
                 s,
                 "- watchdog {}: **recommended TTL {t} ms** — the smallest swept TTL with no mutual-exclusion violation and no stale write in any seed (rule of thumb 3 × work = {:.0} ms).",
                 wd(*watchdog),
-                summary.three_x_rule_ms
+                report.three_x_rule_ms
             ),
             None => writeln!(
                 s,
                 "- watchdog {}: **no swept TTL was safe** in every seed (rule of thumb 3 × work = {:.0} ms).",
                 wd(*watchdog),
-                summary.three_x_rule_ms
+                report.three_x_rule_ms
             ),
         };
     }
@@ -100,9 +69,9 @@ pub fn sweep_markdown(summary: &SweepSummary, rows: &[SweepRow]) -> String {
 fn chart(
     title: &str,
     y_label: &str,
-    rows: &[SweepRow],
-    y: impl Fn(&SweepRow) -> Option<f64>,
-    marks: &[(bool, Option<u64>)],
+    rows: &[TunePoint],
+    y: impl Fn(&TunePoint) -> Option<f64>,
+    marks: &BTreeMap<bool, Option<u64>>,
 ) -> String {
     let mut svg = String::new();
     {
@@ -182,8 +151,9 @@ fn svg_error(title: &str) -> String {
     format!("<p>chart “{title}” could not be drawn</p>")
 }
 
-/// The report as a self-contained HTML page with two SVG charts.
-pub fn sweep_html(summary: &SweepSummary, rows: &[SweepRow]) -> String {
+/// The sweep `report` as a self-contained HTML page with two SVG charts.
+pub fn sweep_html(report: &TuneReport, command: &str) -> String {
+    let rows = &report.points;
     let violations = chart(
         "Seeds that broke the lock (mutual exclusion or stale write)",
         "fraction of seeds",
@@ -194,19 +164,19 @@ pub fn sweep_html(summary: &SweepSummary, rows: &[SweepRow]) -> String {
                 r.seeds,
             ))
         },
-        &summary.recommended,
+        &report.recommended,
     );
     let unavailable = chart(
         "Unavailability after the holder crashed (median)",
         "ms",
         rows,
         |r| r.unavailable_ms.map(|u| u.0),
-        &summary.recommended,
+        &report.recommended,
     );
-    let table = crate::html::markdown_to_html(&sweep_markdown(summary, rows));
+    let table = crate::html::markdown_to_html(&sweep_markdown(report, command));
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>TTL sweep: {t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{table}\n<h2>Charts</h2>\n{violations}\n{unavailable}\n</body></html>\n",
-        t = crate::html::escape(&summary.scenario)
+        t = crate::html::escape(&report.scenario)
     )
 }
 
@@ -214,10 +184,10 @@ pub fn sweep_html(summary: &SweepSummary, rows: &[SweepRow]) -> String {
 mod tests {
     use super::*;
 
-    fn rows() -> Vec<SweepRow> {
-        [(250, 9), (1000, 2), (4000, 0)]
+    fn report() -> TuneReport {
+        let points = [(250, 9), (1000, 2), (4000, 0)]
             .into_iter()
-            .map(|(ttl_ms, me)| SweepRow {
+            .map(|(ttl_ms, me)| TunePoint {
                 ttl_ms,
                 watchdog: false,
                 seeds: 10,
@@ -227,21 +197,20 @@ mod tests {
                 acquire_ms: Some((0.4, 2.0)),
                 throughput_per_s: 1.5,
             })
-            .collect()
-    }
-
-    fn summary() -> SweepSummary {
-        SweepSummary {
+            .collect();
+        TuneReport {
             scenario: "s".into(),
-            command: "locksim tune s.json".into(),
+            points,
             three_x_rule_ms: 900.0,
-            recommended: vec![(false, Some(4000))],
+            recommended: BTreeMap::from([(false, Some(4000))]),
         }
     }
 
+    const COMMAND: &str = "locksim tune s.json";
+
     #[test]
     fn markdown_names_the_recommendation_and_every_row() {
-        let md = sweep_markdown(&summary(), &rows());
+        let md = sweep_markdown(&report(), COMMAND);
         assert!(md.contains("**recommended TTL 4000 ms**"), "{md}");
         assert!(md.contains("3 × work = 900 ms"));
         assert!(md.contains("| off | 250 | 10 | 90.0 % |"), "{md}");
@@ -250,10 +219,10 @@ mod tests {
 
     #[test]
     fn html_has_two_charts_and_is_deterministic() {
-        let html = sweep_html(&summary(), &rows());
+        let html = sweep_html(&report(), COMMAND);
         assert_eq!(html.matches("<svg").count(), 2, "{html}");
         assert!(html.contains("recommended 4000 ms"));
         assert!(html.contains("<table>"));
-        assert_eq!(html, sweep_html(&summary(), &rows()));
+        assert_eq!(html, sweep_html(&report(), COMMAND));
     }
 }
