@@ -87,30 +87,12 @@ enum Cmd {
         #[arg(long)]
         property: Option<String>,
     },
-    /// Sweep the lock TTL (and the watchdog) over many simulated seeds and recommend the
-    /// smallest TTL that no seed broke, beside the "3 × the work" rule of thumb.
+    /// Sweep the lock TTL (with the watchdog on/off and under retry policies) over many
+    /// simulated seeds and recommend the smallest TTL that no seed broke, beside the
+    /// "3 × the work" rule of thumb.
     ///
     /// Example: locksim tune scenarios/tune-workers.json --ttl-ms 250,500,1000,2000,4000 --out reports/examples
-    Tune {
-        /// The scenario file: topology, recipe, clients' work distributions, and a
-        /// `fault_space` for pauses and crashes.
-        file: PathBuf,
-        /// The TTLs to try, in milliseconds (comma-separated).
-        #[arg(long, value_delimiter = ',', required = true)]
-        ttl_ms: Vec<u64>,
-        /// Seeds per setting.
-        #[arg(long, default_value_t = 200)]
-        seeds: u64,
-        /// Sweep with the watchdog on, off, or both.
-        #[arg(long, value_enum, default_value_t = crate::tune_cmd::WatchdogArg::Both)]
-        watchdog: crate::tune_cmd::WatchdogArg,
-        /// Worker threads (default: the number of cores).
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Write the report here as Markdown and HTML.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+    Tune(crate::tune_cmd::TuneArgs),
     /// Summarize criterion's saved results (after `cargo bench`) as a latency table with
     /// ratios to the raw SET NX PX floor, in Markdown and HTML with a chart.
     BenchReport {
@@ -181,14 +163,7 @@ pub fn main() -> i32 {
         } => {
             crate::explore_cmd::explore(file, seeds, first, jobs, until_violation, shrink, property)
         }
-        Cmd::Tune {
-            file,
-            ttl_ms,
-            seeds,
-            watchdog,
-            jobs,
-            out,
-        } => crate::tune_cmd::run(file, ttl_ms, seeds, watchdog, jobs, out),
+        Cmd::Tune(args) => crate::tune_cmd::run(args),
         Cmd::Check { history, json } => check_file(history, json),
         Cmd::BenchReport { criterion, out } => bench_report(criterion, out),
     }

@@ -4,6 +4,7 @@
 mod common;
 use common::load;
 use explore::tune::{tune, TuneConfig, TuneError};
+use locksim::lock_core::RetryPolicy;
 use locksim::scenario::Scenario;
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +17,7 @@ fn the_recommended_ttl_is_the_smallest_one_no_seed_broke() {
     let config = TuneConfig {
         ttls_ms: vec![8000, 250, 2000],
         watchdog: vec![false],
+        retries: vec![s.recipe.retry.clone()],
         seeds: 60,
         jobs: 2,
     };
@@ -27,7 +29,8 @@ fn the_recommended_ttl_is_the_smallest_one_no_seed_broke() {
         short.mutual_exclusion_violations > 0,
         "a 250 ms TTL breaks under 1.5 s pauses: {short:?}"
     );
-    let recommended = report.recommended[&false].expect("some TTL is safe");
+    assert_eq!(report.recommended.len(), 1);
+    let recommended = report.recommended[0].ttl_ms.expect("some TTL is safe");
     let first_safe = report.points.iter().find(|p| p.safe()).map(|p| p.ttl_ms);
     assert_eq!(Some(recommended), first_safe);
     assert!(report
@@ -52,11 +55,54 @@ fn the_recommended_ttl_is_the_smallest_one_no_seed_broke() {
 }
 
 #[test]
+fn retry_policies_are_swept_as_series_of_their_own() {
+    let s = load("tune-workers.json");
+    let once: RetryPolicy = "none".parse().unwrap();
+    let patient: RetryPolicy = "max=forever,base=10,cap=100,jitter=1".parse().unwrap();
+    let config = TuneConfig {
+        ttls_ms: vec![250, 4000],
+        watchdog: vec![true],
+        retries: vec![once.clone(), patient.clone()],
+        seeds: 30,
+        jobs: 2,
+    };
+    let report = tune(&s, &config, &quiet).unwrap();
+    assert_eq!(report.points.len(), 4);
+    assert_eq!(report.recommended.len(), 2);
+    let series = |r: &RetryPolicy| {
+        report
+            .points
+            .iter()
+            .filter(|p| p.retry == *r)
+            .collect::<Vec<_>>()
+    };
+    // Three workers contend for one lock: one attempt each gives up often, retrying forever
+    // never gives up.
+    for p in series(&once) {
+        assert!(p.gave_up > 0, "{p:?}");
+        assert!(p.gave_up <= p.acquisitions);
+    }
+    for p in series(&patient) {
+        assert_eq!(p.gave_up, 0, "{p:?}");
+        assert!(p.acquisitions > 0);
+    }
+    // Each series' recommendation is its own smallest safe TTL.
+    for rec in &report.recommended {
+        let first_safe = series(&rec.setting.retry)
+            .into_iter()
+            .find(|p| p.safe())
+            .map(|p| p.ttl_ms);
+        assert_eq!(rec.ttl_ms, first_safe, "{rec:?}");
+    }
+}
+
+#[test]
 fn bad_sweeps_are_refused() {
     let s = load("tune-workers.json");
     let base = TuneConfig {
         ttls_ms: vec![1000],
         watchdog: vec![true],
+        retries: vec![RetryPolicy::default()],
         seeds: 1,
         jobs: 1,
     };
@@ -65,7 +111,17 @@ fn bad_sweeps_are_refused() {
         f(&mut c);
         tune(&s, &c, &quiet).unwrap_err()
     };
-    assert_eq!(with(&|c| c.ttls_ms.clear()), TuneError::EmptySweep);
+    assert_eq!(
+        with(&|c| c.ttls_ms.clear()),
+        TuneError::EmptySweep("--ttl-ms")
+    );
+    assert_eq!(
+        with(&|c| c.retries.clear()),
+        TuneError::EmptySweep("--retry")
+    );
+    // A policy the recipe refuses stops the sweep before any seed runs, naming the field.
+    let e = with(&|c| c.retries = vec!["base=500,cap=100".parse().unwrap()]).to_string();
+    assert!(e.contains("retry.cap_ms"), "{e}");
     assert_eq!(with(&|c| c.ttls_ms = vec![500, 0]), TuneError::ZeroTtl);
     assert_eq!(with(&|c| c.seeds = 0), TuneError::NoSeeds);
     assert_eq!(with(&|c| c.jobs = 0), TuneError::NoJobs);
@@ -79,6 +135,20 @@ fn bad_sweeps_are_refused() {
     let out = run(&["tune", "scenarios/tune-workers.json", "--ttl-ms", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TTL of 0 ms"));
+    let out = run(&[
+        "tune",
+        "scenarios/tune-workers.json",
+        "--ttl-ms",
+        "1000",
+        "--retry",
+        "max=3,speed=9",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--retry: retry policy `max=3,speed=9`: unknown key `speed`"),
+        "{err}"
+    );
     // A work distribution whose p99 is below its p50 is refused with its field.
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tune-workers.json"),

@@ -1,9 +1,11 @@
-//! TTL tuning: sweep the lock TTL (and the watchdog) over many seeds of a scenario and
-//! measure, for each setting, how often the lock breaks, how long it stays unavailable after
-//! its holder dies, what acquiring costs, and how much work gets through.
+//! TTL tuning: sweep the lock TTL (with the watchdog on or off, under one or more retry
+//! policies) over many seeds of a scenario and measure, for each setting, how often the lock
+//! breaks, how long it stays unavailable after its holder dies, what acquiring costs, how
+//! often clients give up, and how much work gets through.
 
 use crate::case::{materialize, strategy, tree};
 use checker::{check, Event, Outcome, Property, Record};
+use lock_core::RetryPolicy;
 use scenario::Scenario;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,9 @@ pub struct TuneConfig {
     pub ttls_ms: Vec<u64>,
     /// The watchdog settings to try.
     pub watchdog: Vec<bool>,
+    /// The retry policies to try (the scenario's own recipe has one; sweep several to see
+    /// what backoff costs in latency and gives up in availability).
+    pub retries: Vec<RetryPolicy>,
     /// Seeds per setting (each draws from the scenario's fault space, when it has one).
     pub seeds: u64,
     /// Worker threads.
@@ -26,9 +31,9 @@ pub struct TuneConfig {
 /// A sweep that cannot run.
 #[derive(Debug, Error, PartialEq)]
 pub enum TuneError {
-    /// No TTL to try.
-    #[error("--ttl-ms: the sweep range is empty")]
-    EmptySweep,
+    /// No TTL, no watchdog setting or no retry policy to try.
+    #[error("{0}: the sweep range is empty")]
+    EmptySweep(&'static str),
     /// A TTL of zero.
     #[error("--ttl-ms: a TTL of 0 ms cannot be swept (every lock would expire at once)")]
     ZeroTtl,
@@ -38,9 +43,16 @@ pub enum TuneError {
     /// No threads.
     #[error("--jobs must be at least 1")]
     NoJobs,
-    /// A TTL the recipe refuses.
-    #[error("ttl {ttl_ms} ms: {reason}")]
-    BadRecipe { ttl_ms: u64, reason: String },
+    /// A setting the recipe refuses.
+    #[error("ttl {ttl_ms} ms, retry {retry}: {reason}")]
+    BadRecipe {
+        /// The TTL of the refused setting.
+        ttl_ms: u64,
+        /// Its retry policy.
+        retry: RetryPolicy,
+        /// What the recipe check said, naming the field.
+        reason: String,
+    },
 }
 
 /// The measurements of one setting.
@@ -50,6 +62,8 @@ pub struct TunePoint {
     pub ttl_ms: u64,
     /// Whether the watchdog extended the lock.
     pub watchdog: bool,
+    /// The retry policy the clients used.
+    pub retry: RetryPolicy,
     /// Seeds run.
     pub seeds: u64,
     /// Seeds in which two clients held the lock at once.
@@ -61,6 +75,10 @@ pub struct TunePoint {
     pub unavailable_ms: Option<(f64, f64)>,
     /// Acquire latency (start of the acquisition to the grant), median and p99, in ms.
     pub acquire_ms: Option<(f64, f64)>,
+    /// Acquisitions started, over all seeds.
+    pub acquisitions: u64,
+    /// Acquisitions that gave up (the retry policy's attempts ran out).
+    pub gave_up: u64,
     /// Critical sections per simulated second.
     pub throughput_per_s: f64,
 }
@@ -72,17 +90,45 @@ impl TunePoint {
     }
 }
 
+/// One series of the sweep: everything but the TTL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// Whether the watchdog extended the lock.
+    pub watchdog: bool,
+    /// The retry policy the clients used.
+    pub retry: RetryPolicy,
+}
+
+/// The smallest safe TTL of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The series.
+    pub setting: Setting,
+    /// The smallest swept TTL no seed broke (`None`: every TTL broke).
+    pub ttl_ms: Option<u64>,
+}
+
 /// A whole sweep and its recommendation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TuneReport {
     /// The scenario swept.
     pub scenario: String,
-    /// One point per (watchdog, TTL), TTLs ascending.
+    /// One point per (watchdog, retry policy, TTL), in that order, TTLs ascending.
     pub points: Vec<TunePoint>,
     /// The rule of thumb: 3 × the longest median work time, in ms.
     pub three_x_rule_ms: f64,
-    /// Per watchdog setting, the smallest TTL no seed broke (`None`: every TTL broke).
-    pub recommended: BTreeMap<bool, Option<u64>>,
+    /// Per series (watchdog × retry policy, in sweep order), the smallest safe TTL.
+    pub recommended: Vec<Recommendation>,
+}
+
+impl TunePoint {
+    /// The series this point belongs to.
+    pub fn setting(&self) -> Setting {
+        Setting {
+            watchdog: self.watchdog,
+            retry: self.retry.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -91,7 +137,21 @@ struct Tally {
     unsafe_writes: u64,
     unavailable: Vec<u64>,
     acquire: Vec<u64>,
+    acquisitions: u64,
+    gave_up: u64,
     sections: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.me += other.me;
+        self.unsafe_writes += other.unsafe_writes;
+        self.unavailable.extend(other.unavailable);
+        self.acquire.extend(other.acquire);
+        self.acquisitions += other.acquisitions;
+        self.gave_up += other.gave_up;
+        self.sections += other.sections;
+    }
 }
 
 /// Sweeps `base` over `config`; `progress` is told how many runs finished.
@@ -100,8 +160,14 @@ pub fn tune(
     config: &TuneConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TuneReport, TuneError> {
-    if config.ttls_ms.is_empty() || config.watchdog.is_empty() {
-        return Err(TuneError::EmptySweep);
+    if config.ttls_ms.is_empty() {
+        return Err(TuneError::EmptySweep("--ttl-ms"));
+    }
+    if config.watchdog.is_empty() {
+        return Err(TuneError::EmptySweep("--watchdog"));
+    }
+    if config.retries.is_empty() {
+        return Err(TuneError::EmptySweep("--retry"));
     }
     if config.ttls_ms.contains(&0) {
         return Err(TuneError::ZeroTtl);
@@ -115,28 +181,48 @@ pub fn tune(
     let mut ttls = config.ttls_ms.clone();
     ttls.sort_unstable();
     ttls.dedup();
-    let mut points = Vec::new();
-    let mut recommended = BTreeMap::new();
-    for &watchdog in &config.watchdog {
-        let mut best = None;
+    let settings: Vec<Setting> = config
+        .watchdog
+        .iter()
+        .flat_map(|&watchdog| {
+            config.retries.iter().map(move |retry| Setting {
+                watchdog,
+                retry: retry.clone(),
+            })
+        })
+        .collect();
+    // Refuse the whole sweep before running any of it.
+    let mut scenarios = Vec::new();
+    for setting in &settings {
         for &ttl in &ttls {
             let mut s = base.clone();
             s.recipe.ttl_ms = Some(ttl);
-            s.recipe.watchdog = watchdog;
+            s.recipe.watchdog = setting.watchdog;
+            s.recipe.retry = setting.retry.clone();
             s.recipe
                 .validate(s.topology.lock_instances())
                 .map_err(|e| TuneError::BadRecipe {
                     ttl_ms: ttl,
+                    retry: setting.retry.clone(),
                     reason: e.to_string(),
                 })?;
-            let point = sweep_point(&s, ttl, watchdog, config, progress);
-            if point.safe() && best.is_none() {
-                best = Some(ttl);
-            }
-            points.push(point);
+            scenarios.push((setting, ttl, s));
         }
-        recommended.insert(watchdog, best);
     }
+    let mut points = Vec::new();
+    for (setting, ttl, s) in &scenarios {
+        points.push(sweep_point(s, *ttl, setting, config, progress));
+    }
+    let recommended = settings
+        .iter()
+        .map(|setting| Recommendation {
+            setting: setting.clone(),
+            ttl_ms: points
+                .iter()
+                .find(|p| p.setting() == *setting && p.safe())
+                .map(|p| p.ttl_ms),
+        })
+        .collect();
     let three_x_rule_ms = 3.0
         * base
             .clients
@@ -154,7 +240,7 @@ pub fn tune(
 fn sweep_point(
     s: &Scenario,
     ttl_ms: u64,
-    watchdog: bool,
+    setting: &Setting,
     config: &TuneConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> TunePoint {
@@ -186,12 +272,7 @@ fn sweep_point(
                     measure(&run.records, &mut mine);
                     progress(1);
                 }
-                let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
-                t.me += mine.me;
-                t.unsafe_writes += mine.unsafe_writes;
-                t.unavailable.extend(mine.unavailable);
-                t.acquire.extend(mine.acquire);
-                t.sections += mine.sections;
+                total.lock().unwrap_or_else(|e| e.into_inner()).add(mine);
             });
         }
     });
@@ -199,12 +280,15 @@ fn sweep_point(
     let duration_s = s.duration_ms as f64 / 1000.0 * config.seeds as f64;
     TunePoint {
         ttl_ms,
-        watchdog,
+        watchdog: setting.watchdog,
+        retry: setting.retry.clone(),
         seeds: config.seeds,
         mutual_exclusion_violations: t.me,
         unsafe_write_violations: t.unsafe_writes,
         unavailable_ms: percentiles(&mut t.unavailable, 0.5, 1.0),
         acquire_ms: percentiles(&mut t.acquire, 0.5, 0.99),
+        acquisitions: t.acquisitions,
+        gave_up: t.gave_up,
         throughput_per_s: t.sections as f64 / duration_s.max(1e-9),
     }
 }
@@ -229,6 +313,11 @@ fn measure(records: &[Record], t: &mut Tally) {
         match &r.event {
             Event::AcquireStarted { client } => {
                 started.insert(client, r.t_us);
+                t.acquisitions += 1;
+            }
+            Event::AcquireFailed { client, .. } => {
+                started.remove(client.as_str());
+                t.gave_up += 1;
             }
             Event::Acquired { client, .. } => {
                 if let Some(t0) = started.remove(client.as_str()) {

@@ -20,7 +20,7 @@ pub use recipe::{
     AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
     WaitReplicas,
 };
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, RetrySpecError};
 
 /// A point in time or a span, in microseconds, on whatever clock the caller passes in.
 pub type Micros = u64;
