@@ -5,6 +5,12 @@
 //!
 //! `CARGO_TARGET_DIR=/tmp/target-bench cargo bench --bench latency`
 //!
+//! Rows that are compared are measured *paired*: every iteration of either row takes and
+//! gives back the lock both ways (e.g. raw `SET NX PX` + `DEL`, then locksim acquire +
+//! release) and times only its own half. Both rows of a pair therefore run the same load on
+//! the same connections, and a ratio between them does not move with whatever else the
+//! machine is doing while criterion measures one row and then the other.
+//!
 //! Servers are started once per group (`live::processes::Processes`) and stopped when the
 //! group ends. Every timed loop runs on a tokio worker thread (a 2-worker multi-thread
 //! runtime; `LATENCY_RUNTIME=current_thread` runs everything on one thread instead).
@@ -12,8 +18,10 @@
 //! Timeouts, set to match: rslock cannot configure its connections, so each of its requests
 //! gets the `redis` crate's defaults (response 500 ms, connect 1 s); locksim's connections get
 //! the same (`Timeouts { connect: 1 s, response: 500 ms }`) and its recipe
-//! `request_timeout_ms: 500` (the default). Without `redis-server` on PATH the bench prints
-//! SKIPPED and measures only the in-process machine.
+//! `request_timeout_ms: 500` (the default). locksim's connections have the circuit breaker on
+//! (`NodeConn::with_breaker`: a node whose request timed out gets one probe at a time).
+//! Without `redis-server` on PATH the bench prints SKIPPED and measures only the in-process
+//! machine.
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
@@ -78,14 +86,14 @@ fn urls(p: &Processes) -> Vec<String> {
     p.nodes().into_iter().map(|(_, u)| u).collect()
 }
 
-fn real_lock(rt: &Runtime, recipe: Recipe, key: &str, urls: &[String]) -> Arc<Mutex<RealLock>> {
+/// A locksim lock on `key` over `urls`, its connections opened and scripts loaded.
+fn real_lock(rt: &Runtime, recipe: Recipe, key: &str, urls: &[String]) -> Locker {
     let conns = urls
         .iter()
-        .map(|u| Arc::new(NodeConn::new(u.clone(), TIMEOUTS)))
+        .map(|u| Arc::new(NodeConn::new(u.clone(), TIMEOUTS).with_breaker()))
         .collect();
     let lock = RealLock::new(recipe, key, conns, 7).expect("recipe is valid");
     let lock = Arc::new(Mutex::new(lock));
-    // Open the connections and load the scripts before anything is timed.
     let l = lock.clone();
     on_worker(rt, async move {
         let mut l = l.lock().await;
@@ -93,9 +101,10 @@ fn real_lock(rt: &Runtime, recipe: Recipe, key: &str, urls: &[String]) -> Arc<Mu
         assert!(l.extend().await);
         l.release().await;
     });
-    lock
+    Locker::Locksim(lock)
 }
 
+/// Raw connections to `urls`, opened.
 fn raw_conns(rt: &Runtime, urls: &[String]) -> Vec<MultiplexedConnection> {
     let urls = urls.to_vec();
     on_worker(rt, async move {
@@ -106,6 +115,20 @@ fn raw_conns(rt: &Runtime, urls: &[String]) -> Vec<MultiplexedConnection> {
         }
         v
     })
+}
+
+/// rslock's manager over `urls`, its connections opened.
+fn rslock(rt: &Runtime, urls: &[String], key: &'static str) -> Locker {
+    let m = Arc::new(rslock::LockManager::new(urls.to_vec()));
+    let m2 = m.clone();
+    on_worker(rt, async move {
+        let l = m2
+            .lock("bench:rslock-warm", Duration::from_millis(TTL_MS))
+            .await
+            .expect("rslock warm-up");
+        m2.unlock(&l).await;
+    });
+    Locker::Rslock(m, key)
 }
 
 fn redlock(request_timeout_ms: u64) -> Recipe {
@@ -138,52 +161,133 @@ async fn raw_del(c: &mut MultiplexedConnection, key: &str) {
     assert_eq!(n, 1);
 }
 
-/// locksim: acquire + release per iteration.
-fn bench_acquire_release(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Runtime,
-    name: &str,
-    lock: &Arc<Mutex<RealLock>>,
-) {
-    g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let l = lock.clone();
-            on_worker(rt, async move {
-                let mut l = l.lock().await;
-                let t = Instant::now();
-                for _ in 0..iters {
-                    l.acquire().await.expect("acquire");
-                    l.release().await;
-                }
-                t.elapsed()
-            })
-        })
-    });
+/// One way to take a lock and give it back, as the benches run it.
+#[derive(Clone)]
+enum Locker {
+    /// The floor: raw `SET k v NX PX 30000` on every connection at once (`join_all`), then
+    /// `DEL` on every connection.
+    Raw(Vec<MultiplexedConnection>),
+    /// The replicated floor: raw `SET NX PX`, `WAIT 1 100`, then `DEL`.
+    RawWait(MultiplexedConnection),
+    /// locksim: `RealLock::acquire`, then `release`.
+    Locksim(Arc<Mutex<RealLock>>),
+    /// The peer: rslock's `lock`, then `unlock`, on this key.
+    Rslock(Arc<rslock::LockManager>, &'static str),
 }
 
-/// locksim: acquire alone (the release runs outside the timed section).
-fn bench_acquire(
+impl Locker {
+    /// Takes the lock and gives it back; how long taking it took, and the whole round.
+    async fn round(&mut self) -> (Duration, Duration) {
+        match self {
+            Locker::Raw(conns) => {
+                let t = Instant::now();
+                join_all(conns.iter_mut().map(|c| raw_set_nx(c, "bench:raw"))).await;
+                let taken = t.elapsed();
+                join_all(conns.iter_mut().map(|c| raw_del(c, "bench:raw"))).await;
+                (taken, t.elapsed())
+            }
+            Locker::RawWait(c) => {
+                let t = Instant::now();
+                raw_set_nx(c, "bench:raw").await;
+                let acked: i64 = redis::cmd("WAIT")
+                    .arg(1)
+                    .arg(100)
+                    .query_async(c)
+                    .await
+                    .expect("WAIT");
+                assert_eq!(acked, 1);
+                let taken = t.elapsed();
+                raw_del(c, "bench:raw").await;
+                (taken, t.elapsed())
+            }
+            Locker::Locksim(lock) => {
+                let mut l = lock.lock().await;
+                let t = Instant::now();
+                l.acquire().await.expect("acquire");
+                let taken = t.elapsed();
+                l.release().await;
+                (taken, t.elapsed())
+            }
+            Locker::Rslock(m, key) => {
+                let t = Instant::now();
+                let l = m
+                    .lock(*key, Duration::from_millis(TTL_MS))
+                    .await
+                    .expect("rslock acquire");
+                let taken = t.elapsed();
+                m.unlock(&l).await;
+                (taken, t.elapsed())
+            }
+        }
+    }
+}
+
+/// What a row times of each round.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Taking the lock.
+    Acquire,
+    /// Taking it and giving it back.
+    Round,
+}
+
+/// A row timing `timed`'s `part`; with `beside`, every iteration also runs one untimed round
+/// of `beside` first (see the module docs: paired rows).
+fn row(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
     name: &str,
-    lock: &Arc<Mutex<RealLock>>,
+    timed: &Locker,
+    beside: Option<&Locker>,
+    part: Part,
 ) {
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let l = lock.clone();
+            let mut timed = timed.clone();
+            let mut beside = beside.cloned();
             on_worker(rt, async move {
-                let mut l = l.lock().await;
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let t = Instant::now();
-                    l.acquire().await.expect("acquire");
-                    total += t.elapsed();
-                    l.release().await;
+                    if let Some(other) = beside.as_mut() {
+                        other.round().await;
+                    }
+                    let (taken, round) = timed.round().await;
+                    total += match part {
+                        Part::Acquire => taken,
+                        Part::Round => round,
+                    };
                 }
                 total
             })
         })
     });
+}
+
+/// The four rows of a pair: `a` and `b`, acquire and round, each measured beside the other.
+fn pair(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    (a_name, a): (&str, &Locker),
+    (b_name, b): (&str, &Locker),
+) {
+    for (name, timed, beside) in [(a_name, a, b), (b_name, b, a)] {
+        row(
+            g,
+            rt,
+            &format!("{name}_acquire"),
+            timed,
+            Some(beside),
+            Part::Acquire,
+        );
+        row(
+            g,
+            rt,
+            &format!("{name}_acquire_release"),
+            timed,
+            Some(beside),
+            Part::Round,
+        );
+    }
 }
 
 fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
@@ -245,40 +349,14 @@ fn single(c: &mut Criterion) {
     };
     let rt = runtime();
     let u = urls(&p);
-    let raw = raw_conns(&rt, &u).remove(0);
+    let raw = Locker::Raw(raw_conns(&rt, &u));
+    let lock = real_lock(&rt, Recipe::default(), "bench:single", &u);
     let mut g = c.benchmark_group("single");
     configure(&mut g);
-    g.bench_function("raw_set_nx", |b| {
-        b.iter_custom(|iters| {
-            let mut c = raw.clone();
-            on_worker(&rt, async move {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    raw_set_nx(&mut c, "bench:raw").await;
-                    total += t.elapsed();
-                    raw_del(&mut c, "bench:raw").await;
-                }
-                total
-            })
-        })
-    });
-    g.bench_function("raw_set_nx_del", |b| {
-        b.iter_custom(|iters| {
-            let mut c = raw.clone();
-            on_worker(&rt, async move {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    raw_set_nx(&mut c, "bench:raw").await;
-                    raw_del(&mut c, "bench:raw").await;
-                }
-                t.elapsed()
-            })
-        })
-    });
-    let lock = real_lock(&rt, Recipe::default(), "bench:single", &u);
-    bench_acquire(&mut g, &rt, "locksim_acquire", &lock);
-    bench_acquire_release(&mut g, &rt, "locksim_acquire_release", &lock);
+    pair(&mut g, &rt, ("raw_set_nx", &raw), ("locksim", &lock));
+    let Locker::Locksim(lock) = lock else {
+        unreachable!()
+    };
     {
         let l = lock.clone();
         on_worker(&rt, async move {
@@ -314,29 +392,7 @@ fn replicated(c: &mut Criterion) {
     let rt = runtime();
     let u = urls(&p);
     let primary = vec![u[0].clone()];
-    let raw = raw_conns(&rt, &primary).remove(0);
-    let mut g = c.benchmark_group("replicated");
-    configure(&mut g);
-    g.bench_function("raw_set_nx_wait_del", |b| {
-        b.iter_custom(|iters| {
-            let mut c = raw.clone();
-            on_worker(&rt, async move {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    raw_set_nx(&mut c, "bench:raw").await;
-                    let acked: i64 = redis::cmd("WAIT")
-                        .arg(1)
-                        .arg(100)
-                        .query_async(&mut c)
-                        .await
-                        .expect("WAIT");
-                    assert_eq!(acked, 1);
-                    raw_del(&mut c, "bench:raw").await;
-                }
-                t.elapsed()
-            })
-        })
-    });
+    let raw = Locker::RawWait(raw_conns(&rt, &primary).remove(0));
     let recipe = Recipe {
         wait_replicas: Some(WaitReplicas {
             replicas: 1,
@@ -345,8 +401,14 @@ fn replicated(c: &mut Criterion) {
         ..Recipe::default()
     };
     let lock = real_lock(&rt, recipe, "bench:replicated", &primary);
-    bench_acquire(&mut g, &rt, "locksim_wait1_acquire", &lock);
-    bench_acquire_release(&mut g, &rt, "locksim_wait1_acquire_release", &lock);
+    let mut g = c.benchmark_group("replicated");
+    configure(&mut g);
+    pair(
+        &mut g,
+        &rt,
+        ("raw_set_nx_wait", &raw),
+        ("locksim_wait1", &lock),
+    );
     g.finish();
 }
 
@@ -359,105 +421,81 @@ fn redlock3(c: &mut Criterion) {
     let mut g = c.benchmark_group("redlock3");
     configure(&mut g);
     let lock = real_lock(&rt, redlock(500), "bench:rl3", &u);
-    bench_acquire(&mut g, &rt, "locksim_acquire", &lock);
-    bench_acquire_release(&mut g, &rt, "locksim_acquire_release", &lock);
+    row(&mut g, &rt, "locksim_acquire", &lock, None, Part::Acquire);
+    row(
+        &mut g,
+        &rt,
+        "locksim_acquire_release",
+        &lock,
+        None,
+        Part::Round,
+    );
     g.finish();
 }
 
-fn rslock_manager(rt: &Runtime, urls: &[String]) -> Arc<rslock::LockManager> {
-    let m = Arc::new(rslock::LockManager::new(urls.to_vec()));
-    let m2 = m.clone();
-    on_worker(rt, async move {
-        let l = m2
-            .lock("bench:rslock-warm", Duration::from_millis(TTL_MS))
-            .await
-            .expect("rslock warm-up");
-        m2.unlock(&l).await;
-    });
-    m
-}
-
-fn bench_rslock(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    rt: &Runtime,
-    m: &Arc<rslock::LockManager>,
-    key: &'static str,
-    acquire_only: bool,
-) {
-    let name = if acquire_only {
-        "rslock_acquire"
-    } else {
-        "rslock_acquire_release"
-    };
-    g.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let m = m.clone();
-            on_worker(rt, async move {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let l = m
-                        .lock(key, Duration::from_millis(TTL_MS))
-                        .await
-                        .expect("rslock acquire");
-                    if acquire_only {
-                        total += t.elapsed();
-                        m.unlock(&l).await;
-                    } else {
-                        m.unlock(&l).await;
-                        total += t.elapsed();
-                    }
-                }
-                total
-            })
-        })
-    });
-}
-
 fn redlock5(c: &mut Criterion) {
-    let Some(p) = start(&Topology::Redlock { instances: 5 }) else {
+    let five = Topology::Redlock { instances: 5 };
+    let Some(p) = start(&five) else {
         return;
     };
     let rt = runtime();
     let u = urls(&p);
-    let raw = raw_conns(&rt, &u);
+    let raw = Locker::Raw(raw_conns(&rt, &u));
     let lock = real_lock(&rt, redlock(500), "bench:rl5", &u);
-    let rs = rslock_manager(&rt, &u);
+    let rs = rslock(&rt, &u, "bench:rl5-rslock");
 
     let mut g = c.benchmark_group("redlock5");
     configure(&mut g);
-    g.bench_function("raw_fanout_set_nx_del", |b| {
-        b.iter_custom(|iters| {
-            let mut conns = raw.clone();
-            on_worker(&rt, async move {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    join_all(conns.iter_mut().map(|c| raw_set_nx(c, "bench:raw"))).await;
-                    join_all(conns.iter_mut().map(|c| raw_del(c, "bench:raw"))).await;
-                }
-                t.elapsed()
-            })
-        })
-    });
-    bench_acquire(&mut g, &rt, "locksim_acquire", &lock);
-    bench_acquire_release(&mut g, &rt, "locksim_acquire_release", &lock);
-    bench_rslock(&mut g, &rt, &rs, "bench:rl5-rslock", true);
-    bench_rslock(&mut g, &rt, &rs, "bench:rl5-rslock", false);
+    row(
+        &mut g,
+        &rt,
+        "raw_fanout_set_nx_del",
+        &raw,
+        None,
+        Part::Round,
+    );
+    pair(&mut g, &rt, ("locksim", &lock), ("rslock", &rs));
     g.finish();
 
-    // One node stalled: SIGSTOP redis-5, with both clients' connections to it open.
-    p.pause("redis-5").expect("SIGSTOP redis-5");
+    // One node stalled: a second set of five servers with redis-5 SIGSTOPped (both clients'
+    // connections to it open), paired with locksim on the healthy set.
+    let Some(q) = start(&five) else {
+        return;
+    };
+    let v = urls(&q);
+    let stalled = real_lock(&rt, redlock(500), "bench:rl5s", &v);
+    let rs_stalled = rslock(&rt, &v, "bench:rl5s-rslock");
+    let stalled_node = q.nodes().pop().expect("five nodes").0;
+    q.pause(&stalled_node).expect("SIGSTOP");
     let mut g = c.benchmark_group("redlock5_stalled");
     configure(&mut g);
-    bench_acquire(&mut g, &rt, "locksim_acquire", &lock);
-    bench_acquire_release(&mut g, &rt, "locksim_acquire_release", &lock);
+    pair(
+        &mut g,
+        &rt,
+        ("locksim", &stalled),
+        ("locksim_healthy", &lock),
+    );
     // Every rslock call waits for the stalled node's 500 ms timeout: ten flat samples of one
     // iteration each keep this group to a few tens of seconds.
     g.sampling_mode(SamplingMode::Flat).sample_size(10);
-    bench_rslock(&mut g, &rt, &rs, "bench:rl5s-rslock", true);
-    bench_rslock(&mut g, &rt, &rs, "bench:rl5s-rslock", false);
+    row(
+        &mut g,
+        &rt,
+        "rslock_acquire",
+        &rs_stalled,
+        None,
+        Part::Acquire,
+    );
+    row(
+        &mut g,
+        &rt,
+        "rslock_acquire_release",
+        &rs_stalled,
+        None,
+        Part::Round,
+    );
     g.finish();
-    p.resume("redis-5").expect("SIGCONT redis-5");
+    q.resume(&stalled_node).expect("SIGCONT");
 }
 
 criterion_group!(benches, machine, single, replicated, redlock3, redlock5);

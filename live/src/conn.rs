@@ -1,11 +1,19 @@
-//! One client's connection to one Redis node: the canonical encoding of lock-core's commands
-//! sent with the `redis` crate, replies mapped back, reconnecting after a failure.
+//! One client's connection to one Redis node: lock-core's commands sent with the `redis`
+//! crate as [`Command::wire`] encodes them (scripts by `EVALSHA`, loaded on first use), replies
+//! mapped back, reconnecting after a failure.
+//!
+//! With [`NodeConn::with_breaker`], a node that stopped answering is not sent a pile of
+//! requests that will all time out: after a transport failure (timeout, refused, reset) the
+//! link lets one request through at a time as a probe and fails the others at once with
+//! [`Reply::Error`], until a probe is answered. A Redlock over five nodes with one frozen then
+//! costs one pending request on the frozen node, not one per acquisition.
 
 use crate::Timeouts;
-use lock_core::{Command, Reply};
+use lock_core::{Command, Reply, Wire, Word};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
-use tokio::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
 
 /// Where connections report a server that stopped answering: one line per URL, the first
 /// failure only.
@@ -15,9 +23,22 @@ pub type ProblemSink = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMa
 pub struct NodeConn {
     url: String,
     timeouts: Timeouts,
-    slot: Mutex<Option<MultiplexedConnection>>,
+    /// The open connection; a plain mutex, held only to clone or replace it (never across an
+    /// await), so a send on an open connection costs no async locking.
+    slot: std::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Held while connecting, so concurrent sends open one connection, not several.
+    connecting: tokio::sync::Mutex<()>,
     problems: Option<(ProblemSink, std::time::Instant)>,
+    /// Whether the circuit breaker is on.
+    breaker: bool,
+    /// The last request failed in transport: only probes go out.
+    suspect: AtomicBool,
+    /// A probe is under way.
+    probing: AtomicBool,
 }
+
+/// The message of a request the circuit breaker failed without sending it.
+pub const BREAKER_OPEN: &str = "not sent: the node's last request failed and a probe is under way";
 
 impl NodeConn {
     /// A link to `url` (e.g. `redis://127.0.0.1:6379`); nothing is opened yet.
@@ -25,9 +46,25 @@ impl NodeConn {
         NodeConn {
             url,
             timeouts,
-            slot: Mutex::new(None),
+            slot: std::sync::Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             problems: None,
+            breaker: false,
+            suspect: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
         }
+    }
+
+    /// Turns the circuit breaker on (see the module docs): after a transport failure, one
+    /// request at a time goes out until one is answered; the others fail at once.
+    pub fn with_breaker(mut self) -> NodeConn {
+        self.breaker = true;
+        self
+    }
+
+    /// Whether the breaker holds requests back now (the last request failed in transport).
+    pub fn is_suspect(&self) -> bool {
+        self.suspect.load(Ordering::Acquire)
     }
 
     /// Reports transport failures to `sink`, with times relative to `start`.
@@ -49,11 +86,22 @@ impl NodeConn {
         }
     }
 
+    fn open(&self) -> Option<MultiplexedConnection> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, conn: Option<MultiplexedConnection>) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = conn;
+    }
+
     /// Opens the connection now (within the connect timeout), if it is not open.
     pub async fn connect(&self) -> Result<MultiplexedConnection, String> {
-        let mut slot = self.slot.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+        if let Some(c) = self.open() {
+            return Ok(c);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(c) = self.open() {
+            return Ok(c); // another send connected while this one waited
         }
         let client =
             redis::Client::open(self.url.as_str()).map_err(|e| format!("{}: {e}", self.url))?;
@@ -72,40 +120,100 @@ impl NodeConn {
             )
         })?
         .map_err(|e| format!("{}: {e}", self.url))?;
-        *slot = Some(conn.clone());
+        self.set(Some(conn.clone()));
         Ok(conn)
     }
 
     /// Sends one command and returns Redis's reply; transport failures become
-    /// [`Reply::Error`] and drop the connection so the next command reconnects.
+    /// [`Reply::Error`] and drop the connection so the next command reconnects. With the
+    /// breaker on and the node suspect, only one command at a time is sent (a probe); the
+    /// others return [`BREAKER_OPEN`] at once.
     pub async fn send(&self, command: &Command) -> Reply {
+        if !self.breaker {
+            return self.send_now(command).await.0;
+        }
+        let probe = self.suspect.load(Ordering::Acquire);
+        if probe && self.probing.swap(true, Ordering::AcqRel) {
+            return Reply::Error(format!("{}: {BREAKER_OPEN}", self.url));
+        }
+        let (reply, transport_failed) = self.send_now(command).await;
+        if transport_failed {
+            self.suspect.store(true, Ordering::Release);
+        } else if probe {
+            self.suspect.store(false, Ordering::Release);
+        }
+        if probe {
+            self.probing.store(false, Ordering::Release);
+        }
+        reply
+    }
+
+    /// Sends one command; the reply, and whether the transport failed.
+    async fn send_now(&self, command: &Command) -> (Reply, bool) {
         let mut conn = match self.connect().await {
             Ok(c) => c,
             Err(e) => {
                 self.report(&e);
-                return Reply::Error(e);
+                return (Reply::Error(e), true);
             }
         };
-        match to_cmd(command).query_async::<Value>(&mut conn).await {
-            Ok(v) => from_value(v),
+        let result = match command.wire() {
+            Wire::Plain(words) => plain(&words).query_async::<Value>(&mut conn).await,
+            Wire::Script { script, keys, args } => {
+                let mut call = SCRIPTS[script as usize].prepare_invoke();
+                for k in keys {
+                    call.key(k);
+                }
+                for a in args {
+                    match a {
+                        Word::Text(t) => call.arg(t),
+                        Word::Int(n) => call.arg(n),
+                    };
+                }
+                // EVALSHA; on NOSCRIPT (first use, or a server that restarted or was promoted)
+                // the crate loads the script and sends it again.
+                call.invoke_async::<Value>(&mut conn).await
+            }
+        };
+        match result {
+            Ok(v) => (from_value(v), false),
             Err(e) => {
-                if !matches!(e.kind(), redis::ErrorKind::Server(_)) {
+                let transport = !matches!(e.kind(), redis::ErrorKind::Server(_));
+                if transport {
                     // The transport failed: reconnect on the next command.
-                    *self.slot.lock().await = None;
+                    self.set(None);
                     self.report(&e.to_string());
                 }
-                Reply::Error(e.to_string())
+                (Reply::Error(e.to_string()), transport)
             }
         }
     }
 }
 
-/// The `redis` crate command for a lock-core command: exactly `Command::args`.
-pub fn to_cmd(command: &Command) -> redis::Cmd {
-    let args = command.args();
-    let mut cmd = redis::cmd(&args[0]);
-    for a in &args[1..] {
-        cmd.arg(a);
+/// The lock protocol's scripts, hashed once, indexed by [`lock_core::Script`].
+static SCRIPTS: LazyLock<Vec<redis::Script>> = LazyLock::new(|| {
+    lock_core::Script::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            debug_assert_eq!(*s as usize, i);
+            redis::Script::new(s.body())
+        })
+        .collect()
+});
+
+/// The `redis` crate command for a plain command's words, encoded straight from them.
+fn plain(words: &[Word<'_>]) -> redis::Cmd {
+    let size = words.iter().map(|w| match w {
+        Word::Text(t) => t.len(),
+        Word::Int(_) => 20,
+    });
+    let mut cmd = redis::Cmd::with_capacity(words.len(), size.sum());
+    for w in words {
+        match w {
+            Word::Text(t) => cmd.arg(*t),
+            Word::Int(n) => cmd.arg(*n),
+        };
     }
     cmd
 }
@@ -121,5 +229,104 @@ pub fn from_value(v: Value) -> Reply {
         Value::BulkString(b) => Reply::Bulk(String::from_utf8_lossy(&b).into_owned()),
         Value::ServerError(e) => Reply::Error(format!("{e:?}")),
         other => Reply::Error(format!("unexpected reply {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processes::testing::start;
+    use crate::Provider;
+    use scenario::Topology;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn get() -> Command {
+        Command::Get { key: "k".into() }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_breaker_sends_one_probe_at_a_time_to_a_frozen_node_and_closes_when_it_answers() {
+        let Some(p) = start(&Topology::Single {}) else {
+            return;
+        };
+        let (node, url) = p.nodes().remove(0);
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(300),
+            response: Duration::from_millis(300),
+        };
+        let conn = Arc::new(NodeConn::new(url, timeouts).with_breaker());
+        assert_eq!(conn.send(&get()).await, Reply::Nil);
+        assert!(!conn.is_suspect());
+
+        p.pause(&node).unwrap();
+        // Two requests in flight when the node froze: both time out, the node turns suspect.
+        let g = get();
+        let (a, b) = tokio::join!(conn.send(&g), conn.send(&g));
+        assert!(matches!(a, Reply::Error(_)) && matches!(b, Reply::Error(_)));
+        assert!(conn.is_suspect());
+
+        // One probe goes out; while it is pending, the others fail at once without sending.
+        let probe = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.send(&get()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = Instant::now();
+        for _ in 0..100 {
+            match conn.send(&get()).await {
+                Reply::Error(e) => assert!(e.contains(BREAKER_OPEN), "{e}"),
+                other => panic!("a frozen node answered {other:?}"),
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "failed fast, not after a timeout each: {:?}",
+            t.elapsed()
+        );
+        assert!(matches!(probe.await.unwrap(), Reply::Error(_)));
+        assert!(
+            conn.is_suspect(),
+            "an unanswered probe keeps the breaker open"
+        );
+
+        // The node wakes up: the next probe is answered and the breaker closes.
+        p.resume(&node).unwrap();
+        let mut answered = false;
+        for _ in 0..20 {
+            if conn.send(&get()).await == Reply::Nil {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(answered, "the resumed node answers a probe");
+        assert!(!conn.is_suspect());
+        let g = get();
+        let (a, b) = tokio::join!(conn.send(&g), conn.send(&g));
+        assert_eq!(
+            (a, b),
+            (Reply::Nil, Reply::Nil),
+            "closed: all requests go out again"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_the_breaker_every_request_goes_out() {
+        // Nothing listens on port 1: each request tries (and fails) to connect.
+        let conn = NodeConn::new(
+            "redis://127.0.0.1:1".into(),
+            Timeouts {
+                connect: Duration::from_millis(200),
+                response: Duration::from_millis(200),
+            },
+        );
+        for _ in 0..3 {
+            match conn.send(&get()).await {
+                Reply::Error(e) => assert!(!e.contains(BREAKER_OPEN), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!conn.is_suspect());
     }
 }

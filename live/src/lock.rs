@@ -372,24 +372,10 @@ impl RealLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::processes::Processes;
-    use crate::{LiveError, Provider, Timeouts};
+    use crate::processes::{testing::start, Processes};
+    use crate::{Provider, Timeouts};
     use lock_core::RetryPolicy;
     use scenario::Topology;
-
-    fn start(topology: &Topology) -> Option<Processes> {
-        match Processes::start(topology, false) {
-            Ok(p) => Some(p),
-            Err(LiveError::NoRedisServer) if std::env::var_os("CI").is_some() => {
-                panic!("redis-server is not installed but CI is set: install Debian's redis-server (scripts/test.sh does)")
-            }
-            Err(LiveError::NoRedisServer) => {
-                eprintln!("SKIPPED: redis-server is not installed");
-                None
-            }
-            Err(e) => panic!("starting redis-server: {e}"),
-        }
-    }
 
     fn conns(p: &Processes) -> Vec<Arc<NodeConn>> {
         p.nodes()

@@ -450,3 +450,26 @@ fn tail(log: &Path) -> String {
     let lines: Vec<&str> = text.lines().rev().take(3).collect();
     lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
+
+/// Helpers for this crate's tests that need real servers.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Processes;
+    use crate::LiveError;
+
+    /// Starts servers for a test; `None` (the test skips) when redis-server is not
+    /// installed, a panic when CI is set.
+    pub(crate) fn start(topology: &scenario::Topology) -> Option<Processes> {
+        match Processes::start(topology, false) {
+            Ok(p) => Some(p),
+            Err(LiveError::NoRedisServer) if std::env::var_os("CI").is_some() => {
+                panic!("redis-server is not installed but CI is set: install Debian's redis-server (scripts/test.sh does)")
+            }
+            Err(LiveError::NoRedisServer) => {
+                eprintln!("SKIPPED: redis-server is not installed");
+                None
+            }
+            Err(e) => panic!("starting redis-server: {e}"),
+        }
+    }
+}

@@ -125,66 +125,145 @@ impl Command {
         }
     }
 
-    /// The command as Redis receives it: name and arguments, scripts sent with `EVAL`.
-    pub fn args(&self) -> Vec<String> {
-        let s = |x: &str| x.to_string();
+    /// The command as it goes on the wire, borrowed from the command (no copies): a plain
+    /// command's words, or a script with its keys and arguments.
+    pub fn wire(&self) -> Wire<'_> {
+        use Word::{Int, Text};
         match self {
             Command::SetNx { key, value, ttl_ms } => {
-                let mut v = vec![s("SET"), key.clone(), value.clone(), s("NX")];
-                if let Some(ttl) = ttl_ms {
-                    v.extend([s("PX"), ttl.to_string()]);
-                }
-                v
+                let mut w = Vec::with_capacity(6);
+                w.extend([Text("SET"), Text(key), Text(value), Text("NX")]);
+                Wire::Plain(with_px(w, ttl_ms))
             }
-            Command::SetNxLegacy { key, value } => vec![s("SETNX"), key.clone(), value.clone()],
+            Command::SetNxLegacy { key, value } => {
+                Wire::Plain(vec![Text("SETNX"), Text(key), Text(value)])
+            }
             Command::Set { key, value, ttl_ms } => {
-                let mut v = vec![s("SET"), key.clone(), value.clone()];
-                if let Some(ttl) = ttl_ms {
-                    v.extend([s("PX"), ttl.to_string()]);
-                }
-                v
+                let mut w = Vec::with_capacity(5);
+                w.extend([Text("SET"), Text(key), Text(value)]);
+                Wire::Plain(with_px(w, ttl_ms))
             }
-            Command::PExpire { key, ttl_ms } => vec![s("PEXPIRE"), key.clone(), ttl_ms.to_string()],
-            Command::Get { key } => vec![s("GET"), key.clone()],
-            Command::Del { key } => vec![s("DEL"), key.clone()],
-            Command::Incr { key } => vec![s("INCR"), key.clone()],
+            Command::PExpire { key, ttl_ms } => {
+                Wire::Plain(vec![Text("PEXPIRE"), Text(key), Int(*ttl_ms)])
+            }
+            Command::Get { key } => Wire::Plain(vec![Text("GET"), Text(key)]),
+            Command::Del { key } => Wire::Plain(vec![Text("DEL"), Text(key)]),
+            Command::Incr { key } => Wire::Plain(vec![Text("INCR"), Text(key)]),
             Command::Wait {
                 replicas,
                 timeout_ms,
-            } => vec![s("WAIT"), replicas.to_string(), timeout_ms.to_string()],
-            Command::Release { key, token } => {
-                vec![
-                    s("EVAL"),
-                    s(RELEASE_SCRIPT),
-                    s("1"),
-                    key.clone(),
-                    token.clone(),
-                ]
-            }
-            Command::Extend { key, token, ttl_ms } => vec![
-                s("EVAL"),
-                s(EXTEND_SCRIPT),
-                s("1"),
-                key.clone(),
-                token.clone(),
-                ttl_ms.to_string(),
-            ],
+            } => Wire::Plain(vec![
+                Text("WAIT"),
+                Int(u64::from(*replicas)),
+                Int(*timeout_ms),
+            ]),
+            Command::Release { key, token } => Wire::Script {
+                script: Script::Release,
+                keys: vec![key],
+                args: vec![Text(token)],
+            },
+            Command::Extend { key, token, ttl_ms } => Wire::Script {
+                script: Script::Extend,
+                keys: vec![key],
+                args: vec![Text(token), Int(*ttl_ms)],
+            },
             Command::FencedAcquire {
                 key,
                 counter_key,
                 token,
                 ttl_ms,
-            } => vec![
-                s("EVAL"),
-                s(FENCED_ACQUIRE_SCRIPT),
-                s("2"),
-                key.clone(),
-                counter_key.clone(),
-                token.clone(),
-                ttl_ms.unwrap_or(0).to_string(),
-            ],
+            } => Wire::Script {
+                script: Script::FencedAcquire,
+                keys: vec![key, counter_key],
+                args: vec![Text(token), Int(ttl_ms.unwrap_or(0))],
+            },
         }
     }
+
+    /// The command as Redis receives it: name and arguments, scripts sent with `EVAL`
+    /// (a client that caches scripts sends the same with `EVALSHA` and the script's hash).
+    pub fn args(&self) -> Vec<String> {
+        match self.wire() {
+            Wire::Plain(words) => words.iter().map(Word::to_string).collect(),
+            Wire::Script { script, keys, args } => {
+                let mut v = vec![
+                    "EVAL".to_string(),
+                    script.body().to_string(),
+                    keys.len().to_string(),
+                ];
+                v.extend(keys.iter().map(|k| k.to_string()));
+                v.extend(args.iter().map(Word::to_string));
+                v
+            }
+        }
+    }
+}
+
+/// Appends ` PX ttl` when the command carries a TTL.
+fn with_px<'a>(mut words: Vec<Word<'a>>, ttl: &Option<u64>) -> Vec<Word<'a>> {
+    if let Some(t) = ttl {
+        words.extend([Word::Text("PX"), Word::Int(*t)]);
+    }
+    words
+}
+
+/// One argument of a command on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Word<'a> {
+    /// A string argument (command name, key, token, keyword).
+    Text(&'a str),
+    /// A number, sent in decimal.
+    Int(u64),
+}
+
+impl fmt::Display for Word<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Word::Text(t) => f.write_str(t),
+            Word::Int(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The Lua scripts the lock protocol runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Script {
+    /// [`RELEASE_SCRIPT`].
+    Release,
+    /// [`EXTEND_SCRIPT`].
+    Extend,
+    /// [`FENCED_ACQUIRE_SCRIPT`].
+    FencedAcquire,
+}
+
+impl Script {
+    /// Every script.
+    pub const ALL: [Script; 3] = [Script::Release, Script::Extend, Script::FencedAcquire];
+
+    /// The Lua source.
+    pub fn body(self) -> &'static str {
+        match self {
+            Script::Release => RELEASE_SCRIPT,
+            Script::Extend => EXTEND_SCRIPT,
+            Script::FencedAcquire => FENCED_ACQUIRE_SCRIPT,
+        }
+    }
+}
+
+/// A command as it goes on the wire ([`Command::wire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire<'a> {
+    /// A plain command: its name, then its arguments.
+    Plain(Vec<Word<'a>>),
+    /// A Lua script (`EVAL body numkeys keys... args...`).
+    Script {
+        /// Which script.
+        script: Script,
+        /// Its `KEYS`.
+        keys: Vec<&'a str>,
+        /// Its `ARGV`.
+        args: Vec<Word<'a>>,
+    },
 }
 
 /// Short, readable form for histories and timelines (scripts by name, not by Lua text).

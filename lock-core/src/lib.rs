@@ -14,7 +14,7 @@ pub mod machine;
 pub mod recipe;
 pub mod retry;
 
-pub use command::{Command, Op, Reply, Shape};
+pub use command::{Command, Op, Reply, Script, Shape, Wire, Word};
 pub use machine::{Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId};
 pub use recipe::{
     AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,

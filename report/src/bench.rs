@@ -112,8 +112,37 @@ fn us(ns: f64) -> String {
     }
 }
 
-/// The summary as Markdown: one table per group; within a group, each median is also given
-/// as a ratio to the group's first benchmark whose name starts with `raw` (the floor), if any.
+/// What a row times, by its name's ending: one round trip's worth (`_acquire`, `_extend`), or
+/// a whole take-and-give-back (`_acquire_release`); `None` for anything else.
+fn part(name: &str) -> Option<&'static str> {
+    if name.ends_with("_acquire_release") {
+        Some("round")
+    } else if name.ends_with("_acquire") || name.ends_with("_extend") {
+        Some("one")
+    } else {
+        None
+    }
+}
+
+/// The rows a row is compared with, most preferred first: the raw floor, the healthy figure
+/// (in a group with a stalled node), the peer library.
+const BASELINES: [&str; 3] = ["raw", "locksim_healthy", "rslock"];
+
+/// The row of `rows` that `row` is compared with: the first (by [`BASELINES`]) that times the
+/// same [`part`].
+fn baseline<'a>(rows: &[&'a BenchEstimate], row: &BenchEstimate) -> Option<&'a BenchEstimate> {
+    let p = part(&row.name)?;
+    BASELINES.iter().find_map(|prefix| {
+        rows.iter()
+            .find(|e| e.name.starts_with(prefix) && part(&e.name) == Some(p))
+            .copied()
+    })
+}
+
+/// The summary as Markdown: one table per group; within a group, each row's median is also
+/// given as a ratio to its baseline: the row of the same group that times the same part
+/// (`_acquire`/`_extend`: one round trip; `_acquire_release`: a whole round) and whose name
+/// starts with `raw` (the floor), else `locksim_healthy`, else `rslock` (the peer).
 pub fn bench_markdown(title: &str, command: &str, estimates: &[BenchEstimate]) -> String {
     let mut s = format!(
         "# {title}\n\nMade with `{command}` (criterion medians, 95 % confidence bounds).\n"
@@ -122,19 +151,22 @@ pub fn bench_markdown(title: &str, command: &str, estimates: &[BenchEstimate]) -
     groups.dedup();
     for g in groups {
         let rows: Vec<&BenchEstimate> = estimates.iter().filter(|e| e.group == g).collect();
-        let floor = rows
-            .iter()
-            .find(|e| e.name.starts_with("raw"))
-            .map(|e| e.median_ns.0);
         let _ = writeln!(
             s,
-            "\n## {g}\n\n| benchmark | median | 95 % bounds | vs raw |\n|---|---|---|---|"
+            "\n## {g}\n\n| benchmark | median | 95 % bounds | ratio | baseline |\n|---|---|---|---|---|"
         );
-        for e in rows {
-            let ratio = floor.map_or("—".into(), |f| format!("{:.2}×", e.median_ns.0 / f));
+        for e in &rows {
+            let (ratio, vs) = match baseline(&rows, e) {
+                Some(b) if b.name == e.name => ("1.00×".into(), "(the baseline)".into()),
+                Some(b) => (
+                    format!("{:.2}×", e.median_ns.0 / b.median_ns.0),
+                    b.name.clone(),
+                ),
+                None => ("—".into(), "—".into()),
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} – {} | {ratio} |",
+                "| {} | {} | {} – {} | {ratio} | {vs} |",
                 e.name,
                 us(e.median_ns.0),
                 us(e.median_ns.1),
@@ -218,20 +250,32 @@ mod tests {
     }
 
     #[test]
-    fn reads_criterion_and_gives_ratios_to_the_raw_floor() {
+    fn reads_criterion_and_gives_ratios_to_the_baseline_of_the_same_part() {
         let dir = std::env::temp_dir().join(format!("locksim-bench-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        write(&dir, "acquire-single", "raw-set-nx-px", 60_000.0);
-        write(&dir, "acquire-single", "locksim", 63_000.0);
-        write(&dir, "redlock-5", "locksim", 90_000.0);
+        write(&dir, "single", "raw_set_nx_acquire", 60_000.0);
+        write(&dir, "single", "raw_set_nx_acquire_release", 120_000.0);
+        write(&dir, "single", "locksim_acquire", 63_000.0);
+        write(&dir, "single", "locksim_acquire_release", 150_000.0);
+        write(&dir, "single", "locksim_extend", 66_000.0);
+        write(&dir, "stalled", "locksim_acquire", 99_000.0);
+        write(&dir, "stalled", "locksim_healthy_acquire", 90_000.0);
+        write(&dir, "stalled", "rslock_acquire", 500_000_000.0);
+        write(&dir, "redlock3", "locksim_acquire", 90_000.0);
         let e = read_criterion(&dir).unwrap();
-        assert_eq!(e.len(), 3);
+        assert_eq!(e.len(), 9);
         let md = bench_markdown("t", "cargo bench", &e);
-        assert!(
-            md.contains("| locksim | 63.0 µs | 56.7 µs – 69.3 µs | 1.05× |"),
-            "{md}"
-        );
-        assert!(md.contains("| locksim | 90.0 µs |"), "{md}");
+        for line in [
+            "| locksim_acquire | 63.0 µs | 56.7 µs – 69.3 µs | 1.05× | raw_set_nx_acquire |",
+            "| locksim_acquire_release | 150.0 µs | 135.0 µs – 165.0 µs | 1.25× | raw_set_nx_acquire_release |",
+            "| locksim_extend | 66.0 µs | 59.4 µs – 72.6 µs | 1.10× | raw_set_nx_acquire |",
+            "| raw_set_nx_acquire | 60.0 µs | 54.0 µs – 66.0 µs | 1.00× | (the baseline) |",
+            "| locksim_acquire | 99.0 µs | 89.1 µs – 108.9 µs | 1.10× | locksim_healthy_acquire |",
+            "| rslock_acquire | 500.00 ms | 450.00 ms – 550.00 ms | 5555.56× | locksim_healthy_acquire |",
+            "| locksim_acquire | 90.0 µs | 81.0 µs – 99.0 µs | — | — |",
+        ] {
+            assert!(md.contains(line), "{line}\n{md}");
+        }
         let html = bench_html("t", "cargo bench", &e);
         assert!(html.contains("<svg") && html.contains("<table>"));
         assert_eq!(html, bench_html("t", "cargo bench", &e));
