@@ -136,14 +136,13 @@ impl NodeConn {
         if probe && self.probing.swap(true, Ordering::AcqRel) {
             return Reply::Error(format!("{}: {BREAKER_OPEN}", self.url));
         }
+        // Ends the probe even when this future is dropped midway.
+        let _probing = probe.then(|| ProbeGuard(&self.probing));
         let (reply, transport_failed) = self.send_now(command).await;
         if transport_failed {
             self.suspect.store(true, Ordering::Release);
         } else if probe {
             self.suspect.store(false, Ordering::Release);
-        }
-        if probe {
-            self.probing.store(false, Ordering::Release);
         }
         reply
     }
@@ -187,6 +186,15 @@ impl NodeConn {
                 (Reply::Error(e.to_string()), transport)
             }
         }
+    }
+}
+
+/// Clears the probe-under-way flag when the probe ends, however it ends.
+struct ProbeGuard<'a>(&'a AtomicBool);
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -280,7 +288,7 @@ mod tests {
             }
         }
         assert!(
-            t.elapsed() < Duration::from_millis(100),
+            t.elapsed() < Duration::from_millis(250),
             "failed fast, not after a timeout each: {:?}",
             t.elapsed()
         );
@@ -289,6 +297,18 @@ mod tests {
             conn.is_suspect(),
             "an unanswered probe keeps the breaker open"
         );
+
+        // A probe dropped midway (its caller gave up) lets the next one through.
+        let g = get();
+        let dropped = tokio::time::timeout(Duration::from_millis(50), conn.send(&g)).await;
+        assert!(dropped.is_err(), "the frozen node cannot answer within 50 ms");
+        let t = Instant::now();
+        let r = conn.send(&g).await;
+        assert!(
+            !matches!(&r, Reply::Error(e) if e.contains(BREAKER_OPEN)),
+            "the next request is a probe again, not refused: {r:?}"
+        );
+        assert!(t.elapsed() >= Duration::from_millis(250), "it waited for the node");
 
         // The node wakes up: the next probe is answered and the breaker closes.
         p.resume(&node).unwrap();
