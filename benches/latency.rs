@@ -87,34 +87,34 @@ fn urls(p: &Processes) -> Vec<String> {
 }
 
 /// A locksim lock on `key` over `urls`, its connections opened and scripts loaded.
-fn real_lock(rt: &Runtime, recipe: Recipe, key: &str, urls: &[String]) -> Locker {
-    let conns = urls
+/// Also returns the lock's own connections, opened, for the raw floor to share: the floor and
+/// locksim then go through the same socket and the same connection task, and differ only in
+/// what locksim adds.
+fn real_lock(
+    rt: &Runtime,
+    recipe: Recipe,
+    key: &str,
+    urls: &[String],
+) -> (Locker, Vec<MultiplexedConnection>) {
+    let conns: Vec<Arc<NodeConn>> = urls
         .iter()
         .map(|u| Arc::new(NodeConn::new(u.clone(), TIMEOUTS).with_breaker()))
         .collect();
-    let lock = RealLock::new(recipe, key, conns, 7).expect("recipe is valid");
+    let lock = RealLock::new(recipe, key, conns.clone(), 7).expect("recipe is valid");
     let lock = Arc::new(Mutex::new(lock));
     let l = lock.clone();
-    on_worker(rt, async move {
+    let raw = on_worker(rt, async move {
         let mut l = l.lock().await;
         l.acquire().await.expect("warm-up acquire");
         assert!(l.extend().await);
         l.release().await;
-    });
-    Locker::Locksim(lock)
-}
-
-/// Raw connections to `urls`, opened.
-fn raw_conns(rt: &Runtime, urls: &[String]) -> Vec<MultiplexedConnection> {
-    let urls = urls.to_vec();
-    on_worker(rt, async move {
-        let mut v = Vec::new();
-        for u in urls {
-            let c = redis::Client::open(u.as_str()).expect("url");
-            v.push(c.get_multiplexed_async_connection().await.expect("connect"));
+        let mut raw = Vec::new();
+        for c in conns {
+            raw.push(c.connect().await.expect("connected by the warm-up"));
         }
-        v
-    })
+        raw
+    });
+    (Locker::Locksim(lock), raw)
 }
 
 /// rslock's manager over `urls`, its connections opened.
@@ -231,31 +231,55 @@ enum Part {
     Round,
 }
 
-/// A row timing `timed`'s `part`; with `beside`, every iteration also runs one untimed round
-/// of `beside` first (see the module docs: paired rows).
+/// Per-iteration times of a pair's two rows, in µs: (subject, baseline) per iteration.
+type Samples = Arc<std::sync::Mutex<Vec<(f64, f64)>>>;
+
+/// A row's partner: every iteration runs one round of it too, and both halves' times go to
+/// `samples`.
+struct Beside<'a> {
+    locker: &'a Locker,
+    samples: Samples,
+    /// Whether the timed row is the pair's subject (else its baseline).
+    timed_is_subject: bool,
+}
+
+/// A row timing `timed`'s `part`; with `beside`, every iteration first runs one round of the
+/// partner and records both halves (see the module docs: paired rows).
 fn row(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
     name: &str,
     timed: &Locker,
-    beside: Option<&Locker>,
+    beside: Option<Beside<'_>>,
     part: Part,
 ) {
+    let pick = move |(taken, round): (Duration, Duration)| match part {
+        Part::Acquire => taken,
+        Part::Round => round,
+    };
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut timed = timed.clone();
-            let mut beside = beside.cloned();
+            let mut other = beside
+                .as_ref()
+                .map(|b| (b.locker.clone(), b.samples.clone(), b.timed_is_subject));
             on_worker(rt, async move {
                 let mut total = Duration::ZERO;
+                let mut pairs = Vec::new();
                 for _ in 0..iters {
-                    if let Some(other) = beside.as_mut() {
-                        other.round().await;
-                    }
-                    let (taken, round) = timed.round().await;
-                    total += match part {
-                        Part::Acquire => taken,
-                        Part::Round => round,
+                    let partner = match other.as_mut() {
+                        Some((l, _, _)) => Some(pick(l.round().await)),
+                        None => None,
                     };
+                    let t = pick(timed.round().await);
+                    total += t;
+                    if let (Some(p), Some((_, _, subject))) = (partner, other.as_ref()) {
+                        let (t, p) = (t.as_secs_f64() * 1e6, p.as_secs_f64() * 1e6);
+                        pairs.push(if *subject { (t, p) } else { (p, t) });
+                    }
+                }
+                if let Some((_, samples, _)) = other {
+                    samples.lock().expect("samples").extend(pairs);
                 }
                 total
             })
@@ -263,30 +287,102 @@ fn row(
     });
 }
 
-/// The four rows of a pair: `a` and `b`, acquire and round, each measured beside the other.
+/// One pair's interleaved comparison: the subject's and the baseline's medians over the same
+/// iterations, and their ratio.
+struct PairedRatio {
+    row: String,
+    baseline: String,
+    iterations: usize,
+    median_us: f64,
+    baseline_median_us: f64,
+    ratio: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The four rows of a pair, `subject` against `baseline`, acquire and round, each measured
+/// beside the other; returns the interleaved ratios (subject / baseline) of both parts.
 fn pair(
     g: &mut BenchmarkGroup<'_, WallTime>,
     rt: &Runtime,
-    (a_name, a): (&str, &Locker),
-    (b_name, b): (&str, &Locker),
-) {
-    for (name, timed, beside) in [(a_name, a, b), (b_name, b, a)] {
-        row(
-            g,
-            rt,
-            &format!("{name}_acquire"),
-            timed,
-            Some(beside),
-            Part::Acquire,
+    (base_name, baseline): (&str, &Locker),
+    (subject_name, subject): (&str, &Locker),
+) -> Vec<PairedRatio> {
+    let mut ratios = Vec::new();
+    for (suffix, part) in [("acquire", Part::Acquire), ("acquire_release", Part::Round)] {
+        let samples = Samples::default();
+        for (name, timed, other, timed_is_subject) in [
+            (base_name, baseline, subject, false),
+            (subject_name, subject, baseline, true),
+        ] {
+            let beside = Beside {
+                locker: other,
+                samples: samples.clone(),
+                timed_is_subject,
+            };
+            row(
+                g,
+                rt,
+                &format!("{name}_{suffix}"),
+                timed,
+                Some(beside),
+                part,
+            );
+        }
+        let pairs = std::mem::take(&mut *samples.lock().expect("samples"));
+        let (s, b): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+        let (median_us, baseline_median_us) = (median(s), median(b));
+        ratios.push(PairedRatio {
+            row: format!("{subject_name}_{suffix}"),
+            baseline: format!("{base_name}_{suffix}"),
+            iterations: pairs.len(),
+            median_us,
+            baseline_median_us,
+            ratio: median_us / baseline_median_us,
+        });
+    }
+    ratios
+}
+
+/// Writes a group's interleaved ratios next to criterion's results
+/// (`<criterion dir>/<group>/paired.json`, read by `locksim bench-report`) and prints them.
+fn write_paired(group: &str, ratios: &[PairedRatio]) {
+    for r in ratios {
+        println!(
+            "paired {group}/{} vs {}: {:.1} µs / {:.1} µs = {:.3}× over {} interleaved iterations",
+            r.row, r.baseline, r.median_us, r.baseline_median_us, r.ratio, r.iterations
         );
-        row(
-            g,
-            rt,
-            &format!("{name}_acquire_release"),
-            timed,
-            Some(beside),
-            Part::Round,
-        );
+    }
+    let dir = std::env::var_os("CRITERION_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()),
+            )
+            .join("criterion")
+        })
+        .join(group);
+    let json: Vec<serde_json::Value> = ratios
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "row": r.row,
+                "baseline": r.baseline,
+                "iterations": r.iterations,
+                "median_us": r.median_us,
+                "baseline_median_us": r.baseline_median_us,
+                "ratio": r.ratio,
+            })
+        })
+        .collect();
+    let json = serde_json::to_string_pretty(&json).expect("ratios serialize");
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("paired.json"), json))
+    {
+        eprintln!("could not write {}: {e}", dir.display());
     }
 }
 
@@ -349,11 +445,11 @@ fn single(c: &mut Criterion) {
     };
     let rt = runtime();
     let u = urls(&p);
-    let raw = Locker::Raw(raw_conns(&rt, &u));
-    let lock = real_lock(&rt, Recipe::default(), "bench:single", &u);
+    let (lock, conns) = real_lock(&rt, Recipe::default(), "bench:single", &u);
+    let raw = Locker::Raw(conns);
     let mut g = c.benchmark_group("single");
     configure(&mut g);
-    pair(&mut g, &rt, ("raw_set_nx", &raw), ("locksim", &lock));
+    let ratios = pair(&mut g, &rt, ("raw_set_nx", &raw), ("locksim", &lock));
     let Locker::Locksim(lock) = lock else {
         unreachable!()
     };
@@ -377,6 +473,7 @@ fn single(c: &mut Criterion) {
         })
     });
     g.finish();
+    write_paired("single", &ratios);
     let l = lock.clone();
     on_worker(&rt, async move { l.lock().await.release().await });
 }
@@ -392,7 +489,6 @@ fn replicated(c: &mut Criterion) {
     let rt = runtime();
     let u = urls(&p);
     let primary = vec![u[0].clone()];
-    let raw = Locker::RawWait(raw_conns(&rt, &primary).remove(0));
     let recipe = Recipe {
         wait_replicas: Some(WaitReplicas {
             replicas: 1,
@@ -400,16 +496,18 @@ fn replicated(c: &mut Criterion) {
         }),
         ..Recipe::default()
     };
-    let lock = real_lock(&rt, recipe, "bench:replicated", &primary);
+    let (lock, mut conns) = real_lock(&rt, recipe, "bench:replicated", &primary);
+    let raw = Locker::RawWait(conns.remove(0));
     let mut g = c.benchmark_group("replicated");
     configure(&mut g);
-    pair(
+    let ratios = pair(
         &mut g,
         &rt,
         ("raw_set_nx_wait", &raw),
         ("locksim_wait1", &lock),
     );
     g.finish();
+    write_paired("replicated", &ratios);
 }
 
 fn redlock3(c: &mut Criterion) {
@@ -420,7 +518,7 @@ fn redlock3(c: &mut Criterion) {
     let u = urls(&p);
     let mut g = c.benchmark_group("redlock3");
     configure(&mut g);
-    let lock = real_lock(&rt, redlock(500), "bench:rl3", &u);
+    let (lock, _) = real_lock(&rt, redlock(500), "bench:rl3", &u);
     row(&mut g, &rt, "locksim_acquire", &lock, None, Part::Acquire);
     row(
         &mut g,
@@ -440,8 +538,8 @@ fn redlock5(c: &mut Criterion) {
     };
     let rt = runtime();
     let u = urls(&p);
-    let raw = Locker::Raw(raw_conns(&rt, &u));
-    let lock = real_lock(&rt, redlock(500), "bench:rl5", &u);
+    let (lock, conns) = real_lock(&rt, redlock(500), "bench:rl5", &u);
+    let raw = Locker::Raw(conns);
     let rs = rslock(&rt, &u, "bench:rl5-rslock");
 
     let mut g = c.benchmark_group("redlock5");
@@ -454,8 +552,9 @@ fn redlock5(c: &mut Criterion) {
         None,
         Part::Round,
     );
-    pair(&mut g, &rt, ("locksim", &lock), ("rslock", &rs));
+    let ratios = pair(&mut g, &rt, ("rslock", &rs), ("locksim", &lock));
     g.finish();
+    write_paired("redlock5", &ratios);
 
     // One node stalled: a second set of five servers with redis-5 SIGSTOPped (both clients'
     // connections to it open), paired with locksim on the healthy set.
@@ -463,17 +562,17 @@ fn redlock5(c: &mut Criterion) {
         return;
     };
     let v = urls(&q);
-    let stalled = real_lock(&rt, redlock(500), "bench:rl5s", &v);
+    let (stalled, _) = real_lock(&rt, redlock(500), "bench:rl5s", &v);
     let rs_stalled = rslock(&rt, &v, "bench:rl5s-rslock");
     let stalled_node = q.nodes().pop().expect("five nodes").0;
     q.pause(&stalled_node).expect("SIGSTOP");
     let mut g = c.benchmark_group("redlock5_stalled");
     configure(&mut g);
-    pair(
+    let ratios = pair(
         &mut g,
         &rt,
-        ("locksim", &stalled),
         ("locksim_healthy", &lock),
+        ("locksim", &stalled),
     );
     // Every rslock call waits for the stalled node's 500 ms timeout: ten flat samples of one
     // iteration each keep this group to a few tens of seconds.
@@ -495,6 +594,7 @@ fn redlock5(c: &mut Criterion) {
         Part::Round,
     );
     g.finish();
+    write_paired("redlock5_stalled", &ratios);
     q.resume(&stalled_node).expect("SIGCONT");
 }
 

@@ -301,14 +301,20 @@ mod tests {
         // A probe dropped midway (its caller gave up) lets the next one through.
         let g = get();
         let dropped = tokio::time::timeout(Duration::from_millis(50), conn.send(&g)).await;
-        assert!(dropped.is_err(), "the frozen node cannot answer within 50 ms");
+        assert!(
+            dropped.is_err(),
+            "the frozen node cannot answer within 50 ms"
+        );
         let t = Instant::now();
         let r = conn.send(&g).await;
         assert!(
             !matches!(&r, Reply::Error(e) if e.contains(BREAKER_OPEN)),
             "the next request is a probe again, not refused: {r:?}"
         );
-        assert!(t.elapsed() >= Duration::from_millis(250), "it waited for the node");
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "it waited for the node"
+        );
 
         // The node wakes up: the next probe is answered and the breaker closes.
         p.resume(&node).unwrap();

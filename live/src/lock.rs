@@ -2,30 +2,34 @@
 //!
 //! [`RealLock`] feeds lock-core's [`LockMachine`] with real time (microseconds since the lock
 //! was created) and carries its actions out against real servers: every
-//! [`Action::Send`] goes out at once, polled concurrently in place while the call runs (so a
-//! Redlock fan-out is concurrent and one slow node holds up nobody; sends still under way when
-//! the call returns move to a spawned task whose replies come back on a channel), and
-//! [`Action::SetTimer`] becomes a sleep. No scenario, no history: each call returns as soon as
-//! the machine reports the outcome it waits for (Acquired/Failed, Released, Extended/Lost),
-//! so Redlock decides at quorum and never waits for the slowest reply.
+//! [`Action::Send`] goes out at once and joins the sends under way, which are polled
+//! concurrently in place (so a Redlock fan-out is concurrent and one slow node holds up
+//! nobody), and [`Action::SetTimer`] becomes a sleep. No scenario, no history, no spawned
+//! task: each call returns as soon as the machine reports the outcome it waits for
+//! (Acquired/Failed, Released, Extended/Lost), so Redlock decides at quorum and never waits
+//! for the slowest reply.
 //!
-//! Timers and replies are only processed while a call is running (or in [`RealLock::poll`]);
-//! those that came due between calls are delivered at the start of the next call, in order.
-//! Replies that arrive after their decision (a late grant, a stalled node's timeout) are fed
-//! to the machine then too, so its cleanups (unlocking a late grant) still go out.
+//! Sends still under way when a call returns stay with the lock (already on the wire). Their
+//! replies and the timers are processed while a call is running (or in [`RealLock::poll`]);
+//! those that came in between calls are delivered at the start of the next call. Replies that
+//! arrive after their decision (a late grant, a stalled node's timeout) are fed to the machine
+//! then too, so its cleanups (unlocking a late grant) still go out.
+//!
+//! Give the lock connections with [`NodeConn::with_breaker`] so that a frozen node is sent one
+//! probe at a time instead of one request per call, each waiting out its timeout.
 
 use crate::conn::NodeConn;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use lock_core::{Action, Event, FailReason, LockMachine, Micros, Recipe, RecipeError, Reply};
 use lock_core::{RequestId, TimerId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// The lock is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +66,7 @@ impl std::error::Error for Failed {}
 
 /// One owner's lock on one key over real servers (one for a plain lock, N for Redlock).
 ///
-/// Needs a tokio runtime (sends are spawned tasks). Calls take `&mut self`; dropping a call's
+/// Needs a tokio runtime (the connections' IO). Calls take `&mut self`; dropping a call's
 /// future midway is safe — the next call picks the machine up where it was.
 pub struct RealLock {
     machine: LockMachine,
@@ -70,12 +74,10 @@ pub struct RealLock {
     rng: ChaCha8Rng,
     start: Instant,
     timers: BTreeSet<(Micros, TimerId)>,
-    tx: UnboundedSender<(RequestId, Reply)>,
-    rx: UnboundedReceiver<(RequestId, Reply)>,
     out: Vec<Action>,
-    /// Sends under way, polled in place while a call runs; when the call returns, those
-    /// still pending move to a spawned task that posts their replies to `tx`.
-    inflight: Vec<InFlight>,
+    /// Sends under way (each polled once when made, so it is on the wire), polled in place
+    /// while a call runs and by [`RealLock::poll`].
+    inflight: FuturesUnordered<InFlight>,
     held: Option<Acquired>,
     lost: bool,
 }
@@ -110,17 +112,14 @@ impl RealLock {
         seed: u64,
     ) -> Result<RealLock, RecipeError> {
         recipe.validate(conns.len())?;
-        let (tx, rx) = unbounded_channel();
         Ok(RealLock {
             machine: LockMachine::new(recipe, key, conns.len()),
             conns,
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: Instant::now(),
             timers: BTreeSet::new(),
-            tx,
-            rx,
             out: Vec::new(),
-            inflight: Vec::new(),
+            inflight: FuturesUnordered::new(),
             held: None,
             lost: false,
         })
@@ -185,19 +184,30 @@ impl RealLock {
     }
 
     /// Feeds the replies that have arrived and the timers that are due, without waiting (any
-    /// command this sends, e.g. the cleanup of a late grant, goes out on a spawned task).
+    /// command this sends, e.g. the cleanup of a late grant, goes on the wire now).
     pub fn poll(&mut self) {
-        while let Ok((request, reply)) = self.rx.try_recv() {
-            self.feed(Event::Reply { request, reply }, None);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            let mut progress = false;
+            while let Poll::Ready(Some((request, reply))) = self.inflight.poll_next_unpin(&mut cx) {
+                self.feed(Event::Reply { request, reply }, None);
+                progress = true;
+            }
+            if self.timers.first().is_some_and(|(at, _)| *at <= self.now()) {
+                self.fire_due(None);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
         }
-        self.fire_due(None);
-        self.detach_inflight();
     }
 
     /// Feeds `event`, then replies and timers, until the machine reports what `goal` waits for.
     async fn run(&mut self, event: Event, goal: Goal) -> Outcome {
         let outcome = self.run_inner(event, goal).await;
-        self.detach_inflight();
+        // Put the sends this call made last on the wire before returning.
+        self.poll();
         outcome
     }
 
@@ -209,16 +219,6 @@ impl RealLock {
             let next = self.timers.first().map(|(at, _)| *at);
             let deadline = next
                 .map(|at| tokio::time::Instant::from_std(self.start + Duration::from_micros(at)));
-            let inflight = &mut self.inflight;
-            let here = poll_fn(|cx| {
-                for i in 0..inflight.len() {
-                    if let Poll::Ready(r) = inflight[i].as_mut().poll(cx) {
-                        drop(inflight.swap_remove(i));
-                        return Poll::Ready(r);
-                    }
-                }
-                Poll::Pending
-            });
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -227,8 +227,7 @@ impl RealLock {
             };
             let reply = tokio::select! {
                 biased;
-                r = here => Some(r),
-                r = self.rx.recv() => r,
+                Some(r) = self.inflight.next() => Some(r),
                 _ = sleep => None,
             };
             let outcome = match reply {
@@ -239,31 +238,6 @@ impl RealLock {
                 return o;
             }
         }
-    }
-
-    /// Hands the sends still under way to a task of their own, so their replies (late grants
-    /// to clean up, a stalled node's timeout) reach the machine at the next call.
-    fn detach_inflight(&mut self) {
-        if self.inflight.is_empty() {
-            return;
-        }
-        let mut pending = std::mem::take(&mut self.inflight);
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            while !pending.is_empty() {
-                let r = poll_fn(|cx| {
-                    for i in 0..pending.len() {
-                        if let Poll::Ready(r) = pending[i].as_mut().poll(cx) {
-                            drop(pending.swap_remove(i));
-                            return Poll::Ready(r);
-                        }
-                    }
-                    Poll::Pending
-                })
-                .await;
-                let _ = tx.send(r);
-            }
-        });
     }
 
     /// Delivers every timer due by now.
