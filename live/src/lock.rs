@@ -25,7 +25,7 @@ use lock_core::{RequestId, TimerId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -75,9 +75,12 @@ pub struct RealLock {
     start: Instant,
     timers: BTreeSet<(Micros, TimerId)>,
     out: Vec<Action>,
-    /// Sends under way (each polled once when made, so it is on the wire), polled in place
-    /// while a call runs and by [`RealLock::poll`].
-    inflight: FuturesUnordered<InFlight>,
+    /// This call's sends under way, polled in place (every one on each wake-up: a call makes
+    /// one per instance).
+    inflight: Vec<InFlight>,
+    /// Sends left under way by earlier calls (already on the wire): polled only when woken, so
+    /// a frozen node's pending requests cost nothing until they time out.
+    earlier: FuturesUnordered<InFlight>,
     held: Option<Acquired>,
     lost: bool,
 }
@@ -119,7 +122,8 @@ impl RealLock {
             start: Instant::now(),
             timers: BTreeSet::new(),
             out: Vec::new(),
-            inflight: FuturesUnordered::new(),
+            inflight: Vec::new(),
+            earlier: FuturesUnordered::new(),
             held: None,
             lost: false,
         })
@@ -189,7 +193,9 @@ impl RealLock {
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             let mut progress = false;
-            while let Poll::Ready(Some((request, reply))) = self.inflight.poll_next_unpin(&mut cx) {
+            // Sends made since are polled (put on the wire) by the set's next poll.
+            self.earlier.extend(self.inflight.drain(..));
+            while let Poll::Ready(Some((request, reply))) = self.earlier.poll_next_unpin(&mut cx) {
                 self.feed(Event::Reply { request, reply }, None);
                 progress = true;
             }
@@ -225,9 +231,20 @@ impl RealLock {
                     None => std::future::pending().await,
                 }
             };
+            let inflight = &mut self.inflight;
+            let here = poll_fn(|cx| {
+                for i in 0..inflight.len() {
+                    if let Poll::Ready(r) = inflight[i].as_mut().poll(cx) {
+                        drop(inflight.swap_remove(i));
+                        return Poll::Ready(r);
+                    }
+                }
+                Poll::Pending
+            });
             let reply = tokio::select! {
                 biased;
-                Some(r) = self.inflight.next() => Some(r),
+                r = here => Some(r),
+                Some(r) = self.earlier.next() => Some(r),
                 _ = sleep => None,
             };
             let outcome = match reply {
