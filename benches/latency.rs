@@ -287,20 +287,42 @@ fn row(
     });
 }
 
-/// One pair's interleaved comparison: the subject's and the baseline's medians over the same
-/// iterations, and their ratio.
+/// One pair's interleaved comparison: the subject's and the baseline's per-iteration p50,
+/// p99 and mean over the same iterations, and the ratio of the p50s.
 struct PairedRatio {
     row: String,
     baseline: String,
     iterations: usize,
-    median_us: f64,
-    baseline_median_us: f64,
-    ratio: f64,
+    row_us: Stats,
+    baseline_us: Stats,
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+/// p50, p99 and mean of per-iteration times, in µs.
+#[derive(Clone, Copy)]
+struct Stats {
+    p50: f64,
+    p99: f64,
+    mean: f64,
+}
+
+impl Stats {
+    fn of(mut xs: Vec<f64>) -> Stats {
+        xs.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            xs.get(((xs.len().max(1) - 1) as f64 * q) as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        Stats {
+            p50: at(0.5),
+            p99: at(0.99),
+            mean: xs.iter().sum::<f64>() / xs.len() as f64,
+        }
+    }
+
+    fn json(self) -> serde_json::Value {
+        serde_json::json!({"p50": self.p50, "p99": self.p99, "mean": self.mean})
+    }
 }
 
 /// The four rows of a pair, `subject` against `baseline`, acquire and round, each measured
@@ -334,14 +356,12 @@ fn pair(
         }
         let pairs = std::mem::take(&mut *samples.lock().expect("samples"));
         let (s, b): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
-        let (median_us, baseline_median_us) = (median(s), median(b));
         ratios.push(PairedRatio {
             row: format!("{subject_name}_{suffix}"),
             baseline: format!("{base_name}_{suffix}"),
             iterations: pairs.len(),
-            median_us,
-            baseline_median_us,
-            ratio: median_us / baseline_median_us,
+            row_us: Stats::of(s),
+            baseline_us: Stats::of(b),
         });
     }
     ratios
@@ -352,8 +372,17 @@ fn pair(
 fn write_paired(group: &str, ratios: &[PairedRatio]) {
     for r in ratios {
         println!(
-            "paired {group}/{} vs {}: {:.1} µs / {:.1} µs = {:.3}× over {} interleaved iterations",
-            r.row, r.baseline, r.median_us, r.baseline_median_us, r.ratio, r.iterations
+            "paired {group}/{} vs {}: p50 {:.1} µs / {:.1} µs = {:.3}×, p99 {:.1} / {:.1} µs, mean {:.1} / {:.1} µs, over {} interleaved iterations",
+            r.row,
+            r.baseline,
+            r.row_us.p50,
+            r.baseline_us.p50,
+            r.row_us.p50 / r.baseline_us.p50,
+            r.row_us.p99,
+            r.baseline_us.p99,
+            r.row_us.mean,
+            r.baseline_us.mean,
+            r.iterations
         );
     }
     let dir = std::env::var_os("CRITERION_HOME")
@@ -372,9 +401,8 @@ fn write_paired(group: &str, ratios: &[PairedRatio]) {
                 "row": r.row,
                 "baseline": r.baseline,
                 "iterations": r.iterations,
-                "median_us": r.median_us,
-                "baseline_median_us": r.baseline_median_us,
-                "ratio": r.ratio,
+                "row_us": r.row_us.json(),
+                "baseline_us": r.baseline_us.json(),
             })
         })
         .collect();

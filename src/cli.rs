@@ -459,8 +459,8 @@ fn check_file(path: PathBuf, json: bool) -> i32 {
 }
 
 fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
-    let estimates = match report::bench::read_criterion(&criterion) {
-        Ok(e) if e.is_empty() => {
+    let results = match report::bench::read_criterion(&criterion) {
+        Ok(e) if e.estimates.is_empty() => {
             return bad_input(format!(
                 "{}: no benchmark results found",
                 criterion.display()
@@ -474,10 +474,10 @@ fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
         "cargo bench && locksim bench-report --criterion {}",
         criterion.display()
     );
-    let md = report::bench::bench_markdown(title, &command, &estimates);
+    let md = report::bench::bench_markdown(title, &command, &results);
     print!("{md}");
     if let Some(dir) = out {
-        let html = report::bench::bench_html(title, &command, &estimates);
+        let html = report::bench::bench_html(title, &command, &results);
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("bench-summary.md"), &md))
             .and_then(|()| std::fs::write(dir.join("bench-summary.html"), html));

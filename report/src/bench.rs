@@ -1,6 +1,7 @@
 //! The benchmark summary: criterion's saved estimates as a latency table and a bar chart.
 
 use plotters::prelude::*;
+use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,53 @@ pub struct BenchEstimate {
     pub name: String,
     /// Median time per iteration, in nanoseconds, with its 95 % confidence bounds.
     pub median_ns: (f64, f64, f64),
+}
+
+/// An interleaved comparison the latency bench wrote next to criterion's results
+/// (`<group>/paired.json`): the two rows ran alternately, every iteration timing both, so
+/// their ratio does not move with the machine's load between rows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PairedRatio {
+    /// Criterion's group (the directory the file is in).
+    #[serde(default)]
+    pub group: String,
+    /// The row compared.
+    pub row: String,
+    /// The row it is compared with.
+    pub baseline: String,
+    /// Iterations in which both ran.
+    pub iterations: u64,
+    /// The row's per-iteration times over those iterations, in µs.
+    pub row_us: PairedStats,
+    /// The baseline's per-iteration times over the same iterations, in µs.
+    pub baseline_us: PairedStats,
+}
+
+impl PairedRatio {
+    /// The row's p50 over the baseline's.
+    pub fn ratio(&self) -> f64 {
+        self.row_us.p50 / self.baseline_us.p50
+    }
+}
+
+/// Per-iteration statistics of one side of a [`PairedRatio`], in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct PairedStats {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// Everything `cargo bench` left in criterion's directory that the summary shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BenchResults {
+    /// Criterion's estimates, sorted by group and name.
+    pub estimates: Vec<BenchEstimate>,
+    /// The latency bench's interleaved comparisons, sorted by group and row.
+    pub paired: Vec<PairedRatio>,
 }
 
 /// Reading criterion's directory failed.
@@ -32,9 +80,9 @@ impl std::fmt::Display for BenchReadError {
 
 impl std::error::Error for BenchReadError {}
 
-/// Reads every `*/new/estimates.json` (with its `benchmark.json`) under `dir`, sorted by
-/// group and name.
-pub fn read_criterion(dir: &Path) -> Result<Vec<BenchEstimate>, BenchReadError> {
+/// Reads every `*/new/estimates.json` (with its `benchmark.json`) and every `paired.json`
+/// under `dir`.
+pub fn read_criterion(dir: &Path) -> Result<BenchResults, BenchReadError> {
     let err = |path: &Path, reason: String| BenchReadError {
         path: path.to_path_buf(),
         reason,
@@ -46,8 +94,22 @@ pub fn read_criterion(dir: &Path) -> Result<Vec<BenchEstimate>, BenchReadError> 
         ));
     }
     let mut out = Vec::new();
+    let mut paired = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        let file = d.join("paired.json");
+        if file.is_file() {
+            let text = std::fs::read_to_string(&file).map_err(|e| err(&file, e.to_string()))?;
+            let mut ratios: Vec<PairedRatio> =
+                serde_json::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
+            let group = d
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            for r in &mut ratios {
+                r.group = group.clone();
+            }
+            paired.extend(ratios);
+        }
         let entries = std::fs::read_dir(&d).map_err(|e| err(&d, e.to_string()))?;
         for entry in entries.flatten() {
             let p = entry.path();
@@ -66,7 +128,11 @@ pub fn read_criterion(dir: &Path) -> Result<Vec<BenchEstimate>, BenchReadError> 
         }
     }
     out.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
-    Ok(out)
+    paired.sort_by(|a, b| (&a.group, &a.row).cmp(&(&b.group, &b.row)));
+    Ok(BenchResults {
+        estimates: out,
+        paired,
+    })
 }
 
 fn read_one(new: &Path) -> Result<Option<BenchEstimate>, String> {
@@ -143,10 +209,34 @@ fn baseline<'a>(rows: &[&'a BenchEstimate], row: &BenchEstimate) -> Option<&'a B
 /// given as a ratio to its baseline: the row of the same group that times the same part
 /// (`_acquire`/`_extend`: one round trip; `_acquire_release`: a whole round) and whose name
 /// starts with `raw` (the floor), else `locksim_healthy`, else `rslock` (the peer).
-pub fn bench_markdown(title: &str, command: &str, estimates: &[BenchEstimate]) -> String {
+pub fn bench_markdown(title: &str, command: &str, results: &BenchResults) -> String {
+    let estimates = &results.estimates;
     let mut s = format!(
         "# {title}\n\nMade with `{command}` (criterion medians, 95 % confidence bounds).\n"
     );
+    if !results.paired.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Interleaved comparisons\n\nEach pair ran alternately, every iteration timing both, so the ratio is measured under the same load. Per-iteration times, row / baseline.\n\n| group | row | baseline | iterations | p50 µs | p99 µs | mean µs | p50 ratio |\n|---|---|---|---|---|---|---|---|"
+        );
+        for p in &results.paired {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3}× |",
+                p.group,
+                p.row,
+                p.baseline,
+                p.iterations,
+                p.row_us.p50,
+                p.baseline_us.p50,
+                p.row_us.p99,
+                p.baseline_us.p99,
+                p.row_us.mean,
+                p.baseline_us.mean,
+                p.ratio()
+            );
+        }
+    }
     let mut groups: Vec<&str> = estimates.iter().map(|e| e.group.as_str()).collect();
     groups.dedup();
     for g in groups {
@@ -178,7 +268,8 @@ pub fn bench_markdown(title: &str, command: &str, estimates: &[BenchEstimate]) -
 }
 
 /// The summary as an HTML page: the tables and a horizontal bar chart of the medians.
-pub fn bench_html(title: &str, command: &str, estimates: &[BenchEstimate]) -> String {
+pub fn bench_html(title: &str, command: &str, results: &BenchResults) -> String {
+    let estimates = &results.estimates;
     let mut svg = String::new();
     {
         let height = 60 + 26 * estimates.len().max(1) as u32;
@@ -229,7 +320,7 @@ pub fn bench_html(title: &str, command: &str, estimates: &[BenchEstimate]) -> St
         }
         let _ = root.present();
     }
-    let body = crate::html::markdown_to_html(&bench_markdown(title, command, estimates));
+    let body = crate::html::markdown_to_html(&bench_markdown(title, command, results));
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head>\n<body>\n{body}<h2>Medians</h2>\n{svg}\n</body></html>\n",
         t = crate::html::escape(title)
@@ -262,8 +353,17 @@ mod tests {
         write(&dir, "stalled", "locksim_healthy_acquire", 90_000.0);
         write(&dir, "stalled", "rslock_acquire", 500_000_000.0);
         write(&dir, "redlock3", "locksim_acquire", 90_000.0);
+        std::fs::write(
+            dir.join("single").join("paired.json"),
+            r#"[{"row": "locksim_acquire", "baseline": "raw_set_nx_acquire", "iterations": 900,
+                 "row_us": {"p50": 61.0, "p99": 90.0, "mean": 65.0},
+                 "baseline_us": {"p50": 60.0, "p99": 88.0, "mean": 64.0}}]"#,
+        )
+        .unwrap();
         let e = read_criterion(&dir).unwrap();
-        assert_eq!(e.len(), 9);
+        assert_eq!(e.estimates.len(), 9);
+        assert_eq!(e.paired.len(), 1);
+        assert_eq!(e.paired[0].group, "single");
         let md = bench_markdown("t", "cargo bench", &e);
         for line in [
             "| locksim_acquire | 63.0 µs | 56.7 µs – 69.3 µs | 1.05× | raw_set_nx_acquire |",
@@ -273,6 +373,7 @@ mod tests {
             "| locksim_acquire | 99.0 µs | 89.1 µs – 108.9 µs | 1.10× | locksim_healthy_acquire |",
             "| rslock_acquire | 500.00 ms | 450.00 ms – 550.00 ms | 5555.56× | locksim_healthy_acquire |",
             "| locksim_acquire | 90.0 µs | 81.0 µs – 99.0 µs | — | — |",
+            "| single | locksim_acquire | raw_set_nx_acquire | 900 | 61.0 / 60.0 | 90.0 / 88.0 | 65.0 / 64.0 | 1.017× |",
         ] {
             assert!(md.contains(line), "{line}\n{md}");
         }
