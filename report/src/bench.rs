@@ -1,6 +1,7 @@
 //! The benchmark summary: criterion's saved estimates as a latency table and a bar chart.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -275,31 +276,28 @@ pub fn bench_html(title: &str, command: &str, results: &BenchResults) -> String 
         let height = 60 + 26 * estimates.len().max(1) as u32;
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let max = estimates.iter().map(|e| e.median_ns.2).fold(1.0, f64::max) / 1e3 * 1.1;
+        // A log axis: the rows span sub-microsecond machine steps to second-long timeouts.
+        let max = estimates.iter().map(|e| e.median_ns.2).fold(1.0, f64::max) / 1e3 * 1.5;
+        let min = estimates
+            .iter()
+            .map(|e| e.median_ns.1)
+            .fold(f64::INFINITY, f64::min)
+            .clamp(1.0, f64::MAX)
+            / 1e3
+            / 1.5;
+        let min = min.min(max / 10.0);
         let n = estimates.len().max(1);
         if let Ok(mut c) = ChartBuilder::on(&root)
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(300)
-            .build_cartesian_2d(0.0..max, 0.0..n as f64)
+            .build_cartesian_2d((min..max).log_scale(), 0.0..n as f64)
         {
-            let labels: Vec<String> = estimates
-                .iter()
-                .map(|e| format!("{}/{}", e.group, e.name))
-                .collect();
             let _ = c
                 .configure_mesh()
                 .disable_y_mesh()
-                .y_labels(n)
-                .y_label_formatter(&|y| {
-                    let i = (*y - 0.5).round();
-                    if (y - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                        labels.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
-                .x_desc("median, µs")
+                .disable_y_axis()
+                .x_desc("median, µs (log scale)")
                 .draw();
             for (i, e) in estimates.iter().enumerate() {
                 let y = i as f64;
@@ -309,13 +307,20 @@ pub fn bench_html(title: &str, command: &str, results: &BenchResults) -> String 
                     e.median_ns.2 / 1e3,
                 );
                 let _ = c.draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, y + 0.15), (m, y + 0.85)],
+                    [(min, y + 0.15), (m, y + 0.85)],
                     BLUE.mix(0.6).filled(),
                 )));
                 let _ = c.draw_series(std::iter::once(PathElement::new(
                     vec![(lo, y + 0.5), (hi, y + 0.5)],
                     BLACK,
                 )));
+                // The row's name, right-aligned just left of its bar.
+                let name = format!("{}/{}", e.group, e.name);
+                let style = TextStyle::from(("sans-serif", 12).into_font())
+                    .pos(Pos::new(HPos::Right, VPos::Center));
+                let _ = c.draw_series(std::iter::once(
+                    EmptyElement::at((min, y + 0.5)) + Text::new(name, (-6, 0), style),
+                ));
             }
         }
         let _ = root.present();
