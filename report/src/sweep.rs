@@ -39,17 +39,9 @@ fn label(setting: &Setting, with_retry: bool) -> String {
     }
 }
 
-/// The colour of the `i`th series.
+/// The colour of the `i`th series (the timeline's client palette).
 fn color(i: usize) -> RGBColor {
-    const COLORS: [RGBColor; 6] = [
-        RGBColor(214, 39, 40),
-        RGBColor(31, 119, 180),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(255, 127, 14),
-        RGBColor(23, 190, 207),
-    ];
-    COLORS[i % COLORS.len()]
+    crate::timeline::PALETTE[i % crate::timeline::PALETTE.len()]
 }
 
 /// The sweep `report` as Markdown; `command` is what produced it.
@@ -321,7 +313,7 @@ mod tests {
         );
         let html = sweep_html(&r, COMMAND);
         // Per series and chart, a line and its legend key, in a colour of its own.
-        for colour in ["#D62728", "#1F77B4"] {
+        for colour in ["#0072B2", "#E69F00"] {
             let line = format!("stroke=\"{colour}\" stroke-width=\"2\"");
             assert_eq!(html.matches(&line).count(), 4, "{colour}: {html}");
         }

@@ -68,8 +68,9 @@ const MUTED: RGBColor = RGBColor(120, 120, 120);
 const GRID: RGBColor = RGBColor(226, 226, 226);
 const STRIPE: RGBColor = RGBColor(246, 246, 248);
 
-/// Client colours (Okabe–Ito-like, no red: red means a violation).
-const PALETTE: [RGBColor; 8] = [
+/// Client colours (Okabe–Ito-like, no red: red means a violation); the TTL sweep's series
+/// use them too.
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
     RGBColor(0, 158, 115),
