@@ -1,10 +1,14 @@
-//! Simulator speed: events per second, and the time to play the failover scenario.
+//! Simulator speed: events per second, the time to play the failover scenario, and what one
+//! lock cycle (acquire, write, release; or one watchdog extension) costs on simulated Redis.
 //!
 //! `cargo bench --bench sim_event_rate` — criterion reports time per run; the event count
-//! of each run is printed once, so events/s = events / time.
+//! of each run is printed once, so events/s = events / time. The `sim_lock` rows report time
+//! per cycle (or per extension) of wall clock: simulated time is free, so this is the CPU cost
+//! of simulating one.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use locksim::scenario::{Dist, Scenario};
+use locksim::checker::Event;
+use locksim::scenario::{Dist, Scenario, Topology};
 use std::path::Path;
 
 fn load(name: &str) -> Scenario {
@@ -49,5 +53,69 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// One client, no contention, no faults: `iterations` lock cycles back to back on `topology`.
+fn cycles(
+    topology: Topology,
+    iterations: u32,
+    work_ms: f64,
+    ttl_ms: u64,
+    watchdog: bool,
+) -> Scenario {
+    let mut s = load("safe-watchdog.json");
+    s.topology = topology;
+    s.network.latency = Dist::FixedMs(0.2);
+    s.recipe.ttl_ms = Some(ttl_ms);
+    s.recipe.watchdog = watchdog;
+    if let Topology::Redlock { .. } = s.topology {
+        s.recipe.redlock = Some(Default::default());
+    }
+    let mut client = s.clients[0].clone();
+    client.work_ms = Dist::FixedMs(work_ms);
+    client.think_ms = Dist::FixedMs(1.0);
+    client.iterations = iterations;
+    s.clients = vec![client];
+    s.duration_ms = u64::from(iterations) * (work_ms as u64 + 10) + 1_000;
+    s
+}
+
+fn lock_cycles(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sim_lock");
+    let rows = [
+        (
+            "single_cycle",
+            cycles(Topology::Single {}, 1_000, 1.0, 30_000, false),
+        ),
+        (
+            "redlock5_cycle",
+            cycles(
+                Topology::Redlock { instances: 5 },
+                1_000,
+                1.0,
+                30_000,
+                false,
+            ),
+        ),
+        (
+            "single_extend",
+            cycles(Topology::Single {}, 20, 300.0, 30, true),
+        ),
+    ];
+    for (name, scenario) in rows {
+        let run = locksim::sim::run(&scenario, 1);
+        let count =
+            |want: fn(&Event) -> bool| run.records.iter().filter(|r| want(&r.event)).count();
+        let per = if name.ends_with("extend") {
+            count(|e| matches!(e, Event::Extended { .. }))
+        } else {
+            count(|e| matches!(e, Event::Released { .. }))
+        };
+        assert!(per > 0, "{name}: nothing to measure");
+        println!("{name}: {per} per run");
+        g.throughput(Throughput::Elements(per as u64));
+        g.bench_function(name, |b| b.iter(|| locksim::sim::run(&scenario, 1)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, lock_cycles);
 criterion_main!(benches);
