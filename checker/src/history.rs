@@ -5,6 +5,7 @@
 
 use lock_core::{Op, Reply};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use thiserror::Error;
 
@@ -16,6 +17,15 @@ pub struct Record {
     /// What happened.
     #[serde(flatten)]
     pub event: Event,
+}
+
+/// Where a node's or client's clock starts and how fast it runs, as a run began.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockStart {
+    /// Offset from true time at the start, in milliseconds.
+    pub offset_ms: f64,
+    /// Speed relative to true time (1.005 runs 0.5 % fast).
+    pub rate: f64,
 }
 
 /// Something that happened in a run.
@@ -30,6 +40,9 @@ pub enum Event {
         resource: String,
         /// The recipe's TTL, if any, in milliseconds.
         ttl_ms: Option<u64>,
+        /// Clocks that do not start on true time, by node or client name (jumps are faults).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        clocks: BTreeMap<String, ClockStart>,
     },
     /// A fault was injected (node crash, promotion, partition, clock jump, client pause, ...).
     Fault { description: String },

@@ -15,6 +15,6 @@ mod verdict;
 mod tests;
 
 pub use check::check;
-pub use history::{Event, KeyChange, Record, SectionEnd};
+pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use property::Property;
 pub use verdict::{CheckConfig, Finding, Outcome, Verdict};

@@ -37,6 +37,7 @@ fn run_started(ttl_ms: Option<u64>) -> Event {
         seed: 1,
         resource: s("r"),
         ttl_ms,
+        clocks: Default::default(),
     }
 }
 fn fault(d: &str) -> Event {

@@ -174,6 +174,7 @@ pub async fn play(
         seed,
         resource: scenario.resource.key.clone(),
         ttl_ms: scenario.recipe.ttl_ms,
+        clocks: scenario.clocks.starts(),
     });
     let resource = Arc::new(Mutex::new(Resource::new(scenario.resource.checks_fencing)));
     let mut inboxes = Vec::new();

@@ -78,6 +78,41 @@ pub(crate) struct FaultMark {
     pub description: String,
 }
 
+/// One node's or client's clock over the run: where it started and its jumps.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct ClockLine {
+    /// Offset from true time at the start, in ms.
+    pub offset_ms: f64,
+    /// Speed relative to true time.
+    pub rate: f64,
+    /// Jumps: when (true time, µs) and by how much (ms), from the fault descriptions.
+    pub jumps: Vec<(u64, f64)>,
+}
+
+impl ClockLine {
+    /// How far the clock is from true time at `t_us`, in ms: the start offset, the drift
+    /// accumulated since, and the jumps up to then.
+    pub fn offset_at(&self, t_us: u64) -> f64 {
+        let drift = (self.rate - 1.0) * t_us as f64 / 1000.0;
+        let jumped: f64 = self
+            .jumps
+            .iter()
+            .filter(|(t, _)| *t <= t_us)
+            .map(|(_, by)| by)
+            .sum();
+        self.offset_ms + drift + jumped
+    }
+}
+
+/// The target and size of a clock jump, read from its fault description
+/// (`clock of {target} jumps {by:+} ms`).
+fn clock_jump(description: &str) -> Option<(&str, f64)> {
+    let rest = description.strip_prefix("clock of ")?;
+    let (target, by) = rest.split_once(" jumps ")?;
+    let by = by.strip_suffix(" ms")?.parse().ok()?;
+    Some((target, by))
+}
+
 /// The run's parameters from `RunStarted`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct RunInfo {
@@ -99,6 +134,8 @@ pub(crate) struct Model {
     /// Whether node lanes need the key in their label (several keys changed).
     pub several_keys: bool,
     pub faults: Vec<FaultMark>,
+    /// Clocks that were not on true time (a start offset, a rate, or jumps), by name.
+    pub clocks: BTreeMap<String, ClockLine>,
 }
 
 impl Model {
@@ -113,6 +150,7 @@ impl Model {
         let mut node_order: Vec<(String, String)> = Vec::new();
         let mut node_events: BTreeMap<(String, String), Vec<NodeChange>> = BTreeMap::new();
         let mut faults = Vec::new();
+        let mut clocks: BTreeMap<String, ClockLine> = BTreeMap::new();
 
         for r in records {
             let t = r.t_us;
@@ -135,7 +173,16 @@ impl Model {
                     seed,
                     resource,
                     ttl_ms,
+                    clocks: starts,
                 } => {
+                    for (name, c) in starts {
+                        let line = clocks.entry(name.clone()).or_insert_with(|| ClockLine {
+                            rate: 1.0,
+                            ..ClockLine::default()
+                        });
+                        line.offset_ms = c.offset_ms;
+                        line.rate = c.rate;
+                    }
                     info = Some(RunInfo {
                         scenario: scenario.clone(),
                         backend: backend.clone(),
@@ -144,10 +191,21 @@ impl Model {
                         ttl_ms: *ttl_ms,
                     })
                 }
-                Event::Fault { description } => faults.push(FaultMark {
-                    t_us: t,
-                    description: description.clone(),
-                }),
+                Event::Fault { description } => {
+                    if let Some((target, by)) = clock_jump(description) {
+                        let line = clocks
+                            .entry(target.to_string())
+                            .or_insert_with(|| ClockLine {
+                                rate: 1.0,
+                                ..ClockLine::default()
+                            });
+                        line.jumps.push((t, by));
+                    }
+                    faults.push(FaultMark {
+                        t_us: t,
+                        description: description.clone(),
+                    })
+                }
                 Event::AcquireStarted { client } => {
                     open_acq.insert(client.clone(), t);
                 }
@@ -264,6 +322,7 @@ impl Model {
             nodes,
             several_keys,
             faults,
+            clocks,
         }
     }
 }

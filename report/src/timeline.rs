@@ -239,6 +239,18 @@ fn text_on(c: RGBColor) -> RGBColor {
 }
 
 /// A step of 1, 2 or 5 × 10^k µs giving at most 12 ticks.
+/// A clock's start, when it is off true time: `clock +500 ms, rate 1.005`.
+fn clock_start_label(c: &crate::model::ClockLine) -> Option<String> {
+    let mut parts = Vec::new();
+    if c.offset_ms != 0.0 {
+        parts.push(format!("{:+.0} ms", c.offset_ms));
+    }
+    if c.rate != 1.0 {
+        parts.push(format!("rate {}", c.rate));
+    }
+    (!parts.is_empty()).then(|| format!("clock {}", parts.join(", ")))
+}
+
 fn tick_step(end_us: u64) -> u64 {
     let mut mag: u64 = 1;
     loop {
@@ -558,6 +570,54 @@ fn draw(
             (12, l.node_y(i)),
             &font(NORMAL, false, INK, HPos::Left),
         )?;
+    }
+
+    // Clocks off true time: the start (offset, rate) under the lane's name, and the offset
+    // after each jump at the jump.
+    let lanes = model
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (&c.name, l.client_y(i), CLIENT_LANE_H))
+        .chain(
+            model
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (&n.node, l.node_y(i), NODE_LANE_H)),
+        );
+    for (name, y, lane_h) in lanes {
+        let Some(clock) = model.clocks.get(name) else {
+            continue;
+        };
+        if let Some(start) = clock_start_label(clock) {
+            text(
+                area,
+                &fit(&start, SMALL - 2.0, LEFT - 24),
+                (36, y + lane_h / 2 - 9),
+                &font(SMALL - 2.0, false, FAULT, HPos::Left),
+            )?;
+        }
+        let top = y - lane_h / 2;
+        if clock.rate != 1.0 {
+            // Where the drift has taken the clock by the end of the axis.
+            text(
+                area,
+                &format!("clock {:+.0} ms here", clock.offset_at(l.end_us)),
+                (right - 4, top + 8),
+                &font(SMALL - 3.0, false, FAULT, HPos::Right),
+            )?;
+        }
+        for (t, _) in &clock.jumps {
+            let x = l.x(*t);
+            line(area, (x, top + 2), (x, top + 12), FAULT.stroke_width(2))?;
+            text(
+                area,
+                &format!("clock {:+.0} ms", clock.offset_at(*t)),
+                (x + 4, top + 8),
+                &font(SMALL - 3.0, false, FAULT, HPos::Left),
+            )?;
+        }
     }
 
     // Group headings.
@@ -1103,6 +1163,7 @@ mod tests {
                     seed: 1,
                     resource: "lock:x".into(),
                     ttl_ms: Some(30_000),
+                    clocks: Default::default(),
                 },
             ),
             rec(
@@ -1214,6 +1275,35 @@ mod tests {
         assert!(html.contains("<svg"));
         assert!(!html.contains("Redis nodes"));
         assert!(html.contains("No node lanes"));
+    }
+
+    #[test]
+    fn clocks_off_true_time_are_drawn_with_their_lanes() {
+        let mut recs = history();
+        let Event::RunStarted { clocks, .. } = &mut recs[0].event else {
+            panic!("the history starts with run_started");
+        };
+        let start = |offset_ms, rate| checker::ClockStart { offset_ms, rate };
+        clocks.insert("Alice".into(), start(500.0, 1.0));
+        clocks.insert("replica-1".into(), start(0.0, 1.01));
+        recs.push(fault(2_000_000, "clock of Alice jumps +1000 ms"));
+        let verdict = check(&recs, &CheckConfig::default());
+        let html = timeline_html("clocks", &recs, &verdict);
+        for needle in [
+            "clock +500 ms",  // Alice's start, under her name
+            "clock +1500 ms", // after her jump, at the jump
+            "clock rate 1.01",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?}");
+        }
+        // replica-1 runs 1 % fast: by the end of the axis it is ahead by 1 % of the run.
+        let model = Model::from_records(&recs);
+        let drift = model.clocks["replica-1"].offset_at(model.end_us);
+        assert!((drift - model.end_us as f64 / 1000.0 * 0.01).abs() < 1e-6);
+        assert!(html.contains(&format!("clock {drift:+.0} ms here")));
+        // Without clocks off true time, no clock labels.
+        let plain = timeline_html("plain", &history(), &verdict);
+        assert!(!plain.contains("clock +"));
     }
 
     #[test]

@@ -196,6 +196,23 @@ pub struct Clocks {
     pub clients: BTreeMap<String, ClockSpec>,
 }
 
+impl Clocks {
+    /// The clocks as a history's `run_started` records them: every one listed, by name.
+    pub fn starts(&self) -> BTreeMap<String, checker::ClockStart> {
+        self.nodes
+            .iter()
+            .chain(&self.clients)
+            .map(|(name, c)| {
+                let start = checker::ClockStart {
+                    offset_ms: c.offset_ms,
+                    rate: c.rate,
+                };
+                (name.clone(), start)
+            })
+            .collect()
+    }
+}
+
 /// One clock: where it starts and how fast it runs. Jumps are faults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -246,6 +246,7 @@ impl<'s> World<'s> {
             seed,
             resource: self.key.clone(),
             ttl_ms: self.sc.recipe.ttl_ms,
+            clocks: self.sc.clocks.starts(),
         });
         while let Some((t, ev)) = self.queue.pop() {
             if t > self.end {
