@@ -76,3 +76,50 @@ fn pitfall_pairs_share_everything_but_the_recipe() {
         assert!(fixed, "{safe} does not fix what {broken} breaks");
     }
 }
+
+/// The simulated Sentinels lose a primary that a partition cuts off from its replicas: they
+/// promote the replica while the clients still reach the old primary (split brain), and when
+/// the partition heals the old primary rejoins as a replica. A partition healed before
+/// `down_after_ms` fails nothing over.
+#[test]
+fn sentinels_fail_over_a_partitioned_primary_only_after_down_after() {
+    use locksim::checker::{Event, Outcome, Property};
+    use locksim::scenario::FaultAction;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/split-brain.json");
+    let scenario = Scenario::load(&path).unwrap();
+    let faults = |p: &locksim::play::Played| -> Vec<String> {
+        p.records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Fault { description } if description.starts_with("sentinel:") => {
+                    Some(format!("{} {description}", r.t_us / 1000))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let split = play_sim(&scenario, None);
+    assert_eq!(
+        faults(&split),
+        [
+            "1200 sentinel: primary unreachable for 1000 ms, promotes replica-1",
+            "6200 sentinel: primary reachable again, rejoins as a replica of replica-1",
+        ]
+    );
+    assert_eq!(
+        split.verdict.outcome(Property::MutualExclusion),
+        Outcome::Violated
+    );
+
+    let mut short = scenario.clone();
+    let FaultAction::Partition { for_ms, .. } = &mut short.faults[0].action else {
+        panic!("split-brain.json starts with its partition");
+    };
+    *for_ms = Some(500);
+    let healed = play_sim(&short, None);
+    assert!(faults(&healed).is_empty(), "{:?}", faults(&healed));
+    assert_eq!(
+        healed.verdict.outcome(Property::MutualExclusion),
+        Outcome::Holds
+    );
+}

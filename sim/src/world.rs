@@ -280,6 +280,7 @@ impl<'s> World<'s> {
                     self.net.cut(&a, &b, -1);
                     let d = format!("heal: {}", self.sc.faults[i].action.describe());
                     self.record(H::Fault { description: d });
+                    self.sentinel_after_heal();
                     self.flush_backlogs();
                 }
             }
@@ -477,6 +478,7 @@ impl<'s> World<'s> {
             } => {
                 let (a, b) = (self.parties(between), self.parties(and));
                 self.net.cut(&a, &b, 1);
+                self.sentinel_after_cut();
                 if let Some(d) = for_ms {
                     self.queue.push(self.now + d * MS, Ev::Heal(i));
                 }
@@ -561,6 +563,60 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Whether the Sentinels can reach node `n`. They run beside the replicas (as the
+    /// containers backend places them, on the nodes' network), so they lose the primary when
+    /// a partition cuts it off from every replica.
+    fn sentinels_reach(&self, n: usize) -> bool {
+        let mut replicas = (0..self.nodes.len())
+            .filter(|r| *r != n && matches!(self.nodes[*r].role, Role::Replica { .. }))
+            .peekable();
+        replicas.peek().is_none()
+            || replicas.any(|r| !self.net.is_cut(Party::Node(n), Party::Node(r)))
+    }
+
+    /// After a partition: a primary the Sentinels no longer reach counts as down for them
+    /// (clients that still reach it keep being served: split brain).
+    fn sentinel_after_cut(&mut self) {
+        let p = self.primary;
+        let node = &self.nodes[p];
+        if self.sentinel_after.is_some()
+            && node.up
+            && !node.paused
+            && node.down_since.is_none()
+            && !self.sentinels_reach(p)
+        {
+            self.mark_down(p);
+        }
+    }
+
+    /// After a partition heals: a primary the Sentinels reach again is up for them; an old
+    /// primary they had replaced rejoins as a replica of the new one, and a full resync
+    /// replaces whatever it granted meanwhile.
+    fn sentinel_after_heal(&mut self) {
+        if self.sentinel_after.is_none() {
+            return;
+        }
+        let p = self.primary;
+        if self.nodes[p].up && !self.nodes[p].paused && self.sentinels_reach(p) {
+            self.nodes[p].down_since = None;
+        }
+        for old in 0..self.nodes.len() {
+            let node = &self.nodes[old];
+            let stale = old != p && node.role == Role::Primary && node.up && !node.paused;
+            if stale && !self.net.is_cut(Party::Node(old), Party::Node(p)) {
+                let d = format!(
+                    "sentinel: {} reachable again, rejoins as a replica of {}",
+                    self.nodes[old].name, self.nodes[p].name
+                );
+                self.record(H::Fault { description: d });
+                self.backlog.retain(|(from, _), _| *from != old);
+                self.nodes[old].role = Role::Replica { of: p };
+                self.nodes[old].down_since = None;
+                self.full_sync(p, old);
+            }
+        }
+    }
+
     fn sentinel_failover(&mut self, old: usize) {
         let best = (0..self.nodes.len())
             .filter(|r| *r != old && self.nodes[*r].up && !self.nodes[*r].paused)
@@ -572,8 +628,13 @@ impl<'s> World<'s> {
                 )
             });
         if let Some(r) = best {
+            let why = if self.nodes[old].up && !self.nodes[old].paused {
+                "unreachable"
+            } else {
+                "down"
+            };
             let d = format!(
-                "sentinel: {} down for {} ms, promotes {}",
+                "sentinel: {} {why} for {} ms, promotes {}",
                 self.nodes[old].name,
                 self.sentinel_after.unwrap_or(0) / MS,
                 self.nodes[r].name
