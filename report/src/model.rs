@@ -78,8 +78,9 @@ pub(crate) struct FaultMark {
     pub description: String,
 }
 
-/// One node's or client's clock over the run: where it started and its jumps.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One node's or client's clock over the run: where it started and its jumps. The default
+/// is a clock on true time.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClockLine {
     /// Offset from true time at the start, in ms.
     pub offset_ms: f64,
@@ -87,6 +88,16 @@ pub(crate) struct ClockLine {
     pub rate: f64,
     /// Jumps: when (true time, µs) and by how much (ms), from the fault descriptions.
     pub jumps: Vec<(u64, f64)>,
+}
+
+impl Default for ClockLine {
+    fn default() -> Self {
+        ClockLine {
+            offset_ms: 0.0,
+            rate: 1.0,
+            jumps: Vec::new(),
+        }
+    }
 }
 
 impl ClockLine {
@@ -176,10 +187,7 @@ impl Model {
                     clocks: starts,
                 } => {
                     for (name, c) in starts {
-                        let line = clocks.entry(name.clone()).or_insert_with(|| ClockLine {
-                            rate: 1.0,
-                            ..ClockLine::default()
-                        });
+                        let line = clocks.entry(name.clone()).or_default();
                         line.offset_ms = c.offset_ms;
                         line.rate = c.rate;
                     }
@@ -193,13 +201,11 @@ impl Model {
                 }
                 Event::Fault { description } => {
                     if let Some((target, by)) = clock_jump(description) {
-                        let line = clocks
+                        clocks
                             .entry(target.to_string())
-                            .or_insert_with(|| ClockLine {
-                                rate: 1.0,
-                                ..ClockLine::default()
-                            });
-                        line.jumps.push((t, by));
+                            .or_default()
+                            .jumps
+                            .push((t, by));
                     }
                     faults.push(FaultMark {
                         t_us: t,
