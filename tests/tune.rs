@@ -73,7 +73,7 @@ fn retry_policies_are_swept_as_series_of_their_own() {
         report
             .points
             .iter()
-            .filter(|p| p.retry == *r)
+            .filter(|p| p.setting.retry == *r)
             .collect::<Vec<_>>()
     };
     // Three workers contend for one lock: one attempt each gives up often, retrying forever

@@ -60,10 +60,8 @@ pub enum TuneError {
 pub struct TunePoint {
     /// The TTL, in milliseconds.
     pub ttl_ms: u64,
-    /// Whether the watchdog extended the lock.
-    pub watchdog: bool,
-    /// The retry policy the clients used.
-    pub retry: RetryPolicy,
+    /// The series: watchdog and retry policy.
+    pub setting: Setting,
     /// Seeds run.
     pub seeds: u64,
     /// Seeds in which two clients held the lock at once.
@@ -119,16 +117,6 @@ pub struct TuneReport {
     pub three_x_rule_ms: f64,
     /// Per series (watchdog × retry policy, in sweep order), the smallest safe TTL.
     pub recommended: Vec<Recommendation>,
-}
-
-impl TunePoint {
-    /// The series this point belongs to.
-    pub fn setting(&self) -> Setting {
-        Setting {
-            watchdog: self.watchdog,
-            retry: self.retry.clone(),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -219,7 +207,7 @@ pub fn tune(
             setting: setting.clone(),
             ttl_ms: points
                 .iter()
-                .find(|p| p.setting() == *setting && p.safe())
+                .find(|p| p.setting == *setting && p.safe())
                 .map(|p| p.ttl_ms),
         })
         .collect();
@@ -280,8 +268,7 @@ fn sweep_point(
     let duration_s = s.duration_ms as f64 / 1000.0 * config.seeds as f64;
     TunePoint {
         ttl_ms,
-        watchdog: setting.watchdog,
-        retry: setting.retry.clone(),
+        setting: setting.clone(),
         seeds: config.seeds,
         mutual_exclusion_violations: t.me,
         unsafe_write_violations: t.unsafe_writes,

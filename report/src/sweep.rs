@@ -74,8 +74,8 @@ pub fn sweep_markdown(report: &TuneReport, command: &str) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:.1} % | {:.1} % | {} | {} | {:.1} % | {:.2} |",
-            wd(r.watchdog),
-            r.retry,
+            wd(r.setting.watchdog),
+            r.setting.retry,
             r.ttl_ms,
             r.seeds,
             100.0 * rate(r.mutual_exclusion_violations, r.seeds),
@@ -146,7 +146,7 @@ fn chart(
             let color = color(i);
             let pts: Vec<(f64, f64)> = rows
                 .iter()
-                .filter(|r| r.setting() == s.setting)
+                .filter(|r| r.setting == s.setting)
                 .filter_map(|r| y(r).map(|v| (r.ttl_ms as f64, v)))
                 .collect();
             let _ = c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)));
@@ -230,8 +230,10 @@ mod tests {
             .into_iter()
             .map(|ttl_ms| TunePoint {
                 ttl_ms,
-                watchdog: false,
-                retry: retry.clone(),
+                setting: Setting {
+                    watchdog: false,
+                    retry: retry.clone(),
+                },
                 seeds: 10,
                 mutual_exclusion_violations: if ttl_ms < safe_from { 9 } else { 0 },
                 unsafe_write_violations: 0,
