@@ -997,11 +997,7 @@ impl Provider for Containers {
     }
 
     fn route(&self, instance: usize) -> usize {
-        if self.replicated {
-            self.primary.load(Ordering::SeqCst)
-        } else {
-            instance
-        }
+        crate::route_to_primary(self.replicated, &self.primary, instance)
     }
 }
 

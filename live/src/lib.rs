@@ -151,6 +151,21 @@ impl Provider for UrlProvider {
     }
 }
 
+/// [`Provider::route`] for servers that fail over: in a replicated topology every instance
+/// goes to the current primary (`primary`, kept up to date by promotions), otherwise each
+/// instance to its own node.
+pub(crate) fn route_to_primary(
+    replicated: bool,
+    primary: &std::sync::atomic::AtomicUsize,
+    instance: usize,
+) -> usize {
+    if replicated {
+        primary.load(std::sync::atomic::Ordering::SeqCst)
+    } else {
+        instance
+    }
+}
+
 fn no_faults(node: &str) -> LiveError {
     LiveError::Fault {
         fault: node.to_string(),

@@ -401,11 +401,7 @@ impl Provider for Processes {
     }
 
     fn route(&self, instance: usize) -> usize {
-        if self.replicated {
-            self.primary.load(Ordering::SeqCst)
-        } else {
-            instance
-        }
+        crate::route_to_primary(self.replicated, &self.primary, instance)
     }
 }
 
