@@ -159,7 +159,7 @@ impl NodeConn {
         let result = match command.wire() {
             Wire::Plain(words) => plain(&words).query_async::<Value>(&mut conn).await,
             Wire::Script { script, keys, args } => {
-                let mut call = SCRIPTS[script as usize].prepare_invoke();
+                let mut call = hashed(script).prepare_invoke();
                 for k in keys {
                     call.key(k);
                 }
@@ -198,17 +198,20 @@ impl Drop for ProbeGuard<'_> {
     }
 }
 
-/// The lock protocol's scripts, hashed once, indexed by [`lock_core::Script`].
-static SCRIPTS: LazyLock<Vec<redis::Script>> = LazyLock::new(|| {
-    lock_core::Script::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            debug_assert_eq!(*s as usize, i);
-            redis::Script::new(s.body())
-        })
-        .collect()
-});
+/// The `redis` crate's handle on one of the lock protocol's scripts, hashed once.
+fn hashed(script: lock_core::Script) -> &'static redis::Script {
+    use lock_core::Script as S;
+    static RELEASE: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(S::Release.body()));
+    static EXTEND: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(S::Extend.body()));
+    static FENCED_ACQUIRE: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(S::FencedAcquire.body()));
+    match script {
+        S::Release => &RELEASE,
+        S::Extend => &EXTEND,
+        S::FencedAcquire => &FENCED_ACQUIRE,
+    }
+}
 
 /// The `redis` crate command for a plain command's words, encoded straight from them.
 fn plain(words: &[Word<'_>]) -> redis::Cmd {

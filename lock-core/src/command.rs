@@ -237,9 +237,6 @@ pub enum Script {
 }
 
 impl Script {
-    /// Every script.
-    pub const ALL: [Script; 3] = [Script::Release, Script::Extend, Script::FencedAcquire];
-
     /// The Lua source.
     pub fn body(self) -> &'static str {
         match self {
