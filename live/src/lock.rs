@@ -2,18 +2,21 @@
 //!
 //! [`RealLock`] feeds lock-core's [`LockMachine`] with real time (microseconds since the lock
 //! was created) and carries its actions out against real servers: every
-//! [`Action::Send`] goes out at once and joins the sends under way, which are polled
+//! [`Action::Send`] goes out at once and joins the call's sends under way, which are polled
 //! concurrently in place (so a Redlock fan-out is concurrent and one slow node holds up
-//! nobody), and [`Action::SetTimer`] becomes a sleep. No scenario, no history, no spawned
-//! task: each call returns as soon as the machine reports the outcome it waits for
-//! (Acquired/Failed, Released, Extended/Lost), so Redlock decides at quorum and never waits
-//! for the slowest reply.
+//! nobody), and [`Action::SetTimer`] becomes a sleep. No scenario, no history: each call
+//! returns as soon as the machine reports the outcome it waits for (Acquired/Failed,
+//! Released, Extended/Lost), so Redlock decides at quorum and never waits for the slowest
+//! reply.
 //!
-//! Sends still under way when a call returns stay with the lock (already on the wire). Their
-//! replies and the timers are processed while a call is running (or in [`RealLock::poll`]);
-//! those that came in between calls are delivered at the start of the next call. Replies that
-//! arrive after their decision (a late grant, a stalled node's timeout) are fed to the machine
-//! then too, so its cleanups (unlocking a late grant) still go out.
+//! Sends still under way when a call returns (a quorum's stragglers) go to the lock's driver
+//! task, spawned once, which keeps driving them — a send may still be connecting, and must
+//! reach its server before the commands of the next call — and posts their replies back.
+//! Those replies and the timers are processed while a call is running (or in
+//! [`RealLock::poll`]); those that came in between calls are delivered at the start of the
+//! next call. Replies that arrive after their decision (a late grant, a stalled node's
+//! timeout) are fed to the machine then too, so its cleanups (unlocking a late grant) still go
+//! out.
 //!
 //! Give the lock connections with [`NodeConn::with_breaker`] so that a frozen node is sent one
 //! probe at a time instead of one request per call, each waiting out its timeout.
@@ -28,8 +31,9 @@ use std::collections::BTreeSet;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// The lock is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,9 +82,11 @@ pub struct RealLock {
     /// This call's sends under way, polled in place (every one on each wake-up: a call makes
     /// one per instance).
     inflight: Vec<InFlight>,
-    /// Sends left under way by earlier calls (already on the wire): polled only when woken, so
-    /// a frozen node's pending requests cost nothing until they time out.
-    earlier: FuturesUnordered<InFlight>,
+    /// Hands sends left under way by a call to the driver task (spawned on first use).
+    driver: Option<UnboundedSender<InFlight>>,
+    /// Where the driver task posts their replies.
+    tx: UnboundedSender<(RequestId, Reply)>,
+    rx: UnboundedReceiver<(RequestId, Reply)>,
     held: Option<Acquired>,
     lost: bool,
 }
@@ -115,6 +121,7 @@ impl RealLock {
         seed: u64,
     ) -> Result<RealLock, RecipeError> {
         recipe.validate(conns.len())?;
+        let (tx, rx) = unbounded_channel();
         Ok(RealLock {
             machine: LockMachine::new(recipe, key, conns.len()),
             conns,
@@ -123,7 +130,9 @@ impl RealLock {
             timers: BTreeSet::new(),
             out: Vec::new(),
             inflight: Vec::new(),
-            earlier: FuturesUnordered::new(),
+            driver: None,
+            tx,
+            rx,
             held: None,
             lost: false,
         })
@@ -190,30 +199,55 @@ impl RealLock {
     /// Feeds the replies that have arrived and the timers that are due, without waiting (any
     /// command this sends, e.g. the cleanup of a late grant, goes on the wire now).
     pub fn poll(&mut self) {
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            let mut progress = false;
-            // Sends made since are polled (put on the wire) by the set's next poll.
-            self.earlier.extend(self.inflight.drain(..));
-            while let Poll::Ready(Some((request, reply))) = self.earlier.poll_next_unpin(&mut cx) {
-                self.feed(Event::Reply { request, reply }, None);
-                progress = true;
-            }
-            if self.timers.first().is_some_and(|(at, _)| *at <= self.now()) {
-                self.fire_due(None);
-                progress = true;
-            }
-            if !progress {
-                break;
-            }
+        while let Ok((request, reply)) = self.rx.try_recv() {
+            self.feed(Event::Reply { request, reply }, None);
+        }
+        self.fire_due(None);
+        self.hand_over_inflight();
+    }
+
+    /// Gives the sends still under way to the driver task, which drives them to their replies
+    /// (and posts those to `rx`) while no call is running. One task per lock, spawned the
+    /// first time; it ends when the lock is dropped and its last send is answered.
+    fn hand_over_inflight(&mut self) {
+        if self.inflight.is_empty() {
+            return;
+        }
+        let driver = self.driver.get_or_insert_with(|| {
+            let (to_driver, mut sends) = unbounded_channel::<InFlight>();
+            let replies = self.tx.clone();
+            tokio::spawn(async move {
+                let mut under_way = FuturesUnordered::new();
+                loop {
+                    tokio::select! {
+                        send = sends.recv() => match send {
+                            Some(f) => under_way.push(f),
+                            None if under_way.is_empty() => break,
+                            None => {
+                                while let Some(r) = under_way.next().await {
+                                    let _ = replies.send(r);
+                                }
+                                break;
+                            }
+                        },
+                        Some(r) = under_way.next() => {
+                            let _ = replies.send(r);
+                        }
+                    }
+                }
+            });
+            to_driver
+        });
+        for f in self.inflight.drain(..) {
+            // The task only ends once this sender is dropped, so the send cannot fail.
+            let _ = driver.send(f);
         }
     }
 
     /// Feeds `event`, then replies and timers, until the machine reports what `goal` waits for.
     async fn run(&mut self, event: Event, goal: Goal) -> Outcome {
         let outcome = self.run_inner(event, goal).await;
-        // Put the sends this call made last on the wire before returning.
-        self.poll();
+        self.hand_over_inflight();
         outcome
     }
 
@@ -244,7 +278,7 @@ impl RealLock {
             let reply = tokio::select! {
                 biased;
                 r = here => Some(r),
-                Some(r) = self.earlier.next() => Some(r),
+                r = self.rx.recv() => r,
                 _ = sleep => None,
             };
             let outcome = match reply {
@@ -462,6 +496,12 @@ mod tests {
             request_timeout_ms: 2000,
             ..short_retries()
         };
+        // Open the connections first: commands sent while a connection is still being opened
+        // are not ordered (a release may overtake the acquire it undoes, leaving a late grant
+        // for the machine to clean up), which would blur the timing measured here.
+        for conn in &c {
+            conn.connect().await.unwrap();
+        }
         let mut a = RealLock::new(recipe, "lock:rl", c, 3).unwrap();
         // Warm the connections, then stall one node.
         a.acquire().await.unwrap();
