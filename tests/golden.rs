@@ -1,0 +1,64 @@
+//! Golden histories guard refactors: every simulated scenario's history, at its own seed, is
+//! compared byte for byte with the file committed under `tests/golden/`.
+//!
+//! A change that alters a history on purpose regenerates them in the same commit and says
+//! why: `LOCKSIM_BLESS=1 cargo test --test golden`.
+
+use locksim::checker::history::write_jsonl;
+use locksim::play::play_sim;
+use locksim::scenario::{Backend, Scenario};
+use std::path::Path;
+
+#[test]
+fn every_simulated_history_matches_its_golden_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let golden = root.join("tests/golden");
+    let bless = std::env::var_os("LOCKSIM_BLESS").is_some();
+    if bless {
+        std::fs::create_dir_all(&golden).unwrap();
+    }
+    let mut files: Vec<_> = std::fs::read_dir(root.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut compared = 0;
+    let mut differ = Vec::new();
+    for file in &files {
+        let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+        if !scenario.supports(Backend::Sim) {
+            continue;
+        }
+        let played = play_sim(&scenario, None);
+        let mut bytes = Vec::new();
+        write_jsonl(&played.records, &mut bytes).unwrap();
+        let stem = file.file_stem().unwrap().to_string_lossy().to_string();
+        let path = golden.join(format!("{stem}.jsonl"));
+        if bless {
+            std::fs::write(&path, &bytes).unwrap();
+        } else {
+            let want = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (new scenario? LOCKSIM_BLESS=1 cargo test --test golden)",
+                    path.display()
+                )
+            });
+            if want != bytes {
+                let line = want
+                    .split(|b| *b == b'\n')
+                    .zip(bytes.split(|b| *b == b'\n'))
+                    .position(|(a, b)| a != b)
+                    .map_or(0, |i| i + 1);
+                differ.push(format!("{stem} (first difference at line {line})"));
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 30, "only {compared} simulated scenarios found");
+    assert!(
+        differ.is_empty(),
+        "histories differ from tests/golden/ (LOCKSIM_BLESS=1 regenerates them; say why in the commit):\n{}",
+        differ.join("\n")
+    );
+}
