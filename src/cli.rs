@@ -306,7 +306,9 @@ fn print_run(scenario: &Scenario, played: &Played, label: &str) {
     println!("timeline");
     for r in &played.records {
         let line = match &r.event {
-            Event::Fault { description } => format!("FAULT   {description}"),
+            Event::Fault(f) => format!("FAULT   {}", f.describe()),
+            Event::Heal(h) => format!("HEAL    {}", h.describe()),
+            Event::Observed(e) => format!("SEEN    {}", e.describe()),
             Event::Acquired {
                 client,
                 fencing_token,

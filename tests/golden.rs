@@ -13,7 +13,7 @@ use std::path::Path;
 fn every_simulated_history_matches_its_golden_file() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let golden = root.join("tests/golden");
-    let bless = std::env::var_os("LOCKSIM_BLESS").is_some();
+    let bless = std::env::var("LOCKSIM_BLESS").is_ok_and(|v| v == "1");
     if bless {
         std::fs::create_dir_all(&golden).unwrap();
     }

@@ -87,23 +87,41 @@ fn sentinels_fail_over_a_partitioned_primary_only_after_down_after() {
     use locksim::scenario::FaultAction;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/split-brain.json");
     let scenario = Scenario::load(&path).unwrap();
-    let faults = |p: &locksim::play::Played| -> Vec<String> {
+    use locksim::checker::{Effect, PromotedBy};
+    // What the simulated Sentinels did: promotions they made and old primaries rejoining.
+    let sentinel = |p: &locksim::play::Played| -> Vec<(u64, Effect)> {
         p.records
             .iter()
             .filter_map(|r| match &r.event {
-                Event::Fault { description } if description.starts_with("sentinel:") => {
-                    Some(format!("{} {description}", r.t_us / 1000))
-                }
+                Event::Observed(
+                    e @ (Effect::Promoted {
+                        by: PromotedBy::Sentinel,
+                        ..
+                    }
+                    | Effect::Rejoined { .. }),
+                ) => Some((r.t_us / 1000, e.clone())),
                 _ => None,
             })
             .collect()
     };
     let split = play_sim(&scenario, None);
     assert_eq!(
-        faults(&split),
+        sentinel(&split),
         [
-            "1200 sentinel: primary unreachable for 1000 ms, promotes replica-1",
-            "6200 sentinel: primary reachable again, rejoins as a replica of replica-1",
+            (
+                1200,
+                Effect::Promoted {
+                    node: "replica-1".into(),
+                    by: PromotedBy::Sentinel
+                }
+            ),
+            (
+                6200,
+                Effect::Rejoined {
+                    node: "primary".into(),
+                    primary: "replica-1".into()
+                }
+            ),
         ]
     );
     assert_eq!(
@@ -117,7 +135,7 @@ fn sentinels_fail_over_a_partitioned_primary_only_after_down_after() {
     };
     *for_ms = Some(500);
     let healed = play_sim(&short, None);
-    assert!(faults(&healed).is_empty(), "{:?}", faults(&healed));
+    assert!(sentinel(&healed).is_empty(), "{:?}", sentinel(&healed));
     assert_eq!(
         healed.verdict.outcome(Property::MutualExclusion),
         Outcome::Holds

@@ -1,6 +1,6 @@
 //! The judge: runs every property over a history and assembles the verdict.
 
-use crate::history::{Event, Record};
+use crate::history::Record;
 use crate::progress::{self, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_COMMANDS};
 use crate::property::Property;
 use crate::safety;
@@ -30,12 +30,9 @@ pub fn check(records: &[Record], config: &CheckConfig) -> Verdict {
         });
     }
 
-    let faults: Vec<(u64, &str)> = records
+    let faults: Vec<(u64, String)> = records
         .iter()
-        .filter_map(|r| match &r.event {
-            Event::Fault { description } => Some((r.t_us, description.as_str())),
-            _ => None,
-        })
+        .filter_map(|r| Some((r.t_us, r.event.fault_description()?)))
         .collect();
     for f in &mut findings {
         let last = f.times_us.iter().copied().max().unwrap_or(u64::MAX);

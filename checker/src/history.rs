@@ -3,6 +3,8 @@
 //! Times are *true* times in microseconds since the start of the run: the simulator's global
 //! clock, or the harness's monotonic clock on real Redis. Client clocks never appear here.
 
+use crate::fault::{Effect, Healed, Injected};
+use crate::verdict::CheckConfig;
 use lock_core::{Op, Reply};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,9 +45,18 @@ pub enum Event {
         /// Clocks that do not start on true time, by node or client name (jumps are faults).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         clocks: BTreeMap<String, ClockStart>,
+        /// The checker settings the run was judged with (the scenario's `checker`), so that
+        /// `locksim check` judges the history as the run did. Absent: the defaults.
+        #[serde(default, skip_serializing_if = "CheckConfig::is_default")]
+        checker: CheckConfig,
     },
-    /// A fault was injected (node crash, promotion, partition, clock jump, client pause, ...).
-    Fault { description: String },
+    /// The schedule injected a fault (node crash, promotion, partition, clock jump, client
+    /// pause, ...).
+    Fault(Injected),
+    /// A timed fault ended (a node or client resumed, a partition healed).
+    Heal(Healed),
+    /// The backend observed what a fault did (a node down, a promotion, a dropped replica).
+    Observed(Effect),
     /// A client starts trying to get the lock.
     AcquireStarted { client: String },
     /// One acquisition attempt begins (1-based).
@@ -152,6 +163,17 @@ pub enum SectionEnd {
 }
 
 impl Event {
+    /// For a fault line (injected, healed or observed), its description for people:
+    /// `crash primary`, `resume replica-1`, `observed: replica-1 is the primary (...)`.
+    pub fn fault_description(&self) -> Option<String> {
+        match self {
+            Event::Fault(f) => Some(f.describe()),
+            Event::Heal(h) => Some(h.describe()),
+            Event::Observed(e) => Some(format!("observed: {}", e.describe())),
+            _ => None,
+        }
+    }
+
     /// The client the event belongs to, if any.
     pub fn client(&self) -> Option<&str> {
         use Event::*;
@@ -170,7 +192,12 @@ impl Event {
             | Write { client, .. }
             | SetOnceWon { client, .. }
             | ClientCrashed { client } => Some(client),
-            RunStarted { .. } | Fault { .. } | KeyChanged { .. } | RunEnded {} => None,
+            RunStarted { .. }
+            | Fault(_)
+            | Heal(_)
+            | Observed(_)
+            | KeyChanged { .. }
+            | RunEnded {} => None,
         }
     }
 }
@@ -225,9 +252,9 @@ mod tests {
         let recs = vec![
             Record {
                 t_us: 0,
-                event: Event::Fault {
-                    description: "crash primary".into(),
-                },
+                event: Event::Fault(Injected::Crash {
+                    node: "primary".into(),
+                }),
             },
             Record {
                 t_us: 5,
@@ -243,7 +270,7 @@ mod tests {
         write_jsonl(&recs, &mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
         assert!(
-            text.starts_with(r#"{"t_us":0,"event":"fault","description":"crash primary"}"#),
+            text.starts_with(r#"{"t_us":0,"event":"fault","fault":"crash","node":"primary"}"#),
             "{text}"
         );
         assert_eq!(read_jsonl(&buf[..]).unwrap(), recs);

@@ -5,6 +5,7 @@
 //! every violation, naming the clients, the true times and the faults before it.
 
 mod check;
+pub mod fault;
 pub mod history;
 mod progress;
 mod property;
@@ -15,6 +16,7 @@ mod verdict;
 mod tests;
 
 pub use check::check;
+pub use fault::{Effect, Healed, Injected, PromotedBy};
 pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use property::Property;
 pub use verdict::{CheckConfig, Finding, Outcome, Verdict};

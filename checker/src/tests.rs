@@ -38,10 +38,11 @@ fn run_started(ttl_ms: Option<u64>) -> Event {
         resource: s("r"),
         ttl_ms,
         clocks: Default::default(),
+        checker: Default::default(),
     }
 }
-fn fault(d: &str) -> Event {
-    Event::Fault { description: s(d) }
+fn crash(node: &str) -> Event {
+    Event::Fault(crate::Injected::Crash { node: s(node) })
 }
 fn acquired(c: &str, fencing_token: Option<u64>) -> Event {
     Event::Acquired {
@@ -158,7 +159,7 @@ fn property_names_match_serde() {
 #[test]
 fn verdict_round_trips_through_json() {
     let v = H::new()
-        .at(1, fault("crash primary"))
+        .at(1, crash("primary"))
         .at(2, acquired("A", None))
         .at(3, acquired("B", None))
         .at(4, Event::RunEnded {})
@@ -195,13 +196,13 @@ fn times_are_milliseconds_with_three_decimals() {
 #[test]
 fn faults_before_lists_faults_up_to_the_last_time() {
     let v = H::new()
-        .at(0, fault("partition p1"))
+        .at(0, crash("partition p1"))
         .at(1, acquired("A", None))
-        .at(3, fault("pause A"))
+        .at(3, crash("pause A"))
         .at(5, acquired("B", None))
-        .at(8, fault("crash primary"))
+        .at(8, crash("primary"))
         .at(8, ended("A"))
-        .at(9, fault("heal"))
+        .at(9, crash("heal"))
         .at(12, ended("B"))
         .check();
     let f = only(&v, Property::MutualExclusion);
@@ -210,8 +211,8 @@ fn faults_before_lists_faults_up_to_the_last_time() {
     assert_eq!(
         f[0].faults_before,
         [
-            "0.000 ms: partition p1",
-            "3.000 ms: pause A",
+            "0.000 ms: crash partition p1",
+            "3.000 ms: crash pause A",
             "8.000 ms: crash primary"
         ]
     );
@@ -220,7 +221,7 @@ fn faults_before_lists_faults_up_to_the_last_time() {
 #[test]
 fn summary_names_violated_properties_and_faults() {
     let v = H::new()
-        .at(2, fault("crash primary"))
+        .at(2, crash("primary"))
         .at(1, acquired("A", None))
         .at(5, acquired("B", None))
         .at(8, ended("A"))
@@ -310,7 +311,7 @@ fn mutual_exclusion_open_sections_run_to_run_ended_or_history_end() {
     let v = H::new()
         .at(0, acquired("A", None))
         .at(5, acquired("B", None))
-        .at(7, fault("nothing"))
+        .at(7, crash("nothing"))
         .check();
     let f = only(&v, Property::MutualExclusion);
     assert_eq!(f[0].times_us, [5_000, 7_000]);
@@ -428,10 +429,10 @@ fn foreign_release_holds_for_own_and_failed_releases() {
 fn foreign_release_violated_by_deleting_anothers_lock() {
     let v = H::new()
         .at(1, reply("A", 0, Op::Acquire, Reply::Ok))
-        .at(2, fault("pause A"))
+        .at(2, crash("pause A"))
         .at(3, reply("B", 0, Op::Acquire, Reply::Ok))
         .at(4, reply("A", 0, Op::Release, Reply::Int(1)))
-        .at(5, fault("heal"))
+        .at(5, crash("heal"))
         .check();
     let f = only(&v, Property::ForeignRelease);
     assert_eq!(f.len(), 1);
@@ -443,7 +444,7 @@ fn foreign_release_violated_by_deleting_anothers_lock() {
         "{}",
         f[0].message
     );
-    assert_eq!(f[0].faults_before, ["2.000 ms: pause A"]);
+    assert_eq!(f[0].faults_before, ["2.000 ms: crash pause A"]);
 }
 
 /// A release sent before another client's grant, but answered (to a paused client) after
@@ -504,7 +505,7 @@ fn liveness_violated_when_lock_stays_unavailable() {
         .at(0, run_started(Some(1_000)))
         .at(1, acquired("A", None))
         .at(10, crashed("A"))
-        .at(2_000, fault("clock jump"))
+        .at(2_000, crash("clock jump"))
         .at(3_011, attempt_failed("B", 1))
         .at(3_500, acquire_failed("B"))
         .at(4_000, acquired("B", None))
@@ -513,7 +514,7 @@ fn liveness_violated_when_lock_stays_unavailable() {
     assert_eq!(f.len(), 1, "at most one finding per crash");
     assert_eq!(f[0].clients, ["A", "B"]);
     assert_eq!(f[0].times_us, [10_000, 3_011_000]);
-    assert_eq!(f[0].faults_before, ["2000.000 ms: clock jump"]);
+    assert_eq!(f[0].faults_before, ["2000.000 ms: crash clock jump"]);
 }
 
 #[test]
@@ -605,16 +606,16 @@ fn set_once_holds_for_one_winner_per_key() {
 fn set_once_violated_by_two_winners() {
     let v = H::new()
         .at(1, won("A", "k1"))
-        .at(2, fault("failover"))
+        .at(2, crash("failover"))
         .at(3, won("B", "k1"))
         .at(4, won("A", "k1"))
-        .at(5, fault("later"))
+        .at(5, crash("later"))
         .check();
     let f = only(&v, Property::SetOnce);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].clients, ["A", "B"]);
     assert_eq!(f[0].times_us, [1_000, 3_000]);
-    assert_eq!(f[0].faults_before, ["2.000 ms: failover"]);
+    assert_eq!(f[0].faults_before, ["2.000 ms: crash failover"]);
 }
 
 #[test]

@@ -28,6 +28,13 @@ pub struct CheckConfig {
     pub max_commands: Option<u32>,
 }
 
+impl CheckConfig {
+    /// Whether every threshold is left at its default.
+    pub fn is_default(&self) -> bool {
+        *self == CheckConfig::default()
+    }
+}
+
 /// One violation of a property.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {

@@ -4,7 +4,7 @@
 
 use crate::conn::NodeConn;
 use crate::{LiveError, Provider, Timeouts};
-use checker::{Event as H, Record};
+use checker::{Event as H, Healed, Record};
 use lock_core::{Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -175,6 +175,7 @@ pub async fn play(
         resource: scenario.resource.key.clone(),
         ttl_ms: scenario.recipe.ttl_ms,
         clocks: scenario.clocks.starts(),
+        checker: scenario.checker.clone(),
     });
     let resource = Arc::new(Mutex::new(Resource::new(scenario.resource.checks_fencing)));
     let mut inboxes = Vec::new();
@@ -248,9 +249,7 @@ async fn inject_faults(
     let client = |name: &str| scenario.clients.iter().position(|c| c.name == name);
     for f in faults {
         tokio::time::sleep_until((rec.start + Duration::from_millis(f.at_ms)).into()).await;
-        rec.record(H::Fault {
-            description: f.action.describe(),
-        });
+        rec.record(H::Fault(f.action.injected()));
         let p = provider.clone();
         let result = match f.action.clone() {
             FaultAction::PauseClient { client: c, for_ms } => {
@@ -262,9 +261,7 @@ async fn inject_faults(
                 let rec = rec.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    rec.record(H::Fault {
-                        description: format!("resume client {c}"),
-                    });
+                    rec.record(H::Heal(Healed::ResumeClient { client: c }));
                 });
                 Ok(())
             }
@@ -290,9 +287,7 @@ async fn inject_faults(
                 let problems = problems.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    rec.record(H::Fault {
-                        description: format!("resume {node}"),
-                    });
+                    rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
                     if let Err(e) = blocking(p, move |p| p.resume(&node)).await {
                         problems
                             .lock()
@@ -314,10 +309,13 @@ async fn inject_faults(
             } => {
                 if let Some(ms) = for_ms {
                     let rec = rec.clone();
-                    let description = format!("heal: {}", f.action.describe());
+                    let healed = Healed::Partition {
+                        between: between.clone(),
+                        and: and.clone(),
+                    };
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
-                        rec.record(H::Fault { description });
+                        rec.record(H::Heal(healed));
                     });
                 }
                 blocking(p, move |p| p.partition(&between, &and, for_ms)).await

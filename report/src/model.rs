@@ -1,7 +1,7 @@
 //! What a timeline shows, read from a history: lanes of intervals and marks on one true-time
 //! axis. Pure data, no drawing.
 
-use checker::{Event, KeyChange, Record};
+use checker::{Event, Healed, Injected, KeyChange, Record};
 use std::collections::BTreeMap;
 
 /// A half-open interval of true time, in microseconds.
@@ -67,15 +67,25 @@ pub(crate) struct NodeLane {
     pub segments: Vec<KeySegment>,
     /// Each change: when, what, whether it came through replication.
     pub changes: Vec<(u64, KeyChange, bool)>,
-    /// When the node was down (crashed) or paused, inferred from fault descriptions.
+    /// When the node was down (crashed) or paused, from the fault records.
     pub down: Vec<(Span, &'static str)>,
 }
 
-/// An injected fault.
+/// A fault line of the history: injected, healed, or an observed effect.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FaultMark {
     pub t_us: u64,
+    /// The record itself (a `Fault`, `Heal` or `Observed` event).
+    pub event: Event,
+    /// Its description for people, derived from the record.
     pub description: String,
+}
+
+impl FaultMark {
+    /// Whether this is an observed effect rather than something the schedule did.
+    pub fn observed(&self) -> bool {
+        matches!(self.event, Event::Observed(_))
+    }
 }
 
 /// One node's or client's clock over the run: where it started and its jumps. The default
@@ -86,7 +96,7 @@ pub(crate) struct ClockLine {
     pub offset_ms: f64,
     /// Speed relative to true time.
     pub rate: f64,
-    /// Jumps: when (true time, µs) and by how much (ms), from the fault descriptions.
+    /// Jumps: when (true time, µs) and by how much (ms), from the clock-jump fault records.
     pub jumps: Vec<(u64, f64)>,
 }
 
@@ -113,15 +123,6 @@ impl ClockLine {
             .sum();
         self.offset_ms + drift + jumped
     }
-}
-
-/// The target and size of a clock jump, read from its fault description
-/// (`clock of {target} jumps {by:+} ms`).
-fn clock_jump(description: &str) -> Option<(&str, f64)> {
-    let rest = description.strip_prefix("clock of ")?;
-    let (target, by) = rest.split_once(" jumps ")?;
-    let by = by.strip_suffix(" ms")?.parse().ok()?;
-    Some((target, by))
 }
 
 /// The run's parameters from `RunStarted`.
@@ -185,6 +186,7 @@ impl Model {
                     resource,
                     ttl_ms,
                     clocks: starts,
+                    ..
                 } => {
                     for (name, c) in starts {
                         let line = clocks.entry(name.clone()).or_default();
@@ -199,17 +201,18 @@ impl Model {
                         ttl_ms: *ttl_ms,
                     })
                 }
-                Event::Fault { description } => {
-                    if let Some((target, by)) = clock_jump(description) {
+                Event::Fault(_) | Event::Heal(_) | Event::Observed(_) => {
+                    if let Event::Fault(Injected::ClockJump { target, by_ms }) = &r.event {
                         clocks
-                            .entry(target.to_string())
+                            .entry(target.clone())
                             .or_default()
                             .jumps
-                            .push((t, by));
+                            .push((t, *by_ms as f64));
                     }
                     faults.push(FaultMark {
                         t_us: t,
-                        description: description.clone(),
+                        event: r.event.clone(),
+                        description: r.event.fault_description().unwrap_or_default(),
                     })
                 }
                 Event::AcquireStarted { client } => {
@@ -443,10 +446,8 @@ fn push_mark(clients: &mut BTreeMap<String, ClientLane>, client: &str, t: u64, m
     }
 }
 
-/// Best effort: reads node crashes/restarts and node/client pauses/resumes from the fault
-/// descriptions the simulator and the live backends write ("crash primary", "restart primary
-/// ...", "pause replica-1 for 500 ms", "resume replica-1", "pause client A for 900 ms",
-/// "resume client A"). Descriptions it does not recognise only draw their fault line.
+/// Node outages (crash to restart, pause to resume) and client pauses, from the fault
+/// records.
 fn infer_outages(
     faults: &[FaultMark],
     nodes: &mut [NodeLane],
@@ -468,26 +469,25 @@ fn infer_outages(
         }
     };
     for f in faults {
-        let words: Vec<&str> = f.description.split_whitespace().collect();
-        match words.as_slice() {
-            ["pause", "client", c, ..] => {
-                client_open.entry(c.to_string()).or_insert(f.t_us);
+        match &f.event {
+            Event::Fault(Injected::PauseClient { client, .. }) => {
+                client_open.entry(client.clone()).or_insert(f.t_us);
             }
-            ["resume", "client", c, ..] => {
-                if let Some(from) = client_open.remove(*c) {
-                    push_span(clients, c, from, f.t_us, |l| &mut l.paused);
+            Event::Heal(Healed::ResumeClient { client }) => {
+                if let Some(from) = client_open.remove(client) {
+                    push_span(clients, client, from, f.t_us, |l| &mut l.paused);
                 }
             }
-            ["crash", "client", ..] => {}
-            ["crash", n, ..] => {
-                node_open.entry(n.to_string()).or_insert((f.t_us, "down"));
+            Event::Fault(Injected::Crash { node }) => {
+                node_open.entry(node.clone()).or_insert((f.t_us, "down"));
             }
-            ["pause", n, ..] => {
-                node_open.entry(n.to_string()).or_insert((f.t_us, "paused"));
+            Event::Fault(Injected::PauseNode { node, .. }) => {
+                node_open.entry(node.clone()).or_insert((f.t_us, "paused"));
             }
-            ["restart", n, ..] | ["resume", n, ..] => {
-                if let Some((from, what)) = node_open.remove(*n) {
-                    close_node(nodes, n, from, f.t_us, what);
+            Event::Fault(Injected::Restart { node, .. })
+            | Event::Heal(Healed::ResumeNode { node }) => {
+                if let Some((from, what)) = node_open.remove(node) {
+                    close_node(nodes, node, from, f.t_us, what);
                 }
             }
             _ => {}
@@ -591,15 +591,16 @@ mod tests {
             key(0, "primary", KeyChange::Set, Some("A"), None),
             rec(
                 10,
-                Event::Fault {
-                    description: "crash primary".into(),
-                },
+                Event::Fault(Injected::Crash {
+                    node: "primary".into(),
+                }),
             ),
             rec(
                 90,
-                Event::Fault {
-                    description: "restart primary without persistence (empty)".into(),
-                },
+                Event::Fault(Injected::Restart {
+                    node: "primary".into(),
+                    persistence: false,
+                }),
             ),
             rec(2_000, Event::RunEnded {}),
         ];

@@ -2,7 +2,7 @@
 
 use crate::html::{escape, ms3, ms_short};
 use crate::model::{ClientMark, Model, NodeLane, Span};
-use checker::{Finding, KeyChange, Outcome, Property, Record, Verdict};
+use checker::{Event, Finding, KeyChange, Outcome, Property, Record, Verdict};
 use plotters::coord::Shift;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
@@ -462,7 +462,10 @@ fn legend_items(model: &Model) -> Vec<(Swatch, String)> {
         ]);
     }
     items.extend([
-        (Swatch::Fault, "fault injected".to_string()),
+        (
+            Swatch::Fault,
+            "fault: injected, healed or observed".to_string(),
+        ),
         (
             Swatch::Overlay(VIOLATION, 0.18),
             "mutual_exclusion violated: both hold".to_string(),
@@ -1092,11 +1095,19 @@ fn page(title: &str, model: &Model, verdict: &Verdict, svg: &str) -> String {
     if model.faults.is_empty() {
         let _ = writeln!(h, "<p>No faults were injected.</p>");
     } else {
-        let _ = writeln!(h, "<table>\n<tr><th></th><th>time</th><th>fault</th></tr>");
+        let _ = writeln!(
+            h,
+            "<table>\n<tr><th></th><th>time</th><th>kind</th><th>fault</th></tr>"
+        );
         for (i, f) in model.faults.iter().enumerate() {
+            let kind = match &f.event {
+                Event::Heal(_) => "healed",
+                _ if f.observed() => "observed",
+                _ => "injected",
+            };
             let _ = writeln!(
                 h,
-                "<tr><td>F{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>F{}</td><td>{}</td><td>{kind}</td><td>{}</td></tr>",
                 i + 1,
                 ms3(f.t_us),
                 escape(&f.description)
@@ -1117,13 +1128,8 @@ mod tests {
         Record { t_us, event }
     }
 
-    fn fault(t_us: u64, d: &str) -> Record {
-        rec(
-            t_us,
-            Event::Fault {
-                description: d.into(),
-            },
-        )
+    fn fault(t_us: u64, f: checker::Injected) -> Record {
+        rec(t_us, Event::Fault(f))
     }
 
     fn acquired(t_us: u64, c: &str) -> Record {
@@ -1164,6 +1170,7 @@ mod tests {
                     resource: "lock:x".into(),
                     ttl_ms: Some(30_000),
                     clocks: Default::default(),
+                    checker: Default::default(),
                 },
             ),
             rec(
@@ -1174,8 +1181,18 @@ mod tests {
             ),
             key(200, "primary", "Alice", false),
             acquired(400, "Alice"),
-            fault(10_000, "crash primary"),
-            fault(20_000, "promote replica-1 to primary"),
+            fault(
+                10_000,
+                checker::Injected::Crash {
+                    node: "primary".into(),
+                },
+            ),
+            fault(
+                20_000,
+                checker::Injected::Promote {
+                    node: "replica-1".into(),
+                },
+            ),
             rec(
                 100_000,
                 Event::AcquireStarted {
@@ -1286,7 +1303,13 @@ mod tests {
         let start = |offset_ms, rate| checker::ClockStart { offset_ms, rate };
         clocks.insert("Alice".into(), start(500.0, 1.0));
         clocks.insert("replica-1".into(), start(0.0, 1.01));
-        recs.push(fault(2_000_000, "clock of Alice jumps +1000 ms"));
+        recs.push(fault(
+            2_000_000,
+            checker::Injected::ClockJump {
+                target: "Alice".into(),
+                by_ms: 1000,
+            },
+        ));
         let verdict = check(&recs, &CheckConfig::default());
         let html = timeline_html("clocks", &recs, &verdict);
         for needle in [
@@ -1323,8 +1346,18 @@ mod tests {
     #[test]
     fn crowded_fault_labels_take_separate_rows() {
         let recs = vec![
-            fault(10_000, "crash primary"),
-            fault(20_000, "promote replica-1 to primary"),
+            fault(
+                10_000,
+                checker::Injected::Crash {
+                    node: "primary".into(),
+                },
+            ),
+            fault(
+                20_000,
+                checker::Injected::Promote {
+                    node: "replica-1".into(),
+                },
+            ),
             rec(5_000_000, Event::RunEnded {}),
         ];
         let m = Model::from_records(&recs);

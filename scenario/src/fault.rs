@@ -55,38 +55,32 @@ impl FaultAction {
         }
     }
 
-    /// A one-line description for histories and findings.
-    pub fn describe(&self) -> String {
-        match self {
-            FaultAction::Crash(n) => format!("crash {n}"),
-            FaultAction::Restart { node, persistence } => format!(
-                "restart {node} {}",
-                if *persistence {
-                    "with its data"
-                } else {
-                    "without persistence (empty)"
-                }
-            ),
-            FaultAction::Promote(n) => format!("promote {n} to primary"),
-            FaultAction::PauseNode { node, for_ms } => format!("pause {node} for {for_ms} ms"),
-            FaultAction::PauseClient { client, for_ms } => {
-                format!("pause client {client} for {for_ms} ms")
-            }
-            FaultAction::CrashClient(c) => format!("crash client {c}"),
-            FaultAction::ClockJump { target, by_ms } => {
-                format!("clock of {target} jumps {by_ms:+} ms")
-            }
+    /// The history's record of this fault being injected.
+    pub fn injected(&self) -> checker::Injected {
+        use checker::Injected as I;
+        match self.clone() {
+            FaultAction::Crash(node) => I::Crash { node },
+            FaultAction::Restart { node, persistence } => I::Restart { node, persistence },
+            FaultAction::Promote(node) => I::Promote { node },
+            FaultAction::PauseNode { node, for_ms } => I::PauseNode { node, for_ms },
+            FaultAction::PauseClient { client, for_ms } => I::PauseClient { client, for_ms },
+            FaultAction::CrashClient(client) => I::CrashClient { client },
+            FaultAction::ClockJump { target, by_ms } => I::ClockJump { target, by_ms },
             FaultAction::Partition {
                 between,
                 and,
                 for_ms,
-            } => format!(
-                "partition [{}] from [{}]{}",
-                between.join(", "),
-                and.join(", "),
-                for_ms.map(|d| format!(" for {d} ms")).unwrap_or_default()
-            ),
+            } => I::Partition {
+                between,
+                and,
+                for_ms,
+            },
         }
+    }
+
+    /// A one-line description for people (derived from [`FaultAction::injected`]).
+    pub fn describe(&self) -> String {
+        self.injected().describe()
     }
 }
 

@@ -7,7 +7,7 @@ use workload::clock::Clock;
 use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
-use checker::{Event as H, KeyChange, Record};
+use checker::{Effect as Seen, Event as H, Healed, KeyChange, PromotedBy, Record};
 use lock_core::{Command, Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -89,6 +89,11 @@ pub(crate) enum Ev {
     },
     SentinelCheck {
         node: usize,
+        down_since: u64,
+    },
+    /// A replica silent since `down_since` reaches its primary's `repl-timeout`.
+    ReplicaTimeout {
+        replica: usize,
         down_since: u64,
     },
 }
@@ -247,6 +252,7 @@ impl<'s> World<'s> {
             resource: self.key.clone(),
             ttl_ms: self.sc.recipe.ttl_ms,
             clocks: self.sc.clocks.starts(),
+            checker: self.sc.checker.clone(),
         });
         while let Some((t, ev)) = self.queue.pop() {
             if t > self.end {
@@ -264,6 +270,11 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Records what a fault was seen to do.
+    fn observe(&mut self, effect: Seen) {
+        self.record(H::Observed(effect));
+    }
+
     fn record(&mut self, event: H) {
         self.records.push(Record {
             t_us: self.now,
@@ -278,8 +289,12 @@ impl<'s> World<'s> {
                 if let FaultAction::Partition { between, and, .. } = &self.sc.faults[i].action {
                     let (a, b) = (self.parties(between), self.parties(and));
                     self.net.cut(&a, &b, -1);
-                    let d = format!("heal: {}", self.sc.faults[i].action.describe());
-                    self.record(H::Fault { description: d });
+                    let (between, and) = (between.clone(), and.clone());
+                    self.record(H::Heal(Healed::Partition {
+                        between: between.clone(),
+                        and: and.clone(),
+                    }));
+                    self.observe(Seen::Reconnected { between, and });
                     self.sentinel_after_heal();
                     self.flush_backlogs();
                 }
@@ -287,10 +302,9 @@ impl<'s> World<'s> {
             Ev::ResumeNode(n) => {
                 self.nodes[n].paused = false;
                 self.nodes[n].down_since = None;
-                let name = self.nodes[n].name.clone();
-                self.record(H::Fault {
-                    description: format!("resume {name}"),
-                });
+                let node = self.nodes[n].name.clone();
+                self.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
+                self.observe(Seen::NodeUp { node });
                 for ev in std::mem::take(&mut self.nodes[n].deferred) {
                     self.queue.push(self.now, ev);
                 }
@@ -299,10 +313,11 @@ impl<'s> World<'s> {
             }
             Ev::ResumeClient(c) => {
                 self.clients[c].paused = false;
-                let name = self.clients[c].lp.name().to_string();
-                self.record(H::Fault {
-                    description: format!("resume client {name}"),
-                });
+                let client = self.clients[c].lp.name().to_string();
+                self.record(H::Heal(Healed::ResumeClient {
+                    client: client.clone(),
+                }));
+                self.observe(Seen::ClientResumed { client });
                 for ev in std::mem::take(&mut self.clients[c].deferred) {
                     self.queue.push(self.now, ev);
                 }
@@ -378,6 +393,20 @@ impl<'s> World<'s> {
                     self.sentinel_failover(node);
                 }
             }
+            Ev::ReplicaTimeout {
+                replica,
+                down_since,
+            } => {
+                let Role::Replica { of } = self.nodes[replica].role else {
+                    return;
+                };
+                if self.nodes[replica].down_since == Some(down_since) && self.nodes[of].up {
+                    self.observe(Seen::ReplicaDropped {
+                        primary: self.nodes[of].name.clone(),
+                        replica: self.nodes[replica].name.clone(),
+                    });
+                }
+            }
         }
     }
 
@@ -421,13 +450,12 @@ impl<'s> World<'s> {
 
     fn inject(&mut self, i: usize) {
         let fault = &self.sc.faults[i];
-        self.record(H::Fault {
-            description: fault.action.describe(),
-        });
+        self.record(H::Fault(fault.action.injected()));
         match &fault.action {
-            FaultAction::Crash(n) => {
-                let n = self.node_index(n);
+            FaultAction::Crash(node) => {
+                let n = self.node_index(node);
                 self.crash_node(n);
+                self.observe(Seen::NodeDown { node: node.clone() });
             }
             FaultAction::Restart { node, persistence } => {
                 let n = self.node_index(node);
@@ -435,10 +463,15 @@ impl<'s> World<'s> {
                     self.crash_node(n);
                 }
                 self.restart_node(n, *persistence);
+                self.observe(Seen::NodeUp { node: node.clone() });
             }
-            FaultAction::Promote(n) => {
-                let n = self.node_index(n);
+            FaultAction::Promote(node) => {
+                let n = self.node_index(node);
                 self.promote(n);
+                self.observe(Seen::Promoted {
+                    node: node.clone(),
+                    by: PromotedBy::Manual,
+                });
             }
             FaultAction::PauseNode { node, for_ms } => {
                 let n = self.node_index(node);
@@ -446,6 +479,7 @@ impl<'s> World<'s> {
                     self.nodes[n].paused = true;
                     self.mark_down(n);
                     self.queue.push(self.now + for_ms * MS, Ev::ResumeNode(n));
+                    self.observe(Seen::NodePaused { node: node.clone() });
                 }
             }
             FaultAction::PauseClient { client, for_ms } => {
@@ -453,6 +487,9 @@ impl<'s> World<'s> {
                     if !self.clients[c].paused && !self.clients[c].crashed {
                         self.clients[c].paused = true;
                         self.queue.push(self.now + for_ms * MS, Ev::ResumeClient(c));
+                        self.observe(Seen::ClientPaused {
+                            client: client.clone(),
+                        });
                     }
                 }
             }
@@ -463,13 +500,20 @@ impl<'s> World<'s> {
             }
             FaultAction::ClockJump { target, by_ms } => {
                 let by = by_ms.saturating_mul(MS as i64);
-                if let Some(c) = self.client_index(target) {
+                let clock = if let Some(c) = self.client_index(target) {
                     self.clients[c].clock.jump(self.now, by);
                     self.replan_client_timers(c);
+                    &self.clients[c].clock
                 } else {
                     let n = self.node_index(target);
                     self.nodes[n].clock.jump(self.now, by);
-                }
+                    &self.nodes[n].clock
+                };
+                let offset_ms = (clock.local(self.now) as f64 - self.now as f64) / MS as f64;
+                self.observe(Seen::ClockSet {
+                    target: target.clone(),
+                    offset_ms,
+                });
             }
             FaultAction::Partition {
                 between,
@@ -478,6 +522,10 @@ impl<'s> World<'s> {
             } => {
                 let (a, b) = (self.parties(between), self.parties(and));
                 self.net.cut(&a, &b, 1);
+                self.observe(Seen::Partitioned {
+                    between: between.clone(),
+                    and: and.clone(),
+                });
                 self.sentinel_after_cut();
                 if let Some(d) = for_ms {
                     self.queue.push(self.now + d * MS, Ev::Heal(i));
@@ -488,6 +536,15 @@ impl<'s> World<'s> {
 
     fn mark_down(&mut self, n: usize) {
         self.nodes[n].down_since = Some(self.now);
+        if matches!(self.nodes[n].role, Role::Replica { .. }) && self.repl_timeout_us < self.end {
+            self.queue.push(
+                self.now + self.repl_timeout_us,
+                Ev::ReplicaTimeout {
+                    replica: n,
+                    down_since: self.now,
+                },
+            );
+        }
         if let (Some(after), true) = (self.sentinel_after, self.primary == n) {
             self.queue.push(
                 self.now + after,
@@ -604,11 +661,10 @@ impl<'s> World<'s> {
             let node = &self.nodes[old];
             let stale = old != p && node.role == Role::Primary && node.up && !node.paused;
             if stale && !self.net.is_cut(Party::Node(old), Party::Node(p)) {
-                let d = format!(
-                    "sentinel: {} reachable again, rejoins as a replica of {}",
-                    self.nodes[old].name, self.nodes[p].name
-                );
-                self.record(H::Fault { description: d });
+                self.observe(Seen::Rejoined {
+                    node: self.nodes[old].name.clone(),
+                    primary: self.nodes[p].name.clone(),
+                });
                 self.backlog.retain(|(from, _), _| *from != old);
                 self.nodes[old].role = Role::Replica { of: p };
                 self.nodes[old].down_since = None;
@@ -628,18 +684,10 @@ impl<'s> World<'s> {
                 )
             });
         if let Some(r) = best {
-            let why = if self.nodes[old].up && !self.nodes[old].paused {
-                "unreachable"
-            } else {
-                "down"
-            };
-            let d = format!(
-                "sentinel: {} {why} for {} ms, promotes {}",
-                self.nodes[old].name,
-                self.sentinel_after.unwrap_or(0) / MS,
-                self.nodes[r].name
-            );
-            self.record(H::Fault { description: d });
+            self.observe(Seen::Promoted {
+                node: self.nodes[r].name.clone(),
+                by: PromotedBy::Sentinel,
+            });
             self.promote(r);
         }
     }

@@ -1,0 +1,179 @@
+//! Faults as data: what a run injected, what it healed, and what it observed to happen.
+//!
+//! A history records a fault in three kinds of line, one structure each:
+//! - [`Injected`]: what the schedule did (`{"event":"fault","fault":"crash","node":"primary"}`);
+//! - [`Healed`]: the end of a timed fault (a resumed node or client, a healed partition);
+//! - [`Effect`]: what the backend *observed* to happen — a node seen down, a promotion seen in
+//!   `ROLE` or announced by Sentinel, a replica dropped by its primary, a clock moved.
+//!
+//! The text shown to people is derived from the structure ([`Injected::describe`] and the
+//! others); nothing reads the text back.
+
+use serde::{Deserialize, Serialize};
+
+/// A fault the schedule injected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Injected {
+    /// A node was killed.
+    Crash { node: String },
+    /// A node was started again, with its data or empty.
+    Restart { node: String, persistence: bool },
+    /// A replica was told to become the primary (by hand, `REPLICAOF NO ONE`).
+    Promote { node: String },
+    /// A node was frozen for `for_ms`.
+    PauseNode { node: String, for_ms: u64 },
+    /// A client was frozen for `for_ms` (a GC or VM pause).
+    PauseClient { client: String, for_ms: u64 },
+    /// A client process was killed.
+    CrashClient { client: String },
+    /// A node's or client's clock was stepped by `by_ms`.
+    ClockJump { target: String, by_ms: i64 },
+    /// Every link between two groups was cut, for `for_ms` or to the end.
+    Partition {
+        between: Vec<String>,
+        and: Vec<String>,
+        for_ms: Option<u64>,
+    },
+}
+
+/// The end of a timed fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Healed {
+    /// A frozen node was thawed.
+    ResumeNode { node: String },
+    /// A frozen client was thawed.
+    ResumeClient { client: String },
+    /// A partition was healed.
+    Partition {
+        between: Vec<String>,
+        and: Vec<String>,
+    },
+}
+
+/// Who made a node the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotedBy {
+    /// The fault schedule, by `REPLICAOF NO ONE`.
+    Manual,
+    /// Sentinel's automatic failover.
+    Sentinel,
+}
+
+/// What a backend observed a fault to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// The node is down: its process exited, its container stopped.
+    NodeDown { node: String },
+    /// The node is frozen (SIGSTOP, `docker pause`).
+    NodePaused { node: String },
+    /// The node answers again.
+    NodeUp { node: String },
+    /// The node is a primary now.
+    Promoted { node: String, by: PromotedBy },
+    /// A former primary follows `primary` as a replica again.
+    Rejoined { node: String, primary: String },
+    /// The primary dropped the replica's link (silent past `repl-timeout`) and streams to it
+    /// no more: its writes are acknowledged without that replica.
+    ReplicaDropped { primary: String, replica: String },
+    /// The links between the two groups are cut.
+    Partitioned {
+        between: Vec<String>,
+        and: Vec<String>,
+    },
+    /// The links between the two groups carry traffic again.
+    Reconnected {
+        between: Vec<String>,
+        and: Vec<String>,
+    },
+    /// The client is frozen.
+    ClientPaused { client: String },
+    /// The client runs again.
+    ClientResumed { client: String },
+    /// The clock of `target` is now `offset_ms` off true time.
+    ClockSet { target: String, offset_ms: f64 },
+}
+
+impl Injected {
+    /// A one-line description for people (`crash primary`).
+    pub fn describe(&self) -> String {
+        match self {
+            Injected::Crash { node } => format!("crash {node}"),
+            Injected::Restart { node, persistence } => format!(
+                "restart {node} {}",
+                if *persistence {
+                    "with its data"
+                } else {
+                    "without persistence (empty)"
+                }
+            ),
+            Injected::Promote { node } => format!("promote {node} to primary"),
+            Injected::PauseNode { node, for_ms } => format!("pause {node} for {for_ms} ms"),
+            Injected::PauseClient { client, for_ms } => {
+                format!("pause client {client} for {for_ms} ms")
+            }
+            Injected::CrashClient { client } => format!("crash client {client}"),
+            Injected::ClockJump { target, by_ms } => {
+                format!("clock of {target} jumps {by_ms:+} ms")
+            }
+            Injected::Partition {
+                between,
+                and,
+                for_ms,
+            } => format!(
+                "{}{}",
+                groups("partition", between, and),
+                for_ms.map(|d| format!(" for {d} ms")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl Healed {
+    /// A one-line description for people (`resume replica-1`).
+    pub fn describe(&self) -> String {
+        match self {
+            Healed::ResumeNode { node } => format!("resume {node}"),
+            Healed::ResumeClient { client } => format!("resume client {client}"),
+            Healed::Partition { between, and } => groups("heal partition", between, and),
+        }
+    }
+}
+
+impl Effect {
+    /// A one-line description for people (`replica-1 promoted by sentinel`).
+    pub fn describe(&self) -> String {
+        match self {
+            Effect::NodeDown { node } => format!("{node} is down"),
+            Effect::NodePaused { node } => format!("{node} is frozen"),
+            Effect::NodeUp { node } => format!("{node} answers again"),
+            Effect::Promoted { node, by } => format!(
+                "{node} is the primary ({})",
+                match by {
+                    PromotedBy::Manual => "promoted by hand",
+                    PromotedBy::Sentinel => "promoted by Sentinel",
+                }
+            ),
+            Effect::Rejoined { node, primary } => {
+                format!("{node} rejoins as a replica of {primary}")
+            }
+            Effect::ReplicaDropped { primary, replica } => {
+                format!("{primary} dropped its replica {replica}")
+            }
+            Effect::Partitioned { between, and } => groups("cut", between, and),
+            Effect::Reconnected { between, and } => groups("reconnected", between, and),
+            Effect::ClientPaused { client } => format!("client {client} is frozen"),
+            Effect::ClientResumed { client } => format!("client {client} runs again"),
+            Effect::ClockSet { target, offset_ms } => {
+                format!("clock of {target} is {offset_ms:+} ms off true time")
+            }
+        }
+    }
+}
+
+fn groups(what: &str, between: &[String], and: &[String]) -> String {
+    format!("{what} [{}] from [{}]", between.join(", "), and.join(", "))
+}
