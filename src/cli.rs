@@ -1,8 +1,9 @@
 //! Argument parsing and the subcommands. Exit codes: 0 as expected, 1 not as expected (or a
-//! violation found by `check`), 2 bad input.
+//! violation found by `check`), 2 bad input, 3 inconclusive (a fault or condition the run
+//! depends on was not seen to happen).
 
 use checker::history::{read_jsonl, write_jsonl};
-use checker::{check, CheckConfig, Event, Outcome};
+use checker::{check, Event, Outcome};
 use clap::{Parser, Subcommand};
 use locksim::play::{play_containers_with, play_live_with, play_processes_with, play_sim, Played};
 use scenario::{Backend, Scenario};
@@ -23,7 +24,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Play a scenario file and judge it; exit 0 when the verdict matches its `expect`.
+    /// Play a scenario file and judge it; exit 0 when the verdict matches its `expect`, 1 when
+    /// it does not, 2 on bad input, 3 when the run is inconclusive: a scheduled fault or an
+    /// `after` condition was not seen to take effect (Sentinel never promoted, a condition
+    /// timed out, a server died on its own), so the verdict would not mean what it says.
     ///
     /// Example: locksim run scenarios/failover-double-grant.json
     Run {
@@ -103,13 +107,19 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Judge a recorded history (JSON lines); exit 0 when every property holds.
+    /// Judge a recorded history (JSON lines); exit 0 when every property holds, 1 when one is
+    /// violated, 3 when the run recorded that it could not confirm its faults (inconclusive).
+    ///
+    /// The checker settings are the ones the run recorded in `run_started`.
     Check {
         /// The history file.
         history: PathBuf,
         /// Print the verdict as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Judge with this scenario's `checker` settings instead of the recorded ones.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
     },
 }
 
@@ -164,7 +174,11 @@ pub fn main() -> i32 {
             crate::explore_cmd::explore(file, seeds, first, jobs, until_violation, shrink, property)
         }
         Cmd::Tune(args) => crate::tune_cmd::run(args),
-        Cmd::Check { history, json } => check_file(history, json),
+        Cmd::Check {
+            history,
+            json,
+            scenario,
+        } => check_file(history, json, scenario),
         Cmd::BenchReport { criterion, out } => bench_report(criterion, out),
     }
 }
@@ -279,6 +293,7 @@ fn run(
             "verdict": played.verdict,
             "expect": scenario.expect,
             "matches_expect": played.matches_expect(),
+            "conclusive": played.verdict.is_conclusive(),
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
@@ -287,7 +302,9 @@ fn run(
             println!("problem during the run: {p}");
         }
     }
-    if played.matches_expect() {
+    if !played.verdict.is_conclusive() {
+        3
+    } else if played.matches_expect() {
         0
     } else {
         1
@@ -435,7 +452,7 @@ fn outcome(o: Outcome) -> &'static str {
     }
 }
 
-fn check_file(path: PathBuf, json: bool) -> i32 {
+fn check_file(path: PathBuf, json: bool, scenario: Option<PathBuf>) -> i32 {
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
@@ -444,7 +461,21 @@ fn check_file(path: PathBuf, json: bool) -> i32 {
         Ok(r) => r,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
-    let verdict = check(&records, &CheckConfig::default());
+    // Judge as the run did: with the checker settings it recorded, unless a scenario is given.
+    let config = match scenario {
+        Some(file) => match Scenario::load(&file) {
+            Ok(s) => s.checker,
+            Err(e) => return bad_input(e),
+        },
+        None => records
+            .iter()
+            .find_map(|r| match &r.event {
+                Event::RunStarted { checker, .. } => Some(checker.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+    };
+    let verdict = check(&records, &config);
     if json {
         println!(
             "{}",
@@ -453,7 +484,9 @@ fn check_file(path: PathBuf, json: bool) -> i32 {
     } else {
         println!("{}", verdict.summary());
     }
-    if verdict.all_hold() {
+    if !verdict.is_conclusive() {
+        3
+    } else if verdict.all_hold() {
         0
     } else {
         1

@@ -20,9 +20,10 @@ pub struct Played {
 }
 
 impl Played {
-    /// Whether the verdict matches the scenario's `expect` on every listed property.
+    /// Whether the run is conclusive and its verdict matches the scenario's `expect` on every
+    /// listed property. An inconclusive run never matches: its outcomes were not earned.
     pub fn matches_expect(&self) -> bool {
-        self.mismatches.is_empty()
+        self.verdict.is_conclusive() && self.mismatches.is_empty()
     }
 }
 

@@ -39,7 +39,7 @@ fn fault() -> impl Strategy<Value = Fault> {
             for_ms: Some(d)
         }),
     ];
-    (0u64..25_000, action).prop_map(|(at_ms, action)| Fault { at_ms, action })
+    (0u64..25_000, action).prop_map(|(at_ms, action)| Fault::at(at_ms, action))
 }
 
 proptest! {

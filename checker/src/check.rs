@@ -1,6 +1,6 @@
 //! The judge: runs every property over a history and assembles the verdict.
 
-use crate::history::Record;
+use crate::history::{Event, Record};
 use crate::progress::{self, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_COMMANDS};
 use crate::property::Property;
 use crate::safety;
@@ -54,5 +54,16 @@ pub fn check(records: &[Record], config: &CheckConfig) -> Verdict {
             (p, o)
         })
         .collect();
-    Verdict { outcomes, findings }
+    let inconclusive = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Inconclusive { reason } => Some(format!("{}: {reason}", ms(r.t_us))),
+            _ => None,
+        })
+        .collect();
+    Verdict {
+        outcomes,
+        findings,
+        inconclusive,
+    }
 }

@@ -130,6 +130,10 @@ pub enum Event {
         /// Time left before the key expires, on the node's clock (`null`: no expiry).
         ttl_left_us: Option<u64>,
     },
+    /// The run could not confirm that something it depends on happened (a scheduled fault
+    /// not seen to take effect, a condition not met in time, a server that died on its own):
+    /// its verdict is inconclusive.
+    Inconclusive { reason: String },
     /// The run ended.
     RunEnded {},
 }
@@ -196,6 +200,7 @@ impl Event {
             | Fault(_)
             | Heal(_)
             | Observed(_)
+            | Inconclusive { .. }
             | KeyChanged { .. }
             | RunEnded {} => None,
         }

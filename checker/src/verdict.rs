@@ -58,6 +58,11 @@ pub struct Verdict {
     /// Every violation found, grouped by property in [`Property::ALL`] order, each group in
     /// history order.
     pub findings: Vec<Finding>,
+    /// Why the run cannot be trusted, as "12.000 ms: reason": a scheduled fault or condition
+    /// that was not seen to take effect, a server that died on its own. Empty: conclusive.
+    /// An inconclusive run's outcomes say only what happened, not what the lock guarantees.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inconclusive: Vec<String>,
 }
 
 impl Verdict {
@@ -68,6 +73,11 @@ impl Verdict {
             None if self.findings.iter().any(|f| f.property == p) => Outcome::Violated,
             None => Outcome::Holds,
         }
+    }
+
+    /// Whether the run confirmed every fault it depends on (see [`Verdict::inconclusive`]).
+    pub fn is_conclusive(&self) -> bool {
+        self.inconclusive.is_empty()
     }
 
     /// Whether every property holds.
@@ -85,6 +95,15 @@ impl Verdict {
             .max()
             .unwrap_or(0);
         let mut out = String::new();
+        if !self.is_conclusive() {
+            let _ = writeln!(
+                out,
+                "INCONCLUSIVE: the run could not confirm what it was meant to show"
+            );
+            for why in &self.inconclusive {
+                let _ = writeln!(out, "  {why}");
+            }
+        }
         for p in Property::ALL {
             let status = match self.outcome(p) {
                 Outcome::Holds => "holds".to_string(),

@@ -153,6 +153,8 @@ pub struct Containers {
     /// How many partitions keep each container (by node name) off the mesh network.
     isolation: Arc<tokio::sync::Mutex<HashMap<String, usize>>>,
     primary: Arc<AtomicUsize>,
+    /// Promotions the Sentinels made, as the poller saw them, not yet taken by the driver.
+    promotions: Arc<std::sync::Mutex<Vec<(Instant, checker::Effect)>>>,
     stop: Arc<AtomicBool>,
     poller: Option<std::thread::JoinHandle<()>>,
 }
@@ -245,6 +247,7 @@ impl Containers {
             slots: tokio::sync::Mutex::new(Vec::new()),
             isolation: Arc::default(),
             primary: Arc::new(AtomicUsize::new(0)),
+            promotions: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
             poller: None,
         };
@@ -710,6 +713,7 @@ impl Containers {
         let sentinels: Vec<String> = (0..SENTINELS).map(|k| self.addr(n + k)).collect();
         let names = self.names.clone();
         let primary = self.primary.clone();
+        let promotions = self.promotions.clone();
         let stop = self.stop.clone();
         let t = std::thread::Builder::new()
             .name("locksim-sentinel-poll".into())
@@ -733,8 +737,15 @@ impl Containers {
                     let best = (0..names.len())
                         .filter(|i| votes[*i] > 0)
                         .max_by_key(|i| (votes[*i], usize::from(*i != current)));
-                    if let Some(b) = best {
+                    if let Some(b) = best.filter(|b| *b != current) {
                         primary.store(b, Ordering::SeqCst);
+                        promotions.lock().unwrap_or_else(|e| e.into_inner()).push((
+                            Instant::now(),
+                            checker::Effect::Promoted {
+                                node: names[b].clone(),
+                                by: checker::PromotedBy::Sentinel,
+                            },
+                        ));
                     }
                     std::thread::sleep(POLL);
                 }
@@ -998,6 +1009,14 @@ impl Provider for Containers {
 
     fn route(&self, instance: usize) -> usize {
         crate::route_to_primary(self.replicated, &self.primary, instance)
+    }
+
+    fn admin_addr(&self, node: &str) -> Option<String> {
+        Some(self.addr(self.index(node).ok()?))
+    }
+
+    fn take_observations(&self) -> Vec<(Instant, checker::Effect)> {
+        std::mem::take(&mut *self.promotions.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

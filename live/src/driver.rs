@@ -4,11 +4,11 @@
 
 use crate::conn::NodeConn;
 use crate::{LiveError, Provider, Timeouts};
-use checker::{Event as H, Healed, Record};
+use checker::{Effect, Event as H, Healed, PromotedBy, Record};
 use lock_core::{Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scenario::{ClockSpec, FaultAction, Scenario, Topology};
+use scenario::{After, ClockSpec, Condition, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,8 +21,9 @@ use workload::{ClientLoop, Input, Output, Resource};
 pub struct LiveRun {
     /// The history, in true-time order.
     pub records: Vec<Record>,
-    /// Things that went wrong during the run (a fault that failed, a server that died on its
-    /// own); the history is still complete up to the end and can be checked.
+    /// Connections that broke during the run, per node (whether or not a fault meant it); the
+    /// history is still complete up to the end and can be checked. What makes the run
+    /// inconclusive is recorded in the history itself.
     pub problems: Vec<String>,
 }
 
@@ -106,10 +107,16 @@ pub fn check_support_of(
     Ok(())
 }
 
-/// The history being written, stamped with the harness's monotonic clock.
+/// The history being written, stamped with the harness's monotonic clock. Conditions
+/// (`after`) wait on it.
 struct Recorder {
     start: Instant,
     records: Mutex<Vec<Record>>,
+    /// Woken on every record, for [`Recorder::wait_for`].
+    grew: tokio::sync::Notify,
+    /// What is waiting for which condition now (`faults[1] (crash primary)` → `A acquiring
+    /// the lock`); still waiting when the run ends makes it inconclusive.
+    pending: Mutex<BTreeMap<String, String>>,
 }
 
 impl Recorder {
@@ -118,9 +125,73 @@ impl Recorder {
     }
 
     fn record(&self, event: H) {
+        self.record_at(Instant::now(), event);
+    }
+
+    /// Records `event` as of `at` (an observation made a little earlier); the history is put in
+    /// time order when the run ends.
+    fn record_at(&self, at: Instant, event: H) {
+        let t_us = at.saturating_duration_since(self.start).as_micros() as u64;
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        let t_us = self.now_us();
         records.push(Record { t_us, event });
+        drop(records);
+        self.grew.notify_waiters();
+    }
+
+    fn observe(&self, effect: Effect) {
+        self.record(H::Observed(effect));
+    }
+
+    fn inconclusive(&self, reason: String) {
+        self.record(H::Inconclusive { reason });
+    }
+
+    /// Waits until the history shows `condition`, at the latest until `until`; the time it was
+    /// first seen.
+    async fn wait_for(&self, condition: &Condition, until: Instant) -> Option<u64> {
+        let mut scanned = 0;
+        loop {
+            let grew = self.grew.notified();
+            tokio::pin!(grew);
+            grew.as_mut().enable();
+            {
+                let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(r) = records[scanned..]
+                    .iter()
+                    .find(|r| condition.met_by(&r.event))
+                {
+                    return Some(r.t_us);
+                }
+                scanned = records.len();
+            }
+            if tokio::time::timeout_at(until.into(), grew).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for `after` on behalf of `what` (`faults[1] (crash primary)`), from `at`; records
+    /// why the run is inconclusive when it is not seen in time. The instant to act at.
+    async fn wait_after(&self, after: &After, at: Instant, what: &str) -> Option<Instant> {
+        let until = at + Duration::from_millis(after.timeout_ms);
+        let pending = || self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending().insert(what.to_string(), after.condition.describe());
+        let seen = self.wait_for(&after.condition, until).await;
+        pending().remove(what);
+        match seen {
+            Some(t) => {
+                let seen = self.start + Duration::from_micros(t);
+                Some(at.max(seen + Duration::from_millis(after.delay_ms)))
+            }
+            None => {
+                self.inconclusive(format!(
+                    "{what} waited for {}, which was not seen within {} ms",
+                    after.condition.describe(),
+                    after.timeout_ms
+                ));
+                None
+            }
+        }
     }
 }
 
@@ -167,6 +238,8 @@ pub async fn play(
     let rec = Arc::new(Recorder {
         start,
         records: Mutex::new(Vec::new()),
+        grew: tokio::sync::Notify::new(),
+        pending: Mutex::new(BTreeMap::new()),
     });
     rec.record(H::RunStarted {
         scenario: scenario.name.clone(),
@@ -210,128 +283,307 @@ pub async fn play(
             think: None,
         };
         let start_at = rec.start + Duration::from_millis(spec.start_ms);
-        tasks.push(tokio::spawn(client.run(rx, start_at)));
+        let after = spec
+            .after
+            .clone()
+            .map(|a| (a, format!("clients[{i}] ({}) start", spec.name)));
+        tasks.push(tokio::spawn(client.run(rx, start_at, after)));
     }
-    let problems = Arc::new(Mutex::new(Vec::new()));
-    let faults = tokio::spawn(inject_faults(
-        scenario.clone(),
-        provider.clone(),
-        rec.clone(),
+    let end = rec.start + Duration::from_millis(scenario.duration_ms);
+    let ctx = FaultCtx {
+        provider: provider.clone(),
+        rec: rec.clone(),
         inboxes,
-        problems.clone(),
-    ));
-    tokio::time::sleep_until((rec.start + Duration::from_millis(scenario.duration_ms)).into())
-        .await;
+        clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
+    };
+    let faults = tokio::spawn(inject_faults(scenario.clone(), ctx));
+    let replicated = matches!(scenario.topology, Topology::Replicated { .. });
+    let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
+    tokio::time::sleep_until(end.into()).await;
     faults.abort();
+    watcher.abort();
     for t in &tasks {
         t.abort();
     }
-    rec.record(H::RunEnded {});
-    let records = std::mem::take(&mut *rec.records.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
+    let _ = faults.await;
+    let _ = watcher.await;
+    // What was still waiting for its condition never happened.
+    let pending = std::mem::take(&mut *rec.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    for (what, condition) in pending {
+        rec.inconclusive(format!(
+            "{what} waited for {condition}, which was not seen by the end of the run"
+        ));
+    }
+    // A server that stopped answering although no fault touched it died on its own.
+    let touched = touched_nodes(scenario);
     let names: BTreeMap<String, String> = nodes.into_iter().map(|(n, u)| (u, n)).collect();
+    let mut problems = Vec::new();
     for (url, line) in std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner())) {
         let node = names.get(&url).map(String::as_str).unwrap_or("?");
+        if !touched.contains(node) {
+            rec.inconclusive(format!("{node}, which no fault touched, {line}"));
+        }
         problems.push(format!("{node}: {line}"));
     }
+    rec.record(H::RunEnded {});
+    let mut records = std::mem::take(&mut *rec.records.lock().unwrap_or_else(|e| e.into_inner()));
+    records.sort_by_key(|r| r.t_us);
     Ok(LiveRun { records, problems })
 }
 
-async fn inject_faults(
-    scenario: Scenario,
+/// The nodes a scenario's faults act on (so a connection to them may break on purpose).
+fn touched_nodes(scenario: &Scenario) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for f in &scenario.faults {
+        match &f.action {
+            FaultAction::Crash(n) | FaultAction::Promote(n) => {
+                out.insert(n.clone());
+            }
+            FaultAction::Restart { node, .. } | FaultAction::PauseNode { node, .. } => {
+                out.insert(node.clone());
+            }
+            FaultAction::Partition { between, and, .. } => {
+                out.extend(between.iter().chain(and).cloned())
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// How often the watcher looks at the servers.
+const WATCH_EVERY: Duration = Duration::from_millis(25);
+
+/// Records what happens to the servers without a fault doing it directly, until `end`: the
+/// promotions Sentinel makes, and (replicated topologies) the primary dropping a replica.
+async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool, end: Instant) {
+    let names: Vec<String> = provider.nodes().into_iter().map(|(n, _)| n).collect();
+    // The primary last looked at, and the replicas it streamed to then.
+    let mut linked: Option<(String, std::collections::BTreeSet<String>)> = None;
+    while Instant::now() < end {
+        let p = provider.clone();
+        let names = names.clone();
+        let primary_was = linked.as_ref().map(|(p, _)| p.clone());
+        let looked = tokio::task::spawn_blocking(move || {
+            let seen = p.take_observations();
+            let primary = names.get(p.route(0)).cloned().unwrap_or_default();
+            let replicas = if replicated {
+                p.admin_addr(&primary)
+                    .and_then(|a| crate::observe::connected_replicas(&a).ok())
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|(ip, port)| p.replica_named_by(ip, *port))
+                            .collect::<std::collections::BTreeSet<String>>()
+                    })
+            } else {
+                None
+            };
+            (Instant::now(), seen, primary, replicas)
+        })
+        .await;
+        let Ok((at, seen, primary, replicas)) = looked else {
+            break;
+        };
+        for (t, effect) in seen {
+            rec.record_at(t, H::Observed(effect));
+        }
+        if let Some(now) = replicas {
+            if let Some((_, before)) = linked
+                .as_ref()
+                .filter(|_| primary_was.as_ref() == Some(&primary))
+            {
+                for gone in before.difference(&now) {
+                    rec.record_at(
+                        at,
+                        H::Observed(Effect::ReplicaDropped {
+                            primary: primary.clone(),
+                            replica: gone.clone(),
+                        }),
+                    );
+                }
+            }
+            linked = Some((primary, now));
+        }
+        tokio::time::sleep(WATCH_EVERY).await;
+    }
+}
+
+/// What the fault tasks share.
+#[derive(Clone)]
+struct FaultCtx {
     provider: Arc<dyn Provider>,
     rec: Arc<Recorder>,
     inboxes: Vec<mpsc::UnboundedSender<Msg>>,
-    problems: Arc<Mutex<Vec<String>>>,
-) {
-    let mut faults = scenario.faults.clone();
-    faults.sort_by_key(|f| f.at_ms);
-    let client = |name: &str| scenario.clients.iter().position(|c| c.name == name);
-    for f in faults {
-        tokio::time::sleep_until((rec.start + Duration::from_millis(f.at_ms)).into()).await;
-        rec.record(H::Fault(f.action.injected()));
-        let p = provider.clone();
-        let result = match f.action.clone() {
-            FaultAction::PauseClient { client: c, for_ms } => {
-                send(
-                    &inboxes,
-                    client(&c),
-                    Msg::Pause(Duration::from_millis(for_ms)),
-                );
-                let rec = rec.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    rec.record(H::Heal(Healed::ResumeClient { client: c }));
-                });
-                Ok(())
-            }
-            FaultAction::CrashClient(c) => {
-                send(&inboxes, client(&c), Msg::Crash);
-                Ok(())
-            }
-            FaultAction::ClockJump { target, by_ms } if client(&target).is_some() => {
-                send(
-                    &inboxes,
-                    client(&target),
-                    Msg::ClockJump(by_ms.saturating_mul(1000)),
-                );
-                Ok(())
-            }
-            FaultAction::PauseNode { node, for_ms } => {
-                let paused = blocking(p.clone(), {
-                    let node = node.clone();
-                    move |p| p.pause(&node)
-                })
-                .await;
-                let rec = rec.clone();
-                let problems = problems.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                    rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
-                    if let Err(e) = blocking(p, move |p| p.resume(&node)).await {
-                        problems
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(e.to_string());
+    clients: Vec<String>,
+}
+
+/// How long a fault's effect may take to be seen before the run is inconclusive.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+
+async fn inject_faults(scenario: Scenario, ctx: FaultCtx) {
+    let mut faults: Vec<(usize, scenario::Fault)> =
+        scenario.faults.iter().cloned().enumerate().collect();
+    faults.sort_by_key(|(_, f)| f.at_ms);
+    // Dropped with this task when the run ends: what still waits is then aborted.
+    let mut waiting = tokio::task::JoinSet::new();
+    for (i, f) in faults {
+        let at = ctx.rec.start + Duration::from_millis(f.at_ms);
+        let what = format!("faults[{i}] ({})", f.action.describe());
+        match f.after.clone() {
+            // A fault that waits for a condition waits on its own: the rest go on.
+            Some(after) => {
+                let ctx = ctx.clone();
+                waiting.spawn(async move {
+                    tokio::time::sleep_until(at.into()).await;
+                    if let Some(when) = ctx.rec.wait_after(&after, at, &what).await {
+                        tokio::time::sleep_until(when.into()).await;
+                        inject(&f.action, &what, &ctx).await;
                     }
                 });
-                paused
             }
-            FaultAction::Crash(node) => blocking(p, move |p| p.crash(&node)).await,
-            FaultAction::Restart { node, persistence } => {
-                blocking(p, move |p| p.restart(&node, persistence)).await
+            None => {
+                tokio::time::sleep_until(at.into()).await;
+                inject(&f.action, &what, &ctx).await;
             }
-            FaultAction::Promote(node) => blocking(p, move |p| p.promote(&node)).await,
-            FaultAction::Partition {
-                between,
-                and,
-                for_ms,
-            } => {
-                if let Some(ms) = for_ms {
-                    let rec = rec.clone();
-                    let healed = Healed::Partition {
-                        between: between.clone(),
-                        and: and.clone(),
-                    };
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
-                        rec.record(H::Heal(healed));
-                    });
-                }
-                blocking(p, move |p| p.partition(&between, &and, for_ms)).await
-            }
-            other => Err(LiveError::Fault {
-                fault: other.describe(),
-                reason: "not supported by this backend".into(),
-            }),
-        };
-        if let Err(e) = result {
-            problems
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(e.to_string());
         }
     }
+    while waiting.join_next().await.is_some() {}
+}
+
+/// Carries out one fault, records it and what was seen of its effect; a fault that fails or
+/// whose effect is not seen makes the run inconclusive.
+async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
+    let rec = &ctx.rec;
+    rec.record(H::Fault(action.injected()));
+    let client = |name: &str| ctx.clients.iter().position(|c| c == name);
+    let p = ctx.provider.clone();
+    let result: Result<(), String> = match action.clone() {
+        FaultAction::PauseClient { client: c, for_ms } => {
+            send(
+                &ctx.inboxes,
+                client(&c),
+                Msg::Pause(Duration::from_millis(for_ms)),
+            );
+            Ok(())
+        }
+        FaultAction::CrashClient(c) => {
+            send(&ctx.inboxes, client(&c), Msg::Crash);
+            Ok(())
+        }
+        FaultAction::ClockJump { target, by_ms } if client(&target).is_some() => {
+            send(
+                &ctx.inboxes,
+                client(&target),
+                Msg::ClockJump(by_ms.saturating_mul(1000)),
+            );
+            Ok(())
+        }
+        FaultAction::PauseNode { node, for_ms } => {
+            let paused = confirmed(rec, p.clone(), node.clone(), |p, n| {
+                p.pause(n).map_err(|e| e.to_string())?;
+                p.confirm_paused(n, CONFIRM_WITHIN)?;
+                Ok(vec![Effect::NodePaused { node: n.into() }])
+            })
+            .await;
+            let rec = rec.clone();
+            let what = what.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
+                let resumed = confirmed(&rec, p, node, |p, n| {
+                    p.resume(n).map_err(|e| e.to_string())?;
+                    let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
+                    crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
+                    Ok(vec![Effect::NodeUp { node: n.into() }])
+                })
+                .await;
+                settle(&rec, &format!("the end of {what}"), resumed);
+            });
+            paused
+        }
+        FaultAction::Crash(node) => {
+            confirmed(rec, p, node, |p, n| {
+                p.crash(n).map_err(|e| e.to_string())?;
+                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
+                crate::observe::wait_down(&addr, CONFIRM_WITHIN)?;
+                Ok(vec![Effect::NodeDown { node: n.into() }])
+            })
+            .await
+        }
+        FaultAction::Restart { node, persistence } => {
+            confirmed(rec, p, node, move |p, n| {
+                p.restart(n, persistence).map_err(|e| e.to_string())?;
+                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
+                crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
+                Ok(vec![Effect::NodeUp { node: n.into() }])
+            })
+            .await
+        }
+        FaultAction::Promote(node) => {
+            confirmed(rec, p, node, |p, n| {
+                p.promote(n).map_err(|e| e.to_string())?;
+                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
+                crate::observe::wait_primary(&addr, CONFIRM_WITHIN)?;
+                Ok(vec![Effect::Promoted {
+                    node: n.into(),
+                    by: PromotedBy::Manual,
+                }])
+            })
+            .await
+        }
+        FaultAction::Partition {
+            between,
+            and,
+            for_ms,
+        } => {
+            if let Some(ms) = for_ms {
+                let rec = rec.clone();
+                let (b, a) = (between.clone(), and.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    rec.record(H::Heal(Healed::Partition {
+                        between: b.clone(),
+                        and: a.clone(),
+                    }));
+                    rec.observe(Effect::Reconnected { between: b, and: a });
+                });
+            }
+            let effect = Effect::Partitioned {
+                between: between.clone(),
+                and: and.clone(),
+            };
+            blocking(p, move |p| p.partition(&between, &and, for_ms))
+                .await
+                .map(|()| rec.observe(effect))
+                .map_err(|e| e.to_string())
+        }
+        FaultAction::ClockJump { .. } => Err("not supported by this backend".into()),
+    };
+    settle(rec, what, result);
+}
+
+/// Records why the run is inconclusive when `result` is an error.
+fn settle(rec: &Recorder, what: &str, result: Result<(), String>) {
+    if let Err(why) = result {
+        rec.inconclusive(format!("{what} did not take effect: {why}"));
+    }
+}
+
+/// Runs `act` on `node` on the blocking pool and records the effects it saw, stamped when it
+/// returned.
+async fn confirmed(
+    rec: &Recorder,
+    p: Arc<dyn Provider>,
+    node: String,
+    act: impl FnOnce(&dyn Provider, &str) -> Result<Vec<Effect>, String> + Send + 'static,
+) -> Result<(), String> {
+    let seen = tokio::task::spawn_blocking(move || act(p.as_ref(), &node))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))?;
+    for effect in seen {
+        rec.observe(effect);
+    }
+    Ok(())
 }
 
 fn send(inboxes: &[mpsc::UnboundedSender<Msg>], client: Option<usize>, msg: Msg) {
@@ -365,17 +617,35 @@ struct LiveClient {
 }
 
 impl LiveClient {
-    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, start_at: Instant) {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::UnboundedReceiver<Msg>,
+        start_at: Instant,
+        after: Option<(After, String)>,
+    ) {
         tokio::time::sleep_until(start_at.into()).await;
+        if let Some((after, what)) = after {
+            match self.rec.wait_after(&after, start_at, &what).await {
+                Some(when) => tokio::time::sleep_until(when.into()).await,
+                None => return,
+            }
+        }
         self.feed(Input::Start);
         while !self.lp.is_done() && !self.lp.is_crashed() {
             let wake = self.next_deadline();
             tokio::select! {
                 msg = inbox.recv() => match msg {
                     Some(Msg::Reply { request, reply }) => self.feed(Input::Lock(LockEvent::Reply { request, reply })),
-                    Some(Msg::Pause(d)) => tokio::time::sleep(d).await,
+                    Some(Msg::Pause(d)) => self.pause(d).await,
                     Some(Msg::Crash) | None => break,
-                    Some(Msg::ClockJump(by)) => self.clock.jump(self.rec.now_us(), by),
+                    Some(Msg::ClockJump(by)) => {
+                        let now = self.rec.now_us();
+                        self.clock.jump(now, by);
+                        self.rec.observe(Effect::ClockSet {
+                            target: self.lp.name().to_string(),
+                            offset_ms: (self.clock.local(now) as f64 - now as f64) / 1000.0,
+                        });
+                    }
                 },
                 _ = tokio::time::sleep_until(wake.into()) => self.fire_due_timers(),
             }
@@ -385,6 +655,19 @@ impl LiveClient {
                 client: self.lp.name().to_string(),
             });
         }
+    }
+
+    /// A stop-the-world pause: the task does nothing at all for `d`.
+    async fn pause(&self, d: Duration) {
+        let client = self.lp.name().to_string();
+        self.rec.observe(Effect::ClientPaused {
+            client: client.clone(),
+        });
+        tokio::time::sleep(d).await;
+        self.rec.record(H::Heal(Healed::ResumeClient {
+            client: client.clone(),
+        }));
+        self.rec.observe(Effect::ClientResumed { client });
     }
 
     fn next_deadline(&self) -> Instant {

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod containers;
 pub mod driver;
 pub mod lock;
+pub mod observe;
 pub mod processes;
 
 use scenario::FaultAction;
@@ -82,6 +83,28 @@ pub trait Provider: Send + Sync {
     fn promote(&self, node: &str) -> Result<(), LiveError>;
     /// The node clients send lock commands to for instance `instance` right now.
     fn route(&self, instance: usize) -> usize;
+    /// The `host:port` at which the harness itself reaches `node` (past any partition), to
+    /// confirm what a fault did; `None` when it cannot look.
+    fn admin_addr(&self, node: &str) -> Option<String> {
+        let _ = node;
+        None
+    }
+    /// The node a primary's `INFO replication` entry `slaveN:ip=..,port=..` stands for.
+    fn replica_named_by(&self, ip: &str, port: u16) -> Option<String> {
+        let _ = port;
+        self.nodes().into_iter().map(|(n, _)| n).find(|n| n == ip)
+    }
+    /// Waits until `node`, just told to freeze, is seen frozen (default: the pause call's own
+    /// success is the confirmation, as `docker pause` returns once the container is frozen).
+    fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), String> {
+        let _ = (node, within);
+        Ok(())
+    }
+    /// Effects seen since the last call that no call of the driver caused directly (Sentinel's
+    /// promotions), with when they were seen.
+    fn take_observations(&self) -> Vec<(std::time::Instant, checker::Effect)> {
+        Vec::new()
+    }
     /// Cuts every link between two groups of names (nodes, clients), healing after
     /// `for_ms` when given. Providers that cannot partition refuse.
     fn partition(

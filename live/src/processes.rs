@@ -403,6 +403,44 @@ impl Provider for Processes {
     fn route(&self, instance: usize) -> usize {
         crate::route_to_primary(self.replicated, &self.primary, instance)
     }
+
+    fn admin_addr(&self, node: &str) -> Option<String> {
+        let i = self.index(node).ok()?;
+        Some(format!("127.0.0.1:{}", self.port(i)))
+    }
+
+    fn replica_named_by(&self, _ip: &str, port: u16) -> Option<String> {
+        self.lock()
+            .iter()
+            .find(|n| n.port == port)
+            .map(|n| n.name.clone())
+    }
+
+    /// Reads the process state in `/proc/<pid>/stat` until it says stopped (`T`).
+    fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), String> {
+        let i = self.index(node).map_err(|e| e.to_string())?;
+        let pid = self.lock()[i].child.as_ref().map(|c| c.id());
+        let Some(pid) = pid else {
+            return Err("the node is not running".into());
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the command name in parentheses: "123 (redis-server) T ...".
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            if state == Some('T') {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "not seen stopped within {within:?} (state {state:?})"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 impl Drop for Processes {

@@ -1070,9 +1070,20 @@ fn page(title: &str, model: &Model, verdict: &Verdict, svg: &str) -> String {
         let _ = writeln!(h, "</ol>");
     }
 
+    let _ = writeln!(h, "<h2>Verdict</h2>");
+    if !verdict.is_conclusive() {
+        let _ = writeln!(
+            h,
+            "<p style=\"color:#b00\"><b>Inconclusive:</b> the run could not confirm what it was meant to show.</p>\n<ul>"
+        );
+        for why in &verdict.inconclusive {
+            let _ = writeln!(h, "<li>{}</li>", escape(why));
+        }
+        let _ = writeln!(h, "</ul>");
+    }
     let _ = writeln!(
         h,
-        "<h2>Verdict</h2>\n<table>\n<tr><th>property</th><th>outcome</th><th>demands</th></tr>"
+        "<table>\n<tr><th>property</th><th>outcome</th><th>demands</th></tr>"
     );
     for p in Property::ALL {
         let (class, word) = match verdict.outcome(p) {

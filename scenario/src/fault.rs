@@ -1,15 +1,29 @@
 //! Faults: `{"at_ms": 10, "crash": "primary"}` — a time and exactly one action.
 
+use crate::condition::After;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One scheduled fault.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
-    /// When it strikes, in milliseconds of true time.
+    /// When it strikes, in milliseconds of true time (with `after`: not before then).
     pub at_ms: u64,
     /// What happens.
     pub action: FaultAction,
+    /// An observed state to wait for first (`"after": {"replica_dropped": "replica-1"}`).
+    pub after: Option<After>,
+}
+
+impl Fault {
+    /// A fault at `at_ms` that waits for nothing.
+    pub fn at(at_ms: u64, action: FaultAction) -> Fault {
+        Fault {
+            at_ms,
+            action,
+            after: None,
+        }
+    }
 }
 
 /// What a fault does.
@@ -94,16 +108,26 @@ impl<'de> Deserialize<'de> for Fault {
             .remove("at_ms")
             .ok_or_else(|| D::Error::missing_field("at_ms"))?;
         let at_ms = u64::deserialize(at).map_err(|e| D::Error::custom(format!("at_ms: {e}")))?;
+        let after = match map.remove("after") {
+            None => None,
+            Some(v) => {
+                Some(After::deserialize(v).map_err(|e| D::Error::custom(format!("after: {e}")))?)
+            }
+        };
         if map.len() != 1 {
             let keys: Vec<&str> = map.keys().map(String::as_str).collect();
             return Err(D::Error::custom(format!(
-                "a fault needs `at_ms` and exactly one of {KINDS}; found [{}]",
+                "a fault needs `at_ms` and exactly one of {KINDS} (and optionally `after`); found [{}]",
                 keys.join(", ")
             )));
         }
         let action =
             FaultAction::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
-        Ok(Fault { at_ms, action })
+        Ok(Fault {
+            at_ms,
+            action,
+            after,
+        })
     }
 }
 
@@ -112,6 +136,10 @@ impl Serialize for Fault {
         let mut v = serde_json::to_value(&self.action).map_err(serde::ser::Error::custom)?;
         let mut map = serde_json::Map::new();
         map.insert("at_ms".into(), self.at_ms.into());
+        if let Some(after) = &self.after {
+            let v = serde_json::to_value(after).map_err(serde::ser::Error::custom)?;
+            map.insert("after".into(), v);
+        }
         if let serde_json::Value::Object(inner) = &mut v {
             map.append(inner);
         }

@@ -5,12 +5,14 @@
 //! played is refused before anything starts; every error names the file, the field path and,
 //! for syntax and type errors, the line.
 
+mod condition;
 mod error;
 mod fault;
 mod model;
 mod space;
 mod validate;
 
+pub use condition::{After, Condition, DEFAULT_TIMEOUT_MS};
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultAction};
 pub use model::{

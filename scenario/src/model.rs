@@ -281,6 +281,10 @@ pub struct ClientSpec {
     /// between two commands exactly, on any backend).
     #[serde(default)]
     pub crash_after_commands: Option<u32>,
+    /// An observed state to wait for before starting (not before `start_ms`), e.g.
+    /// `{"promoted": "replica-1"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<crate::condition::After>,
 }
 
 fn default_work() -> Dist {

@@ -1,5 +1,6 @@
 //! Loading and whole-scenario validation: everything that would stop a run is found here.
 
+use crate::condition::{After, Condition};
 use crate::error::ScenarioError;
 use crate::fault::FaultAction;
 use crate::model::{Backend, Dist, Scenario, Topology, Workload};
@@ -324,6 +325,21 @@ impl Scenario {
                 }
             }
         }
+        let waits = self
+            .faults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((format!("faults[{i}].after"), f.after.as_ref()?, None)));
+        let starts = self.clients.iter().enumerate().filter_map(|(i, c)| {
+            Some((
+                format!("clients[{i}].after"),
+                c.after.as_ref()?,
+                Some(&c.name),
+            ))
+        });
+        for (field, after, own) in waits.chain(starts) {
+            validate_after(&field, after, own, &nodes, &clients)?;
+        }
         if let Some(space) = &self.fault_space {
             self.validate_space(space, &nodes, &clients)?;
         }
@@ -435,6 +451,55 @@ impl Scenario {
     pub fn supports(&self, backend: Backend) -> bool {
         self.backends.contains(&backend)
     }
+}
+
+/// Checks one `after`: its node or client exists, a promotion or a dropped replica names a
+/// replica, a client does not wait for its own grant, and the times are in range.
+fn validate_after(
+    field: &str,
+    after: &After,
+    own: Option<&String>,
+    nodes: &BTreeSet<String>,
+    clients: &BTreeSet<String>,
+) -> Result<(), (String, String)> {
+    let c = &after.condition;
+    let at = format!("{field}.{}", c.kind());
+    let name = c.name().to_string();
+    match c {
+        Condition::Acquired(_) if !clients.contains(&name) => {
+            return Err((
+                at,
+                format!("no client is named `{name}` (clients: {})", join(clients)),
+            ))
+        }
+        Condition::Acquired(_) if own == Some(&name) => {
+            return Err((at, "a client cannot wait for its own grant".into()))
+        }
+        Condition::Acquired(_) => {}
+        _ if !nodes.contains(&name) => {
+            return Err((
+                at,
+                format!("no node is named `{name}` (nodes: {})", join(nodes)),
+            ))
+        }
+        Condition::Promoted(_) | Condition::ReplicaDropped(_) if !name.starts_with("replica-") => {
+            return Err((at, format!("`{name}` is not a replica")))
+        }
+        _ => {}
+    }
+    if after.timeout_ms == 0 || after.timeout_ms > MAX_MS {
+        return Err((
+            format!("{field}.timeout_ms"),
+            format!("must be between 1 and {MAX_MS}"),
+        ));
+    }
+    if after.delay_ms > MAX_MS {
+        return Err((
+            format!("{field}.delay_ms"),
+            format!("must be at most {MAX_MS}"),
+        ));
+    }
+    Ok(())
 }
 
 fn join(names: &BTreeSet<String>) -> String {

@@ -91,6 +91,8 @@ pub(crate) enum Ev {
         node: usize,
         down_since: u64,
     },
+    /// A condition's wait (index into `World::waiters`) times out.
+    ConditionDeadline(usize),
     /// A replica silent since `down_since` reaches its primary's `repl-timeout`.
     ReplicaTimeout {
         replica: usize,
@@ -129,6 +131,31 @@ struct SimNode {
     waits: BTreeMap<u64, PendingWait>,
 }
 
+/// What waits for a condition: a fault (index) or a client start (index).
+#[derive(Debug, Clone, Copy)]
+enum Waiting {
+    Fault(usize),
+    Start(usize),
+}
+
+/// A fault or client start that waits for an observed state (`after`).
+struct Waiter<'s> {
+    what: Waiting,
+    /// Not before this true time (`at_ms`, `start_ms`), µs.
+    at: u64,
+    after: &'s scenario::After,
+    /// Whether the condition was seen (or the wait timed out): nothing more to do.
+    done: bool,
+}
+
+/// The event that carries out a fault or a client start.
+fn event_for(what: Waiting) -> Ev {
+    match what {
+        Waiting::Fault(i) => Ev::Fault(i),
+        Waiting::Start(c) => Ev::ClientStart(c),
+    }
+}
+
 /// The simulated world.
 pub(crate) struct World<'s> {
     sc: &'s Scenario,
@@ -154,6 +181,8 @@ pub(crate) struct World<'s> {
     records: Vec<Record>,
     outputs: Vec<Output>,
     events: u64,
+    /// Faults and client starts waiting for a condition.
+    waiters: Vec<Waiter<'s>>,
 }
 
 impl<'s> World<'s> {
@@ -234,12 +263,30 @@ impl<'s> World<'s> {
             records: Vec::with_capacity(1024),
             outputs: Vec::new(),
             events: 0,
+            waiters: Vec::new(),
         };
-        for (i, f) in sc.faults.iter().enumerate() {
-            w.queue.push(f.at_ms * MS, Ev::Fault(i));
-        }
-        for (i, c) in sc.clients.iter().enumerate() {
-            w.queue.push(c.start_ms * MS, Ev::ClientStart(i));
+        let starts = sc.clients.iter().map(|c| (c.start_ms, c.after.as_ref()));
+        let faults = sc.faults.iter().map(|f| (f.at_ms, f.after.as_ref()));
+        let all = faults
+            .enumerate()
+            .map(|(i, f)| (Waiting::Fault(i), f))
+            .chain(starts.enumerate().map(|(i, c)| (Waiting::Start(i), c)));
+        for (what, (at_ms, after)) in all {
+            let at = at_ms * MS;
+            match after {
+                None => w.queue.push(at, event_for(what)),
+                Some(after) => {
+                    let deadline = at.saturating_add(after.timeout_ms * MS);
+                    w.queue
+                        .push(deadline, Ev::ConditionDeadline(w.waiters.len()));
+                    w.waiters.push(Waiter {
+                        what,
+                        at,
+                        after,
+                        done: false,
+                    });
+                }
+            }
         }
         w
     }
@@ -263,6 +310,12 @@ impl<'s> World<'s> {
             self.dispatch(ev);
         }
         self.now = self.end;
+        for i in 0..self.waiters.len() {
+            if !self.waiters[i].done {
+                let reason = self.not_seen(i, "by the end of the run");
+                self.record(H::Inconclusive { reason });
+            }
+        }
         self.record(H::RunEnded {});
         SimRun {
             records: self.records,
@@ -276,10 +329,30 @@ impl<'s> World<'s> {
     }
 
     fn record(&mut self, event: H) {
+        for w in self.waiters.iter_mut().filter(|w| !w.done) {
+            if w.after.condition.met_by(&event) {
+                w.done = true;
+                let at = w.at.max(self.now + w.after.delay_ms * MS);
+                self.queue.push(at, event_for(w.what));
+            }
+        }
         self.records.push(Record {
             t_us: self.now,
             event,
         });
+    }
+
+    /// Why waiter `i`'s condition makes the run inconclusive.
+    fn not_seen(&self, i: usize, when: &str) -> String {
+        let w = &self.waiters[i];
+        let what = match w.what {
+            Waiting::Fault(f) => format!("faults[{f}] ({})", self.sc.faults[f].action.describe()),
+            Waiting::Start(c) => format!("clients[{c}] ({}) start", self.sc.clients[c].name),
+        };
+        format!(
+            "{what} waited for {}, which was not seen {when}",
+            w.after.condition.describe()
+        )
     }
 
     fn dispatch(&mut self, ev: Ev) {
@@ -391,6 +464,14 @@ impl<'s> World<'s> {
             Ev::SentinelCheck { node, down_since } => {
                 if self.primary == node && self.nodes[node].down_since == Some(down_since) {
                     self.sentinel_failover(node);
+                }
+            }
+            Ev::ConditionDeadline(i) => {
+                if !self.waiters[i].done {
+                    self.waiters[i].done = true;
+                    let within = format!("within {} ms", self.waiters[i].after.timeout_ms);
+                    let reason = self.not_seen(i, &within);
+                    self.record(H::Inconclusive { reason });
                 }
             }
             Ev::ReplicaTimeout {
