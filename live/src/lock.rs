@@ -16,7 +16,8 @@
 //! [`RealLock::poll`]); those that came in between calls are delivered at the start of the
 //! next call. Replies that arrive after their decision (a late grant, a stalled node's
 //! timeout) are fed to the machine then too, so its cleanups (unlocking a late grant) still go
-//! out.
+//! out. [`RealLock::settled`] waits until every send has been answered and fed, cleanups
+//! included.
 //!
 //! Give the lock connections with [`NodeConn::with_breaker`] so that a frozen node is sent one
 //! probe at a time instead of one request per call, each waiting out its timeout.
@@ -87,6 +88,9 @@ pub struct RealLock {
     /// Where the driver task posts their replies.
     tx: UnboundedSender<(RequestId, Reply)>,
     rx: UnboundedReceiver<(RequestId, Reply)>,
+    /// Sends whose reply has not been fed to the machine yet: this call's, the driver task's,
+    /// and replies waiting in `rx`.
+    outstanding: usize,
     held: Option<Acquired>,
     lost: bool,
 }
@@ -133,6 +137,7 @@ impl RealLock {
             driver: None,
             tx,
             rx,
+            outstanding: 0,
             held: None,
             lost: false,
         })
@@ -172,6 +177,24 @@ impl RealLock {
 
     /// Gives the lock back (or abandons an acquisition under way); returns how many instances
     /// confirmed deleting our key. Returns 0 at once when nothing is held.
+    ///
+    /// The delete (compare-and-delete, or whatever the recipe releases with) goes to the
+    /// instances whose grant the lock has seen, and this returns once each of them has
+    /// answered it or the request timeout passed; an acquisition abandoned midway returns at
+    /// once, its deletes still under way. It does not wait for the rest: a Redlock acquire
+    /// decided at quorum may have left SETs under way to the other instances, and a straggler
+    /// that grants after its acquire was decided is a *late grant*, not deleted when this
+    /// returns. Its reply reaches the lock through the driver task, and the machine sends the
+    /// delete for it when that reply is fed: in [`RealLock::poll`], in
+    /// [`RealLock::settled`], or in the next call on this lock. Until then the key may still
+    /// exist on that instance, refusing every owner there, this one included (at most until
+    /// its TTL runs out).
+    ///
+    /// Await [`RealLock::settled`] before the next acquire to know every late grant has been
+    /// deleted. Left to the next call, the delete is not ordered before that call's own
+    /// commands (its SET on that instance may be refused), and a straggler whose reply comes
+    /// in while the next acquire is under way is, as of now, taken for a grant of that
+    /// acquire (lock-core tells acquire replies apart by attempt number only).
     pub async fn release(&mut self) -> usize {
         self.poll();
         if self.machine.is_idle() {
@@ -194,6 +217,29 @@ impl RealLock {
             self.run(Event::Extend, Goal::Extend).await,
             Outcome::Extended
         )
+    }
+
+    /// Resolves once no command this lock sent is awaiting its reply: every reply has come in
+    /// and been fed to the machine, so each late grant's delete (see [`RealLock::release`])
+    /// has been sent *and answered*. Timers that are due are fired on the way, as in
+    /// [`RealLock::poll`]. Returns at once when nothing is under way.
+    ///
+    /// The wait is bounded by the connections' timeouts: every send ends in a reply or an
+    /// error, and a late grant calls for one more command, its delete. Settled means
+    /// answered, not that no key is left: a grant whose reply came after its attempt timed
+    /// out is forgotten by the machine, and a command that timed out on the connection may
+    /// still run on its server; such a key is not deleted and expires with its TTL.
+    pub async fn settled(&mut self) {
+        self.poll();
+        while self.outstanding > 0 {
+            // `self.tx` keeps the channel open, so `recv` only waits.
+            let Some((request, reply)) = self.rx.recv().await else {
+                break;
+            };
+            self.feed(Event::Reply { request, reply }, None);
+            self.fire_due(None);
+            self.hand_over_inflight();
+        }
     }
 
     /// Feeds the replies that have arrived and the timers that are due, without waiting (any
@@ -312,6 +358,10 @@ impl RealLock {
 
     /// Feeds one event and carries out the actions; the outcome `goal` waits for, if reported.
     fn feed(&mut self, event: Event, goal: Option<Goal>) -> Option<Outcome> {
+        if let Event::Reply { .. } = event {
+            debug_assert!(self.outstanding > 0, "a reply to a send not counted");
+            self.outstanding = self.outstanding.saturating_sub(1);
+        }
         let now = self.now();
         let mut out = std::mem::take(&mut self.out);
         out.clear();
@@ -325,6 +375,7 @@ impl RealLock {
                     command,
                 } => {
                     let conn = Arc::clone(&self.conns[instance]);
+                    self.outstanding += 1;
                     self.inflight.push(Box::pin(
                         async move { (request, conn.send(&command).await) },
                     ));
@@ -475,6 +526,26 @@ mod tests {
         );
     }
 
+    /// Connections to `p`'s nodes with `timeouts`, opened now: commands sent while a
+    /// connection is still being opened are not ordered (a release may overtake the acquire it
+    /// undoes), which the tests below must rule out.
+    async fn opened(p: &Processes, timeouts: Timeouts) -> Vec<Arc<NodeConn>> {
+        let c: Vec<Arc<NodeConn>> = p
+            .nodes()
+            .into_iter()
+            .map(|(_, url)| Arc::new(NodeConn::new(url, timeouts)))
+            .collect();
+        for conn in &c {
+            conn.connect().await.unwrap();
+        }
+        c
+    }
+
+    async fn get(conn: &NodeConn, key: &str) -> Reply {
+        conn.send(&lock_core::Command::Get { key: key.into() })
+            .await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redlock_decides_at_quorum_with_a_stalled_node() {
         let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
@@ -486,28 +557,31 @@ mod tests {
             connect: Duration::from_millis(2000),
             response: Duration::from_millis(2000),
         };
-        let c: Vec<Arc<NodeConn>> = p
-            .nodes()
-            .into_iter()
-            .map(|(_, url)| Arc::new(NodeConn::new(url, timeouts)))
-            .collect();
+        let c = opened(&p, timeouts).await;
         let recipe = Recipe {
             redlock: Some(Default::default()),
             request_timeout_ms: 2000,
             ..short_retries()
         };
-        // Open the connections first: commands sent while a connection is still being opened
-        // are not ordered (a release may overtake the acquire it undoes, leaving a late grant
-        // for the machine to clean up), which would blur the timing measured here.
-        for conn in &c {
-            conn.connect().await.unwrap();
-        }
-        let mut a = RealLock::new(recipe, "lock:rl", c, 3).unwrap();
+        let mut a = RealLock::new(recipe, "lock:rl", c.clone(), 3).unwrap();
         // Warm the connections, then stall one node.
         a.acquire().await.unwrap();
-        // Decided at 2 of 3: the third grant may land after the release began (then the
-        // machine cleans it up on its own).
+        // Decided at 2 of 3: the third grant may land after the release began, and is then a
+        // late grant, deleted only once its reply is fed. Wait for that: a key left on a
+        // healthy node would refuse the timed acquire there, leaving it one grant short
+        // until the stalled node's 2 s timeout.
         assert!(a.release().await >= 2);
+        tokio::time::timeout(Duration::from_secs(10), a.settled())
+            .await
+            .expect("the warm-up's sends answered within 10 s");
+        for (i, conn) in c.iter().enumerate() {
+            assert_eq!(
+                get(conn, "lock:rl").await,
+                Reply::Nil,
+                "the warm-up left the lock key on redis-{}",
+                i + 1
+            );
+        }
         p.pause("redis-3").unwrap();
         let t = Instant::now();
         a.acquire().await.expect("2 of 3 is a quorum");
@@ -518,6 +592,56 @@ mod tests {
             took < Duration::from_millis(150),
             "decided at quorum, not after the stalled node's 2 s timeout: {took:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settled_waits_for_a_late_grants_cleanup() {
+        let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
+            return;
+        };
+        // Far above how long redis-3 stays frozen, so its reply is a grant, not a timeout.
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(5000),
+            response: Duration::from_millis(5000),
+        };
+        let c = opened(&p, timeouts).await;
+        let recipe = Recipe {
+            redlock: Some(Default::default()),
+            request_timeout_ms: 5000,
+            ..short_retries()
+        };
+        let mut a = RealLock::new(recipe, "lock:settled", c.clone(), 4).unwrap();
+        // Nothing under way: settled at once.
+        a.settled().await;
+        // redis-3 is frozen while the lock is taken and given back, so its SET is a straggler.
+        p.pause("redis-3").unwrap();
+        let token = a.acquire().await.expect("2 of 3 is a quorum").token;
+        assert_eq!(a.release().await, 2);
+        p.resume("redis-3").unwrap();
+        // It grants once redis-3 thaws, and stays: only feeding its reply sends the delete.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&c[2], "lock:settled").await != Reply::Bulk(token.clone()) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-3 never granted the straggler"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(10), a.settled())
+            .await
+            .expect("the straggler and its cleanup answered within 10 s");
+        for (i, conn) in c.iter().enumerate() {
+            assert_eq!(
+                get(conn, "lock:settled").await,
+                Reply::Nil,
+                "redis-{} still holds the key after settled()",
+                i + 1
+            );
+        }
+        // And settled again at once.
+        tokio::time::timeout(Duration::from_millis(100), a.settled())
+            .await
+            .expect("nothing under way");
     }
 
     #[test]
