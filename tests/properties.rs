@@ -19,7 +19,7 @@ fn fault() -> impl Strategy<Value = Fault> {
             .prop_map(|(client, for_ms)| FaultAction::PauseClient { client, for_ms }),
         (1u64..5_000).prop_map(|for_ms| FaultAction::PauseNode {
             node: "redis".into(),
-            for_ms
+            for_ms: Some(for_ms)
         }),
         Just(FaultAction::Crash("redis".into())),
         any::<bool>().prop_map(|persistence| FaultAction::Restart {

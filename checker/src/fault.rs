@@ -21,8 +21,10 @@ pub enum Injected {
     Restart { node: String, persistence: bool },
     /// A replica was told to become the primary (by hand, `REPLICAOF NO ONE`).
     Promote { node: String },
-    /// A node was frozen for `for_ms`.
-    PauseNode { node: String, for_ms: u64 },
+    /// A node was frozen for `for_ms`, or (`null`) until a `resume_node`.
+    PauseNode { node: String, for_ms: Option<u64> },
+    /// A node frozen without a duration was thawed.
+    ResumeNode { node: String },
     /// A client was frozen for `for_ms` (a GC or VM pause).
     PauseClient { client: String, for_ms: u64 },
     /// A client process was killed.
@@ -111,7 +113,11 @@ impl Injected {
                 }
             ),
             Injected::Promote { node } => format!("promote {node} to primary"),
-            Injected::PauseNode { node, for_ms } => format!("pause {node} for {for_ms} ms"),
+            Injected::PauseNode { node, for_ms } => match for_ms {
+                Some(ms) => format!("pause {node} for {ms} ms"),
+                None => format!("pause {node}"),
+            },
+            Injected::ResumeNode { node } => format!("resume {node}"),
             Injected::PauseClient { client, for_ms } => {
                 format!("pause client {client} for {for_ms} ms")
             }

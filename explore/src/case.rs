@@ -152,7 +152,7 @@ pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario
             FaultKind::Promote { .. } => FaultAction::Promote(t),
             FaultKind::PauseNode { for_ms: [a, b], .. } => FaultAction::PauseNode {
                 node: t,
-                for_ms: lerp(*a, *b, slot.amount),
+                for_ms: Some(lerp(*a, *b, slot.amount)),
             },
             FaultKind::PauseClient { for_ms: [a, b], .. } => FaultAction::PauseClient {
                 client: t,
@@ -189,10 +189,7 @@ pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario
                 }
             }
         };
-        faults.push(Fault {
-            at_ms: slot.at_ms,
-            action,
-        });
+        faults.push(Fault::at(slot.at_ms, action));
     }
     faults.sort_by_key(|f| f.at_ms);
     s.faults = faults;
@@ -215,7 +212,9 @@ pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario
 fn fault_targets(a: &FaultAction) -> Vec<&String> {
     match a {
         FaultAction::Crash(n) | FaultAction::Promote(n) | FaultAction::CrashClient(n) => vec![n],
-        FaultAction::Restart { node, .. } | FaultAction::PauseNode { node, .. } => vec![node],
+        FaultAction::Restart { node, .. }
+        | FaultAction::PauseNode { node, .. }
+        | FaultAction::ResumeNode(node) => vec![node],
         FaultAction::PauseClient { client, .. } => vec![client],
         FaultAction::ClockJump { target, .. } => vec![target],
         FaultAction::Partition { between, and, .. } => between.iter().chain(and).collect(),

@@ -339,7 +339,9 @@ fn touched_nodes(scenario: &Scenario) -> std::collections::BTreeSet<String> {
             FaultAction::Crash(n) | FaultAction::Promote(n) => {
                 out.insert(n.clone());
             }
-            FaultAction::Restart { node, .. } | FaultAction::PauseNode { node, .. } => {
+            FaultAction::Restart { node, .. }
+            | FaultAction::PauseNode { node, .. }
+            | FaultAction::ResumeNode(node) => {
                 out.insert(node.clone());
             }
             FaultAction::Partition { between, and, .. } => {
@@ -485,22 +487,19 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 Ok(vec![Effect::NodePaused { node: n.into() }])
             })
             .await;
-            let rec = rec.clone();
-            let what = what.to_string();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(for_ms)).await;
-                rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
-                let resumed = confirmed(&rec, p, node, |p, n| {
-                    p.resume(n).map_err(|e| e.to_string())?;
-                    let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                    crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
-                    Ok(vec![Effect::NodeUp { node: n.into() }])
-                })
-                .await;
-                settle(&rec, &format!("the end of {what}"), resumed);
-            });
+            if let Some(ms) = for_ms {
+                let rec = rec.clone();
+                let what = what.to_string();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
+                    let resumed = resume(&rec, p, node).await;
+                    settle(&rec, &format!("the end of {what}"), resumed);
+                });
+            }
             paused
         }
+        FaultAction::ResumeNode(node) => resume(rec, p, node).await,
         FaultAction::Crash(node) => {
             confirmed(rec, p, node, |p, n| {
                 p.crash(n).map_err(|e| e.to_string())?;
@@ -560,6 +559,17 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
         FaultAction::ClockJump { .. } => Err("not supported by this backend".into()),
     };
     settle(rec, what, result);
+}
+
+/// Thaws `node` and waits until it answers again.
+async fn resume(rec: &Recorder, p: Arc<dyn Provider>, node: String) -> Result<(), String> {
+    confirmed(rec, p, node, |p, n| {
+        p.resume(n).map_err(|e| e.to_string())?;
+        let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
+        crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
+        Ok(vec![Effect::NodeUp { node: n.into() }])
+    })
+    .await
 }
 
 /// Records why the run is inconclusive when `result` is an error.

@@ -485,7 +485,7 @@ fn infer_outages(
             Event::Fault(Injected::PauseNode { node, .. }) => {
                 node_open.entry(node.clone()).or_insert((f.t_us, "paused"));
             }
-            Event::Fault(Injected::Restart { node, .. })
+            Event::Fault(Injected::Restart { node, .. } | Injected::ResumeNode { node })
             | Event::Heal(Healed::ResumeNode { node }) => {
                 if let Some((from, what)) = node_open.remove(node) {
                     close_node(nodes, node, from, f.t_us, what);

@@ -36,8 +36,15 @@ pub enum FaultAction {
     Restart { node: String, persistence: bool },
     /// Make a replica the primary (REPLICAOF NO ONE); clients follow it.
     Promote(String),
-    /// Freeze a node (SIGSTOP) for a while; what it was sent waits.
-    PauseNode { node: String, for_ms: u64 },
+    /// Freeze a node (SIGSTOP) for a while or (without `for_ms`) until a `resume_node`; what
+    /// it was sent waits.
+    PauseNode {
+        node: String,
+        #[serde(default)]
+        for_ms: Option<u64>,
+    },
+    /// Thaw a node frozen by a `pause_node` without `for_ms`.
+    ResumeNode(String),
     /// Freeze a client (GC or VM pause) for a while: it keeps believing it holds the lock.
     PauseClient { client: String, for_ms: u64 },
     /// Kill a client process.
@@ -62,6 +69,7 @@ impl FaultAction {
             FaultAction::Restart { .. } => "restart",
             FaultAction::Promote(_) => "promote",
             FaultAction::PauseNode { .. } => "pause_node",
+            FaultAction::ResumeNode(_) => "resume_node",
             FaultAction::PauseClient { .. } => "pause_client",
             FaultAction::CrashClient(_) => "crash_client",
             FaultAction::ClockJump { .. } => "clock_jump",
@@ -77,6 +85,7 @@ impl FaultAction {
             FaultAction::Restart { node, persistence } => I::Restart { node, persistence },
             FaultAction::Promote(node) => I::Promote { node },
             FaultAction::PauseNode { node, for_ms } => I::PauseNode { node, for_ms },
+            FaultAction::ResumeNode(node) => I::ResumeNode { node },
             FaultAction::PauseClient { client, for_ms } => I::PauseClient { client, for_ms },
             FaultAction::CrashClient(client) => I::CrashClient { client },
             FaultAction::ClockJump { target, by_ms } => I::ClockJump { target, by_ms },
@@ -98,8 +107,7 @@ impl FaultAction {
     }
 }
 
-const KINDS: &str =
-    "crash, restart, promote, pause_node, pause_client, crash_client, clock_jump, partition";
+const KINDS: &str = "crash, restart, promote, pause_node, resume_node, pause_client, crash_client, clock_jump, partition";
 
 impl<'de> Deserialize<'de> for Fault {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

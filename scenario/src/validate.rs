@@ -279,8 +279,11 @@ impl Scenario {
                 }
                 FaultAction::PauseNode { node: n, for_ms } => {
                     node(n)?;
-                    positive(*for_ms)?;
+                    if let Some(d) = for_ms {
+                        positive(*d)?;
+                    }
                 }
+                FaultAction::ResumeNode(n) => node(n)?,
                 FaultAction::PauseClient { client: c, for_ms } => {
                     client(c)?;
                     positive(*for_ms)?;

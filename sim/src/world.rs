@@ -373,16 +373,9 @@ impl<'s> World<'s> {
                 }
             }
             Ev::ResumeNode(n) => {
-                self.nodes[n].paused = false;
-                self.nodes[n].down_since = None;
                 let node = self.nodes[n].name.clone();
-                self.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
-                self.observe(Seen::NodeUp { node });
-                for ev in std::mem::take(&mut self.nodes[n].deferred) {
-                    self.queue.push(self.now, ev);
-                }
-                // A dropped replica that comes back resyncs what it missed.
-                self.flush_backlogs();
+                self.record(H::Heal(Healed::ResumeNode { node }));
+                self.resume_node(n);
             }
             Ev::ResumeClient(c) => {
                 self.clients[c].paused = false;
@@ -559,8 +552,16 @@ impl<'s> World<'s> {
                 if self.nodes[n].up && !self.nodes[n].paused {
                     self.nodes[n].paused = true;
                     self.mark_down(n);
-                    self.queue.push(self.now + for_ms * MS, Ev::ResumeNode(n));
+                    if let Some(d) = for_ms {
+                        self.queue.push(self.now + d * MS, Ev::ResumeNode(n));
+                    }
                     self.observe(Seen::NodePaused { node: node.clone() });
+                }
+            }
+            FaultAction::ResumeNode(node) => {
+                let n = self.node_index(node);
+                if self.nodes[n].paused {
+                    self.resume_node(n);
                 }
             }
             FaultAction::PauseClient { client, for_ms } => {
@@ -613,6 +614,19 @@ impl<'s> World<'s> {
                 }
             }
         }
+    }
+
+    /// Thaws a frozen node: what it was sent meanwhile is handled now.
+    fn resume_node(&mut self, n: usize) {
+        self.nodes[n].paused = false;
+        self.nodes[n].down_since = None;
+        let node = self.nodes[n].name.clone();
+        self.observe(Seen::NodeUp { node });
+        for ev in std::mem::take(&mut self.nodes[n].deferred) {
+            self.queue.push(self.now, ev);
+        }
+        // A dropped replica that comes back resyncs what it missed.
+        self.flush_backlogs();
     }
 
     fn mark_down(&mut self, n: usize) {

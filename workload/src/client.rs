@@ -379,6 +379,7 @@ mod tests {
             honors_validity: false,
             workload: Workload::Lock,
             crash_after_commands: None,
+            after: None,
         }
     }
 
