@@ -245,3 +245,100 @@ fn help_describes_the_commands() {
     }
     assert_eq!(locksim(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// A condition that is never met makes the run inconclusive: exit 3, the reason named, and
+/// `check` on the recorded history says the same.
+#[test]
+fn a_condition_never_seen_is_inconclusive_exit_3_in_run_and_check() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/failover-double-grant-real.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The primary never drops the stalled replica within the run: A never starts.
+    s["topology"]["replicated"]["repl_timeout_ms"] = 60_000.into();
+    let file = scratch(
+        "never-dropped.json",
+        &serde_json::to_string_pretty(&s).unwrap(),
+    );
+    let history = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests/never-dropped.jsonl");
+    let out = locksim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--history",
+        history.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("INCONCLUSIVE"), "{stdout}");
+    assert!(
+        stdout.contains("clients[0] (A) start waited for the primary dropping replica replica-1"),
+        "{stdout}"
+    );
+    let out = locksim(&["check", history.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("INCONCLUSIVE"), "{stdout}");
+}
+
+/// `check` judges a history with the checker settings its run recorded, so it agrees with
+/// `run` on every shipped scenario; `--scenario` overrides them.
+#[test]
+fn check_agrees_with_run_on_every_shipped_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut checked = 0;
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let history =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-tests/{name}.jsonl"));
+        std::fs::create_dir_all(history.parent().unwrap()).unwrap();
+        let run = locksim(&[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            "--history",
+            history.to_str().unwrap(),
+        ]);
+        if run.status.code() == Some(2) {
+            continue; // not playable on the simulator
+        }
+        let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let check = locksim(&["check", history.to_str().unwrap(), "--json"]);
+        let check: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+        assert_eq!(run["verdict"], check, "{name}: check disagrees with run");
+        checked += 1;
+    }
+    assert!(checked >= 35, "only {checked} scenarios checked");
+    // The recorded settings matter: judged with the default retry budget, a scenario that
+    // raises it is judged differently.
+    let history =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests/pitfall-unlimited-retries.jsonl");
+    let strict = scratch(
+        "default-budget.json",
+        &serde_json::to_string_pretty(&{
+            let mut s = base();
+            s.as_object_mut().unwrap().remove("checker");
+            s
+        })
+        .unwrap(),
+    );
+    let recorded = locksim(&["check", history.to_str().unwrap(), "--json"]);
+    let overridden = locksim(&[
+        "check",
+        history.to_str().unwrap(),
+        "--json",
+        "--scenario",
+        strict.to_str().unwrap(),
+    ]);
+    assert_eq!(overridden.status.code(), Some(1));
+    let (a, b) = (text(&recorded).0, text(&overridden).0);
+    assert_ne!(
+        a, b,
+        "--scenario must override the recorded checker settings"
+    );
+}

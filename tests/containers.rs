@@ -129,31 +129,16 @@ async fn sentinel_failover_grants_the_lock_twice_on_real_containers() {
     if !docker_ready() {
         return;
     }
-    // The replica stalls (docker pause) long enough for the primary to drop it (repl-timeout
+    // The replica stalls (docker pause) until the primary is seen dropping it (repl-timeout
     // 1 s); A's lock is acknowledged by the primary alone; the primary is killed; the replica
     // thaws; the Sentinels see the primary down for 1 s and promote the replica, which never
-    // had A's key, and B acquires the "free" lock. Nobody promotes anything by hand.
-    let s = parse(
-        r#"{
-          "name": "failover-sentinel-containers",
-          "seed": 7,
-          "duration_ms": 10000,
-          "backends": ["containers"],
-          "topology": {"replicated": {"replicas": 1, "repl_timeout_ms": 1000,
-                                      "sentinel": {"down_after_ms": 1000}}},
-          "resource": {"key": "lock:order:5001"},
-          "clients": [
-            {"name": "A", "start_ms": 3000, "work_ms": {"fixed_ms": 6000}},
-            {"name": "B", "start_ms": 3500, "work_ms": {"fixed_ms": 1000}}
-          ],
-          "recipe": {"retry": {"max_attempts": 40, "base_ms": 200, "cap_ms": 300, "jitter": 1.0}},
-          "faults": [
-            {"at_ms": 0, "pause_node": {"node": "replica-1", "for_ms": 3300}},
-            {"at_ms": 3100, "crash": "primary"}
-          ],
-          "expect": {"mutual_exclusion": "violated"}
-        }"#,
-    );
+    // had A's key, and B, started once the promotion is seen, acquires the "free" lock.
+    // Nobody promotes anything by hand, and every step waits for the observed effect of the
+    // one before (the scenario file's `after` conditions).
+    let s = locksim::scenario::Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/failover-sentinel-containers.json"),
+    )
+    .unwrap();
     assert!(!s
         .faults
         .iter()
@@ -176,6 +161,17 @@ async fn sentinel_failover_grants_the_lock_twice_on_real_containers() {
     assert_eq!(
         played.verdict.outcome(Property::MutualExclusion),
         Outcome::Violated
+    );
+    // The history says who promoted the replica: Sentinel, seen by the harness.
+    assert!(
+        played.records.iter().any(|r| matches!(
+            &r.event,
+            locksim::checker::Event::Observed(locksim::checker::Effect::Promoted {
+                node,
+                by: locksim::checker::PromotedBy::Sentinel,
+            }) if node == "replica-1"
+        )),
+        "no Sentinel promotion observed"
     );
     drop_and_check(c);
 }

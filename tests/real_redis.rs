@@ -301,5 +301,58 @@ async fn a_server_that_dies_mid_run_is_reported_and_the_history_still_checked() 
         played.records.last().map(|r| &r.event),
         Some(locksim::checker::Event::RunEnded {})
     ));
-    assert!(played.matches_expect(), "{}", played.verdict.summary());
+    // The server died on its own: the run says it cannot vouch for its verdict.
+    assert!(
+        !played.verdict.is_conclusive(),
+        "{}",
+        played.verdict.summary()
+    );
+    assert!(
+        played
+            .verdict
+            .inconclusive
+            .iter()
+            .any(|r| r.contains("which no fault touched") && r.contains("stopped answering")),
+        "{:?}",
+        played.verdict.inconclusive
+    );
+}
+
+/// A failover whose precondition never happens on real Redis (the primary never drops the
+/// stalled replica within the run) is inconclusive, naming what it waited for — never the
+/// "holds" a run without the fault would have shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_that_never_takes_effect_is_inconclusive_on_real_redis() {
+    if !redis_available() {
+        return;
+    }
+    let mut s = load("failover-double-grant-real.json");
+    if let locksim::scenario::Topology::Replicated {
+        repl_timeout_ms, ..
+    } = &mut s.topology
+    {
+        *repl_timeout_ms = 60_000;
+    }
+    s.duration_ms = 3000;
+    let (played, _) = play_processes(&s, None).await.expect("played");
+    assert!(!played.matches_expect());
+    assert!(
+        !played.verdict.is_conclusive(),
+        "{}",
+        played.verdict.summary()
+    );
+    assert!(
+        played.verdict.inconclusive.iter().any(|r| r
+            .contains("clients[0] (A) start waited for the primary dropping replica replica-1")),
+        "{:?}",
+        played.verdict.inconclusive
+    );
+    assert!(
+        !played
+            .records
+            .iter()
+            .any(|r| matches!(r.event, locksim::checker::Event::Acquired { .. })),
+        "nobody may act on a condition that was never seen"
+    );
+    assert_eq!(servers_of(std::process::id()), Vec::<u32>::new());
 }

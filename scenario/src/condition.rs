@@ -22,7 +22,7 @@ pub enum Condition {
     NodeDown(String),
     /// The node was seen answering again (after a restart or a pause).
     NodeUp(String),
-    /// The client was granted the lock.
+    /// The client was granted the lock (or, writing a set-once record, won it).
     Acquired(String),
 }
 
@@ -75,7 +75,8 @@ impl Condition {
             ) => replica == n,
             (Condition::NodeDown(n), Event::Observed(Effect::NodeDown { node })) => node == n,
             (Condition::NodeUp(n), Event::Observed(Effect::NodeUp { node })) => node == n,
-            (Condition::Acquired(n), Event::Acquired { client, .. }) => client == n,
+            (Condition::Acquired(n), Event::Acquired { client, .. })
+            | (Condition::Acquired(n), Event::SetOnceWon { client, .. }) => client == n,
             _ => false,
         }
     }
