@@ -356,3 +356,46 @@ async fn a_fault_that_never_takes_effect_is_inconclusive_on_real_redis() {
     );
     assert_eq!(servers_of(std::process::id()), Vec::<u32>::new());
 }
+
+/// A server that exits while no fault touched it (here: its replica, killed from outside the
+/// run) makes the run inconclusive, even though no client talks to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_exiting_on_its_own_is_inconclusive() {
+    if !redis_available() {
+        return;
+    }
+    let mut s = load("failover-double-grant-real.json");
+    s.faults.clear();
+    for c in &mut s.clients {
+        c.after = None;
+    }
+    s.duration_ms = 2000;
+    let topology = s.topology.clone();
+    let servers = Arc::new(Processes::start(&topology, false).unwrap());
+    let replica = servers.pids()[1];
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let killed = Command::new("kill")
+            .args(["-KILL", &replica.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    });
+    let provider: Arc<dyn live::Provider> = servers.clone();
+    let (played, _) = play_live(&s, provider, None).await.expect("played");
+    killer.await.unwrap();
+    assert!(
+        !played.verdict.is_conclusive(),
+        "{}",
+        played.verdict.summary()
+    );
+    assert!(
+        played
+            .verdict
+            .inconclusive
+            .iter()
+            .any(|r| r.contains("replica-1, which no fault stopped, exited on its own")),
+        "{:?}",
+        played.verdict.inconclusive
+    );
+}

@@ -357,7 +357,8 @@ fn touched_nodes(scenario: &Scenario) -> std::collections::BTreeSet<String> {
 const WATCH_EVERY: Duration = Duration::from_millis(25);
 
 /// Records what happens to the servers without a fault doing it directly, until `end`: the
-/// promotions Sentinel makes, and (replicated topologies) the primary dropping a replica.
+/// promotions Sentinel makes, (replicated topologies) the primary dropping a replica, and
+/// servers that die on their own (which makes the run inconclusive).
 async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool, end: Instant) {
     let names: Vec<String> = provider.nodes().into_iter().map(|(n, _)| n).collect();
     // The primary last looked at, and the replicas it streamed to then.
@@ -368,6 +369,7 @@ async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool
         let primary_was = linked.as_ref().map(|(p, _)| p.clone());
         let looked = tokio::task::spawn_blocking(move || {
             let seen = p.take_observations();
+            let died = p.died_on_their_own();
             let primary = names.get(p.route(0)).cloned().unwrap_or_default();
             let replicas = if replicated {
                 p.admin_addr(&primary)
@@ -380,12 +382,21 @@ async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool
             } else {
                 None
             };
-            (Instant::now(), seen, primary, replicas)
+            (Instant::now(), seen, died, primary, replicas)
         })
         .await;
-        let Ok((at, seen, primary, replicas)) = looked else {
+        let Ok((at, seen, died, primary, replicas)) = looked else {
             break;
         };
+        for (node, why) in died {
+            rec.record_at(at, H::Observed(Effect::NodeDown { node: node.clone() }));
+            rec.record_at(
+                at,
+                H::Inconclusive {
+                    reason: format!("{node}, which no fault stopped, {why}"),
+                },
+            );
+        }
         for (t, effect) in seen {
             rec.record_at(t, H::Observed(effect));
         }

@@ -105,6 +105,10 @@ pub trait Provider: Send + Sync {
     fn take_observations(&self) -> Vec<(std::time::Instant, checker::Effect)> {
         Vec::new()
     }
+    /// Nodes whose server exited although no fault stopped it, each with why, once each.
+    fn died_on_their_own(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Cuts every link between two groups of names (nodes, clients), healing after
     /// `for_ms` when given. Providers that cannot partition refuse.
     fn partition(

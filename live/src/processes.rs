@@ -404,6 +404,21 @@ impl Provider for Processes {
         crate::route_to_primary(self.replicated, &self.primary, instance)
     }
 
+    fn died_on_their_own(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for node in self.lock().iter_mut() {
+            let exited = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                node.child = None;
+                out.push((node.name.clone(), format!("exited on its own ({status})")));
+            }
+        }
+        out
+    }
+
     fn admin_addr(&self, node: &str) -> Option<String> {
         let i = self.index(node).ok()?;
         Some(format!("127.0.0.1:{}", self.port(i)))
