@@ -12,7 +12,7 @@ use scenario::{After, ClockSpec, Condition, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use workload::clock::Clock;
 use workload::{ClientLoop, Input, Output, Resource};
 
@@ -253,6 +253,7 @@ pub async fn play(
     let resource = Arc::new(Mutex::new(Resource::new(scenario.resource.checks_fencing)));
     let mut inboxes = Vec::new();
     let mut tasks = Vec::new();
+    let (done_before, faults_done) = watch::channel(0);
     for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
@@ -287,7 +288,13 @@ pub async fn play(
             .after
             .clone()
             .map(|a| (a, format!("clients[{i}] ({}) start", spec.name)));
-        tasks.push(tokio::spawn(client.run(rx, start_at, after)));
+        let start = Start {
+            at: start_at,
+            ms: spec.start_ms,
+            after,
+            faults_done: faults_done.clone(),
+        };
+        tasks.push(tokio::spawn(client.run(rx, start)));
     }
     let end = rec.start + Duration::from_millis(scenario.duration_ms);
     let ctx = FaultCtx {
@@ -296,7 +303,7 @@ pub async fn play(
         inboxes,
         clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
     };
-    let faults = tokio::spawn(inject_faults(scenario.clone(), ctx));
+    let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
     let replicated = matches!(scenario.topology, Topology::Replicated { .. });
     let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
     tokio::time::sleep_until(end.into()).await;
@@ -433,10 +440,21 @@ struct FaultCtx {
 /// How long a fault's effect may take to be seen before the run is inconclusive.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
-async fn inject_faults(scenario: Scenario, ctx: FaultCtx) {
+/// Injects the schedule. `done_before` tells the clients how far it got: every fault without
+/// `after` and with `at_ms` below it has been carried out (and its effect seen), so a client
+/// starting at `start_ms` waits while `start_ms >= done_before` — faults apply before the
+/// clients that start in the same millisecond, as on the simulator.
+async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Sender<u64>) {
     let mut faults: Vec<(usize, scenario::Fault)> =
         scenario.faults.iter().cloned().enumerate().collect();
     faults.sort_by_key(|(_, f)| f.at_ms);
+    let timed: Vec<u64> = faults
+        .iter()
+        .filter(|(_, f)| f.after.is_none())
+        .map(|(_, f)| f.at_ms)
+        .collect();
+    let mut timed_left = timed.iter().skip(1);
+    done_before.send_replace(timed.first().copied().unwrap_or(u64::MAX));
     // Dropped with this task when the run ends: what still waits is then aborted.
     let mut waiting = tokio::task::JoinSet::new();
     for (i, f) in faults {
@@ -457,6 +475,7 @@ async fn inject_faults(scenario: Scenario, ctx: FaultCtx) {
             None => {
                 tokio::time::sleep_until(at.into()).await;
                 inject(&f.action, &what, &ctx).await;
+                done_before.send_replace(timed_left.next().copied().unwrap_or(u64::MAX));
             }
         }
     }
@@ -622,6 +641,18 @@ async fn blocking(
         .unwrap_or_else(|e| Err(LiveError::Io(std::io::Error::other(e.to_string()))))
 }
 
+/// When a client task starts.
+struct Start {
+    /// `start_ms` as an instant.
+    at: Instant,
+    /// `start_ms`.
+    ms: u64,
+    /// The condition to wait for, and the client's description for messages.
+    after: Option<(After, String)>,
+    /// How far the fault schedule got (see [`inject_faults`]).
+    faults_done: watch::Receiver<u64>,
+}
+
 /// One client task's state.
 struct LiveClient {
     lp: ClientLoop,
@@ -638,15 +669,12 @@ struct LiveClient {
 }
 
 impl LiveClient {
-    async fn run(
-        mut self,
-        mut inbox: mpsc::UnboundedReceiver<Msg>,
-        start_at: Instant,
-        after: Option<(After, String)>,
-    ) {
-        tokio::time::sleep_until(start_at.into()).await;
-        if let Some((after, what)) = after {
-            match self.rec.wait_after(&after, start_at, &what).await {
+    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, mut start: Start) {
+        tokio::time::sleep_until(start.at.into()).await;
+        // The faults scheduled up to this millisecond come first (an aborted schedule: go on).
+        let _ = start.faults_done.wait_for(|b| start.ms < *b).await;
+        if let Some((after, what)) = start.after {
+            match self.rec.wait_after(&after, start.at, &what).await {
                 Some(when) => tokio::time::sleep_until(when.into()).await,
                 None => return,
             }
