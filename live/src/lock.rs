@@ -192,9 +192,10 @@ impl RealLock {
     ///
     /// Await [`RealLock::settled`] before the next acquire to know every late grant has been
     /// deleted. Left to the next call, the delete is not ordered before that call's own
-    /// commands (its SET on that instance may be refused), and a straggler whose reply comes
-    /// in while the next acquire is under way is, as of now, taken for a grant of that
-    /// acquire (lock-core tells acquire replies apart by attempt number only).
+    /// commands (its SET on that instance may be refused). A straggler whose reply comes in
+    /// while the next acquire is under way is not taken for a grant of that acquire
+    /// (lock-core matches replies to their acquisition, not only their attempt number), and
+    /// is deleted with the token it wrote.
     pub async fn release(&mut self) -> usize {
         self.poll();
         if self.machine.is_idle() {
