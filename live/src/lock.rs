@@ -2,7 +2,8 @@
 //!
 //! [`RealLock`] feeds lock-core's [`LockMachine`] with real time (microseconds since the lock
 //! was created) and carries its actions out against real servers: every
-//! [`Action::Send`] goes out at once and joins the call's sends under way, which are polled
+//! [`Action::Send`] goes out at once (unless a delete to its instance is still unanswered:
+//! see below) and joins the call's sends under way, which are polled
 //! concurrently in place (so a Redlock fan-out is concurrent and one slow node holds up
 //! nobody), and [`Action::SetTimer`] becomes a sleep. No scenario, no history: each call
 //! returns as soon as the machine reports the outcome it waits for (Acquired/Failed,
@@ -19,16 +20,22 @@
 //! out. [`RealLock::settled`] waits until every send has been answered and fed, cleanups
 //! included.
 //!
+//! No send overtakes a delete (a release, a late grant's cleanup) sent earlier to the same
+//! instance: it is held back until the delete's reply is fed. A connection alone does not
+//! order them — a script the server has not cached is loaded and sent again (NOSCRIPT), so a
+//! SET right behind a compare-and-delete would run first, find the stale key and be refused.
+//! Nothing is held back while no delete is under way.
+//!
 //! Give the lock connections with [`NodeConn::with_breaker`] so that a frozen node is sent one
 //! probe at a time instead of one request per call, each waiting out its timeout.
 
 use crate::conn::NodeConn;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use lock_core::{Action, Event, FailReason, LockMachine, Micros, Recipe, RecipeError, Reply};
-use lock_core::{RequestId, TimerId};
+use lock_core::{Action, Command, Event, FailReason, LockMachine, Micros, Recipe, RecipeError};
+use lock_core::{Op, Reply, RequestId, TimerId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -89,13 +96,27 @@ pub struct RealLock {
     tx: UnboundedSender<(RequestId, Reply)>,
     rx: UnboundedReceiver<(RequestId, Reply)>,
     /// Sends whose reply has not been fed to the machine yet: this call's, the driver task's,
-    /// and replies waiting in `rx`.
+    /// those held back by a gate, and replies waiting in `rx`.
     outstanding: usize,
+    /// Per instance: the delete under way there, and the sends held back until it is answered
+    /// (see [`RealLock::dispatch`]).
+    gates: Vec<Gate>,
+    /// How many instances have a delete under way (0: no gate to look up per reply).
+    gated: usize,
     held: Option<Acquired>,
     lost: bool,
 }
 
 type InFlight = Pin<Box<dyn Future<Output = (RequestId, Reply)> + Send>>;
+
+/// One instance's delete under way, and what waits for it.
+#[derive(Default)]
+struct Gate {
+    /// The delete sent last to this instance, until its reply is fed.
+    delete: Option<RequestId>,
+    /// Sends to this instance made meanwhile, in the machine's order.
+    held: VecDeque<(RequestId, Command)>,
+}
 
 /// What a call is waiting for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,6 +147,7 @@ impl RealLock {
     ) -> Result<RealLock, RecipeError> {
         recipe.validate(conns.len())?;
         let (tx, rx) = unbounded_channel();
+        let gates = conns.iter().map(|_| Gate::default()).collect();
         Ok(RealLock {
             machine: LockMachine::new(recipe, key, conns.len()),
             conns,
@@ -138,6 +160,8 @@ impl RealLock {
             tx,
             rx,
             outstanding: 0,
+            gates,
+            gated: 0,
             held: None,
             lost: false,
         })
@@ -191,10 +215,12 @@ impl RealLock {
     /// its TTL runs out).
     ///
     /// Await [`RealLock::settled`] before the next acquire to know every late grant has been
-    /// deleted. Left to the next call, the delete is not ordered before that call's own
-    /// commands (its SET on that instance may be refused), and a straggler whose reply comes
-    /// in while the next acquire is under way is, as of now, taken for a grant of that
-    /// acquire (lock-core tells acquire replies apart by attempt number only).
+    /// deleted. Left to the next call, a late grant whose reply came in before that call's
+    /// SETs went out is still deleted first: a SET waits for the delete sent earlier to its
+    /// instance (see the module docs). One whose reply comes in later is deleted after that
+    /// SET, which the stale key may have refused. Either way, a straggler is not taken for a
+    /// grant of the next acquire (lock-core matches replies to their acquisition, not only
+    /// their attempt number), and is deleted with the token it wrote.
     pub async fn release(&mut self) -> usize {
         self.poll();
         if self.machine.is_idle() {
@@ -356,11 +382,57 @@ impl RealLock {
         result
     }
 
+    /// Sends `command` to `instance` now, unless a delete sent there earlier is still
+    /// unanswered: then it waits for that reply.
+    ///
+    /// A connection keeps its commands in order only as far as each is one request on an open
+    /// connection: a script the server has not cached yet (NOSCRIPT) is loaded and sent again,
+    /// and sends racing a connection being opened are not ordered. So a late grant's delete
+    /// (a compare-and-delete, the script's first use on a node that was frozen) could be
+    /// overtaken by the next acquire's SET there, which finds the stale key and is refused. A
+    /// send never overtakes a delete: the sends behind one go out once its reply is fed, in
+    /// the machine's order. Costs nothing until a delete is under way; then one reply's wait,
+    /// on that instance only, and the acquire it holds back would otherwise be refused there.
+    fn dispatch(&mut self, instance: usize, request: RequestId, command: Command) {
+        let gate = &mut self.gates[instance];
+        if gate.delete.is_some() {
+            gate.held.push_back((request, command));
+            return;
+        }
+        if command.op() == Op::Release {
+            gate.delete = Some(request);
+            self.gated += 1;
+        }
+        let conn = Arc::clone(&self.conns[instance]);
+        self.inflight.push(Box::pin(
+            async move { (request, conn.send(&command).await) },
+        ));
+    }
+
+    /// `request` was answered: if it is a delete that holds sends back, they go out now (up
+    /// to and including the next delete among them).
+    fn open_gate(&mut self, request: RequestId) {
+        let Some(instance) = self.gates.iter().position(|g| g.delete == Some(request)) else {
+            return;
+        };
+        self.gates[instance].delete = None;
+        self.gated -= 1;
+        while self.gates[instance].delete.is_none() {
+            let Some((request, command)) = self.gates[instance].held.pop_front() else {
+                break;
+            };
+            self.dispatch(instance, request, command);
+        }
+    }
+
     /// Feeds one event and carries out the actions; the outcome `goal` waits for, if reported.
     fn feed(&mut self, event: Event, goal: Option<Goal>) -> Option<Outcome> {
-        if let Event::Reply { .. } = event {
+        if let Event::Reply { request, .. } = &event {
             debug_assert!(self.outstanding > 0, "a reply to a send not counted");
             self.outstanding = self.outstanding.saturating_sub(1);
+            if self.gated > 0 {
+                self.open_gate(*request);
+            }
         }
         let now = self.now();
         let mut out = std::mem::take(&mut self.out);
@@ -374,11 +446,8 @@ impl RealLock {
                     request,
                     command,
                 } => {
-                    let conn = Arc::clone(&self.conns[instance]);
                     self.outstanding += 1;
-                    self.inflight.push(Box::pin(
-                        async move { (request, conn.send(&command).await) },
-                    ));
+                    self.dispatch(instance, request, command);
                 }
                 Action::SetTimer { timer, at } => {
                     self.timers.insert((at, timer));
@@ -642,6 +711,124 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(100), a.settled())
             .await
             .expect("nothing under way");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_grants_delete_goes_before_the_next_acquires_set() {
+        let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
+            return;
+        };
+        // Far above how long redis-3 stays frozen, so its reply is a grant, not a timeout.
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(5000),
+            response: Duration::from_millis(5000),
+        };
+        let c = opened(&p, timeouts).await;
+        let recipe = Recipe {
+            redlock: Some(Default::default()),
+            request_timeout_ms: 5000,
+            ..short_retries()
+        };
+        let mut a = RealLock::new(recipe, "lock:order", c.clone(), 5).unwrap();
+        // redis-3 is frozen while the lock is taken and given back, so its SET is a straggler.
+        p.pause("redis-3").unwrap();
+        let old = a.acquire().await.expect("2 of 3 is a quorum").token;
+        assert_eq!(a.release().await, 2);
+        p.resume("redis-3").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while get(&c[2], "lock:order").await != Reply::Bulk(old.clone()) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-3 never granted the straggler"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Its reply reaches the lock between calls, and waits there to be fed.
+        while a.rx.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the straggler's reply never reached the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The next acquire feeds it first: the late grant's delete and this acquire's SET both
+        // go to redis-3, the delete first. (redis-3 has not run the release script yet, so
+        // the delete takes three round trips: EVALSHA, NOSCRIPT, the script loaded and sent
+        // again; a SET sent meanwhile would find the old key and be refused.)
+        let new = a.acquire().await.expect("2 of 3 is a quorum").token;
+        tokio::time::timeout(Duration::from_secs(10), a.settled())
+            .await
+            .expect("every send answered within 10 s");
+        for (i, conn) in c.iter().enumerate() {
+            assert_eq!(
+                get(conn, "lock:order").await,
+                Reply::Bulk(new.clone()),
+                "redis-{} does not hold the new token: its SET overtook the late grant's delete",
+                i + 1
+            );
+        }
+        assert_eq!(a.release().await, 3, "all three grants are released");
+        for (i, conn) in c.iter().enumerate() {
+            assert_eq!(
+                get(conn, "lock:order").await,
+                Reply::Nil,
+                "redis-{} still holds the key",
+                i + 1
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_set_waits_for_the_unanswered_delete_on_its_node_and_holds_up_nobody() {
+        let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
+            return;
+        };
+        // The connections wait far longer than redis-3 stays frozen; the machine gives up on
+        // a reply after 1 s, so the release returns with redis-3's delete still under way.
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(10_000),
+            response: Duration::from_millis(10_000),
+        };
+        let c = opened(&p, timeouts).await;
+        let recipe = Recipe {
+            redlock: Some(Default::default()),
+            request_timeout_ms: 1000,
+            ..short_retries()
+        };
+        let mut a = RealLock::new(recipe, "lock:gate", c.clone(), 6).unwrap();
+        let old = a.acquire().await.expect("a free lock").token;
+        tokio::time::timeout(Duration::from_secs(10), a.settled())
+            .await
+            .expect("every send answered within 10 s");
+        for conn in &c {
+            assert_eq!(get(conn, "lock:gate").await, Reply::Bulk(old.clone()));
+        }
+        p.pause("redis-3").unwrap();
+        assert_eq!(a.release().await, 2, "redis-3 cannot answer while frozen");
+        assert!(a.gates[2].delete.is_some(), "redis-3's delete is under way");
+        // The next acquire decides on redis-1 and redis-2; its SET to redis-3 waits for the
+        // delete there (sent now, it would run right after the delete's NOSCRIPT, find the
+        // old key and be refused).
+        let new = a.acquire().await.expect("2 of 3 is a quorum").token;
+        assert_eq!(a.gates[2].held.len(), 1, "the SET to redis-3 waits");
+        assert!(a.gates[..2].iter().all(|g| g.delete.is_none()));
+        p.resume("redis-3").unwrap();
+        tokio::time::timeout(Duration::from_secs(20), a.settled())
+            .await
+            .expect("every send answered within 20 s");
+        assert_eq!(a.gated, 0);
+        for (i, conn) in c.iter().enumerate() {
+            assert_eq!(
+                get(conn, "lock:gate").await,
+                Reply::Bulk(new.clone()),
+                "redis-{} does not hold the new token",
+                i + 1
+            );
+        }
+        assert_eq!(a.release().await, 3);
+        for conn in &c {
+            assert_eq!(get(conn, "lock:gate").await, Reply::Nil);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::{Micros, MICROS_PER_MS};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Identifies one command sent by a machine; the caller hands it back with the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -138,14 +139,22 @@ enum Slot {
     Failed,
 }
 
+/// One attempt of one acquisition. Attempt numbers start at 1 for every acquisition, so a
+/// reply is matched to its attempt by both: a straggler of an earlier acquisition is never
+/// taken for a reply of the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AttemptId {
+    /// Counts acquisitions ([`Event::Acquire`] from idle); only grows.
+    acquisition: u64,
+    attempt: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
-    Acquire {
-        attempt: u32,
-    },
-    Wait {
-        attempt: u32,
-    },
+    /// An acquire command (or SETNX's PEXPIRE) of that attempt.
+    Acquire(AttemptId),
+    /// WAIT after that attempt reached its quorum.
+    Wait(AttemptId),
     Extend {
         round: u64,
     },
@@ -159,6 +168,9 @@ struct Pending {
     instance: usize,
     purpose: Purpose,
     shape: Shape,
+    /// The token an acquire command wrote (`Some` for [`Purpose::Acquire`] only): a grant
+    /// that comes too late is deleted with it, whichever acquisition is current by then.
+    token: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,13 +228,16 @@ pub struct LockMachine {
     key: String,
     instances: usize,
     quorum: usize,
-    token: String,
+    /// Shared with the acquire requests under way, so remembering it costs no copy.
+    token: Arc<str>,
     state: State,
     next_request: u64,
     next_timer: u64,
     next_round: u64,
-    /// The attempt whose grants make up the lock held now (0: none).
-    held_attempt: u32,
+    /// The current (or last) acquisition; 0 before the first.
+    acquisition: u64,
+    /// The attempt whose grants make up the lock held now.
+    held_attempt: Option<AttemptId>,
     inflight: BTreeMap<RequestId, Pending>,
 }
 
@@ -236,12 +251,13 @@ impl LockMachine {
             key: key.into(),
             instances,
             quorum,
-            token: String::new(),
+            token: Arc::from(""),
             state: State::Idle,
             next_request: 0,
             next_timer: 0,
             next_round: 0,
-            held_attempt: 0,
+            acquisition: 0,
+            held_attempt: None,
             inflight: BTreeMap::new(),
         }
     }
@@ -283,9 +299,10 @@ impl LockMachine {
         match event {
             Event::Acquire => {
                 if matches!(self.state, State::Idle) {
+                    self.acquisition += 1;
                     self.token = match &self.recipe.token {
-                        TokenStyle::Unique => random_token(rng),
-                        TokenStyle::Fixed(v) => v.clone(),
+                        TokenStyle::Unique => Arc::from(random_token(rng)),
+                        TokenStyle::Fixed(v) => Arc::from(v.as_str()),
                     };
                     self.start_attempt(1, now, out);
                 }
@@ -311,12 +328,14 @@ impl LockMachine {
     fn send(&mut self, instance: usize, purpose: Purpose, command: Command, out: &mut Vec<Action>) {
         self.next_request += 1;
         let request = RequestId(self.next_request);
+        let token = matches!(purpose, Purpose::Acquire(_)).then(|| self.token.clone());
         self.inflight.insert(
             request,
             Pending {
                 instance,
                 purpose,
                 shape: command.shape(),
+                token,
             },
         );
         out.push(Action::Send {
@@ -331,7 +350,7 @@ impl LockMachine {
     }
 
     fn acquire_command(&self) -> Command {
-        let (key, token, ttl_ms) = (self.key.clone(), self.token.clone(), self.recipe.ttl_ms);
+        let (key, token, ttl_ms) = (self.key.clone(), self.token.to_string(), self.recipe.ttl_ms);
         if self.recipe.fencing {
             return Command::FencedAcquire {
                 counter_key: format!("{key}:fence"),
@@ -356,10 +375,15 @@ impl LockMachine {
     }
 
     fn release_command(&self) -> Command {
+        self.release_command_for(&self.token)
+    }
+
+    /// The release of a key that holds `token`.
+    fn release_command_for(&self, token: &str) -> Command {
         match self.recipe.release {
             ReleaseStyle::CompareAndDelete => Command::Release {
                 key: self.key.clone(),
-                token: self.token.clone(),
+                token: token.to_string(),
             },
             ReleaseStyle::PlainDel => Command::Del {
                 key: self.key.clone(),
@@ -380,13 +404,12 @@ impl LockMachine {
             timeout,
         });
         let command = self.acquire_command();
+        let id = AttemptId {
+            acquisition: self.acquisition,
+            attempt: number,
+        };
         for instance in 0..self.instances {
-            self.send(
-                instance,
-                Purpose::Acquire { attempt: number },
-                command.clone(),
-                out,
-            );
+            self.send(instance, Purpose::Acquire(id), command.clone(), out);
         }
     }
 
@@ -402,10 +425,11 @@ impl LockMachine {
             return;
         };
         match p.purpose {
-            Purpose::Acquire { attempt } => self.on_acquire_reply(attempt, p, reply, now, rng, out),
-            Purpose::Wait { attempt } => {
+            Purpose::Acquire(id) => self.on_acquire_reply(id, p, reply, now, rng, out),
+            Purpose::Wait(id) => {
+                let current = self.current_attempt() == Some(id);
                 if let State::Acquiring(a) = &mut self.state {
-                    if a.number == attempt {
+                    if current {
                         if let Some(left) = a.waiting.as_mut() {
                             let acked = match reply {
                                 Reply::Int(n) => n,
@@ -454,9 +478,20 @@ impl LockMachine {
         }
     }
 
+    /// The attempt under way, if one is.
+    fn current_attempt(&self) -> Option<AttemptId> {
+        match &self.state {
+            State::Acquiring(a) => Some(AttemptId {
+                acquisition: self.acquisition,
+                attempt: a.number,
+            }),
+            _ => None,
+        }
+    }
+
     fn on_acquire_reply(
         &mut self,
-        attempt: u32,
+        id: AttemptId,
         p: Pending,
         reply: Reply,
         now: Micros,
@@ -464,22 +499,21 @@ impl LockMachine {
         out: &mut Vec<Action>,
     ) {
         let granted = reply.grant(p.shape);
-        let current = match &self.state {
-            State::Acquiring(a) => a.number == attempt,
-            State::Held(_) => false,
-            _ => false,
-        };
-        if !current {
-            // A grant for an attempt already decided: remember it, so the lock is not left behind.
+        if self.current_attempt() != Some(id) {
+            // A grant for an attempt already decided (of this acquisition or an earlier one):
+            // part of the lock held now, or deleted, so the key is not left behind.
             if granted.is_some() {
                 let late_for_held =
-                    matches!(&self.state, State::Held(_)) && self.held_attempt == attempt;
+                    matches!(&self.state, State::Held(_)) && self.held_attempt == Some(id);
                 if late_for_held {
                     if let State::Held(h) = &mut self.state {
                         h.granted[p.instance] = true;
                     }
                 } else {
-                    let cmd = self.release_command();
+                    // With the token this request wrote: an earlier acquisition's key holds
+                    // that one, not the current token.
+                    let token = p.token.as_deref().unwrap_or(&self.token);
+                    let cmd = self.release_command_for(token);
                     self.send(p.instance, Purpose::Cleanup, cmd, out);
                 }
             }
@@ -495,7 +529,7 @@ impl LockMachine {
                     key: self.key.clone(),
                     ttl_ms,
                 };
-                self.send(p.instance, Purpose::Acquire { attempt }, cmd, out);
+                self.send(p.instance, Purpose::Acquire(id), cmd, out);
                 return;
             }
         }
@@ -532,7 +566,10 @@ impl LockMachine {
                 let targets: Vec<usize> = (0..self.instances)
                     .filter(|i| a.slots[*i] == Slot::Granted)
                     .collect();
-                let attempt = a.number;
+                let id = AttemptId {
+                    acquisition: self.acquisition,
+                    attempt: a.number,
+                };
                 let deadline = now + w.timeout_ms * MICROS_PER_MS + self.request_timeout();
                 let timeout = self.timer(deadline, out);
                 if let State::Acquiring(a) = &mut self.state {
@@ -544,7 +581,7 @@ impl LockMachine {
                         replicas: w.replicas,
                         timeout_ms: w.timeout_ms,
                     };
-                    self.send(i, Purpose::Wait { attempt }, cmd, out);
+                    self.send(i, Purpose::Wait(id), cmd, out);
                 }
             } else {
                 self.grant(now, rng, out);
@@ -600,9 +637,9 @@ impl LockMachine {
         }
         let granted = a.slots.iter().map(|s| *s == Slot::Granted).collect();
         let fencing = a.fencing;
-        self.held_attempt = a.number;
+        self.held_attempt = self.current_attempt();
         out.push(Action::Acquired {
-            token: self.token.clone(),
+            token: self.token.to_string(),
             fencing_token: fencing,
             valid_until,
         });
@@ -672,7 +709,7 @@ impl LockMachine {
     ) {
         /// Which of the machine's timers fired.
         enum Due {
-            AcquireTimeout { attempt: u32, waiting: bool },
+            AcquireTimeout { id: AttemptId, waiting: bool },
             Retry { next: u32 },
             Validity,
             Watchdog,
@@ -681,7 +718,10 @@ impl LockMachine {
         }
         let due = match &self.state {
             State::Acquiring(a) if a.timeout == timer => Due::AcquireTimeout {
-                attempt: a.number,
+                id: AttemptId {
+                    acquisition: self.acquisition,
+                    attempt: a.number,
+                },
                 waiting: a.waiting.is_some(),
             },
             State::Backoff { attempt, timer: t } if *t == timer => Due::Retry { next: attempt + 1 },
@@ -698,10 +738,10 @@ impl LockMachine {
             _ => return,
         };
         match due {
-            Due::AcquireTimeout { attempt, waiting } => {
+            Due::AcquireTimeout { id, waiting } => {
                 if waiting {
                     // WAIT replies that never came count as no replica acknowledged.
-                    self.drop_inflight(|p| p == Purpose::Wait { attempt });
+                    self.drop_inflight(|p| p == Purpose::Wait(id));
                     if let State::Acquiring(a) = &mut self.state {
                         if a.waiting != Some(0) {
                             a.min_acked = -1;
@@ -709,7 +749,7 @@ impl LockMachine {
                     }
                     self.finish_wait(now, rng, out);
                 } else {
-                    self.drop_inflight(|p| p == Purpose::Acquire { attempt });
+                    self.drop_inflight(|p| p == Purpose::Acquire(id));
                     if let State::Acquiring(a) = &mut self.state {
                         for s in a.slots.iter_mut() {
                             if matches!(s, Slot::Pending | Slot::Expiring) {
@@ -779,7 +819,7 @@ impl LockMachine {
         }
         let cmd = Command::Extend {
             key: self.key.clone(),
-            token: self.token.clone(),
+            token: self.token.to_string(),
             ttl_ms,
         };
         for i in 0..self.instances {
@@ -831,7 +871,7 @@ impl LockMachine {
                     attempts: a.number,
                     reason: FailReason::Abandoned,
                 });
-                self.held_attempt = 0;
+                self.held_attempt = None;
                 let cmd = self.release_command();
                 self.state = State::Idle;
                 for i in t {
@@ -850,7 +890,7 @@ impl LockMachine {
             State::Idle | State::Releasing { .. } => return,
         };
         // Late grants of the held attempt become cleanups from here on.
-        self.held_attempt = 0;
+        self.held_attempt = None;
         let timeout = self.timer(now + self.request_timeout(), out);
         self.state = State::Releasing {
             outstanding: targets.len(),
@@ -1028,6 +1068,148 @@ mod tests {
         let targets: Vec<usize> = rel.iter().map(|x| x.0).collect();
         assert_eq!(targets, vec![0, 1, 2, 4]);
         assert!(matches!(rel[0].2, Command::Release { .. }));
+    }
+
+    fn redlock3() -> Harness {
+        let r = Recipe {
+            redlock: Some(RedlockConfig::default()),
+            ..Recipe::default()
+        };
+        Harness::new(r, 3)
+    }
+
+    fn acquired(actions: &[Action]) -> bool {
+        actions.iter().any(|x| matches!(x, Action::Acquired { .. }))
+    }
+
+    /// Acquires at 2 of 3 (instance 2's SET left under way) and releases; the first
+    /// acquisition's sends and its token.
+    fn acquire_at_quorum_then_release(
+        h: &mut Harness,
+    ) -> (Vec<(usize, RequestId, Command)>, String) {
+        let s = sends(&h.feed(Event::Acquire, 0));
+        h.feed(reply(s[0].1, Reply::Ok), MS);
+        assert!(acquired(&h.feed(reply(s[1].1, Reply::Ok), MS)));
+        let token = h.m.token().to_string();
+        let rel = sends(&h.feed(Event::Release, 2 * MS));
+        assert_eq!(rel.len(), 2);
+        h.feed(reply(rel[0].1, Reply::Int(1)), 3 * MS);
+        let a = h.feed(reply(rel[1].1, Reply::Int(1)), 3 * MS);
+        assert_eq!(a, vec![Action::Released { confirmed: 2 }]);
+        (s, token)
+    }
+
+    #[test]
+    fn a_late_grant_of_the_previous_acquisition_is_not_a_grant_of_the_next() {
+        let mut h = redlock3();
+        let (old, old_token) = acquire_at_quorum_then_release(&mut h);
+        let new = sends(&h.feed(Event::Acquire, 4 * MS));
+        assert_ne!(h.m.token(), old_token);
+        // The first acquisition's SET to instance 2 grants now: that key holds the old token.
+        let a = h.feed(reply(old[2].1, Reply::Ok), 5 * MS);
+        assert!(!acquired(&a), "a grant of the old token counted: {a:?}");
+        assert_eq!(
+            sends(&a)
+                .into_iter()
+                .map(|(i, _, c)| (i, c))
+                .collect::<Vec<_>>(),
+            vec![(
+                2,
+                Command::Release {
+                    key: "lock:x".into(),
+                    token: old_token.clone()
+                }
+            )],
+            "the late grant is deleted with the token it was set with"
+        );
+        // One new grant is not a quorum of 3; two are.
+        assert!(!acquired(&h.feed(reply(new[0].1, Reply::Ok), 6 * MS)));
+        assert!(acquired(&h.feed(reply(new[1].1, Reply::Ok), 6 * MS)));
+        // The release goes where the new token was granted, not to instance 2.
+        let rel: Vec<usize> = sends(&h.feed(Event::Release, 7 * MS))
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(rel, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_late_grant_of_the_previous_acquisition_is_deleted_while_the_next_is_held() {
+        let mut h = redlock3();
+        let (old, old_token) = acquire_at_quorum_then_release(&mut h);
+        let new = sends(&h.feed(Event::Acquire, 4 * MS));
+        h.feed(reply(new[0].1, Reply::Ok), 5 * MS);
+        assert!(acquired(&h.feed(reply(new[1].1, Reply::Ok), 5 * MS)));
+        // Same attempt number (1) as the held one, but another acquisition's grant.
+        let a = sends(&h.feed(reply(old[2].1, Reply::Ok), 6 * MS));
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            (a[0].0, &a[0].2),
+            (
+                2,
+                &Command::Release {
+                    key: "lock:x".into(),
+                    token: old_token
+                }
+            )
+        );
+        let rel: Vec<usize> = sends(&h.feed(Event::Release, 7 * MS))
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(rel, vec![0, 1], "instance 2 never held the new token");
+    }
+
+    #[test]
+    fn a_late_grant_after_a_retry_is_deleted_with_its_own_token() {
+        let mut h = redlock3();
+        let (old, old_token) = acquire_at_quorum_then_release(&mut h);
+        // The next acquisition's first attempt fails, so it is in backoff when the old grant
+        // comes in.
+        let new = sends(&h.feed(Event::Acquire, 4 * MS));
+        h.feed(reply(new[0].1, Reply::Nil), 5 * MS);
+        h.feed(reply(new[1].1, Reply::Nil), 5 * MS);
+        let a = sends(&h.feed(reply(old[2].1, Reply::Ok), 6 * MS));
+        assert_eq!(
+            a.into_iter().map(|(i, _, c)| (i, c)).collect::<Vec<_>>(),
+            vec![(
+                2,
+                Command::Release {
+                    key: "lock:x".into(),
+                    token: old_token
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn a_wait_reply_of_an_abandoned_acquisition_does_not_count_for_the_next() {
+        let r = Recipe {
+            redlock: Some(RedlockConfig::default()),
+            wait_replicas: Some(WaitReplicas {
+                replicas: 1,
+                timeout_ms: 100,
+            }),
+            ..Recipe::default()
+        };
+        let mut h = Harness::new(r, 3);
+        let s = sends(&h.feed(Event::Acquire, 0));
+        h.feed(reply(s[0].1, Reply::Ok), MS);
+        let w = sends(&h.feed(reply(s[1].1, Reply::Ok), MS));
+        assert_eq!(w.len(), 2, "WAIT to both grants");
+        // Abandoned while WAIT is under way; its deletes are answered.
+        let cleanup = sends(&h.feed(Event::Release, 2 * MS));
+        assert_eq!(cleanup.len(), 2);
+        assert!(h.m.is_idle());
+        let new = sends(&h.feed(Event::Acquire, 3 * MS));
+        h.feed(reply(new[0].1, Reply::Ok), 4 * MS);
+        let w2 = sends(&h.feed(reply(new[1].1, Reply::Ok), 4 * MS));
+        assert_eq!(w2.len(), 2);
+        // The old WAITs answer: they say nothing about the new writes.
+        assert!(!acquired(&h.feed(reply(w[0].1, Reply::Int(1)), 5 * MS)));
+        assert!(!acquired(&h.feed(reply(w[1].1, Reply::Int(1)), 5 * MS)));
+        h.feed(reply(w2[0].1, Reply::Int(1)), 6 * MS);
+        assert!(acquired(&h.feed(reply(w2[1].1, Reply::Int(1)), 6 * MS)));
     }
 
     #[test]
