@@ -211,6 +211,7 @@ pub async fn play(
     timeouts: Timeouts,
 ) -> Result<LiveRun, LiveError> {
     check_support(scenario, provider.as_ref())?;
+    let baseline = Arc::strong_count(&provider);
     let nodes = provider.nodes();
     let instances = if provider.backend() == "url" {
         nodes.len()
@@ -302,18 +303,28 @@ pub async fn play(
         rec: rec.clone(),
         inboxes,
         clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
+        end,
     };
     let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
     let replicated = matches!(scenario.topology, Topology::Replicated { .. });
     let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
     tokio::time::sleep_until(end.into()).await;
     faults.abort();
-    watcher.abort();
     for t in &tasks {
         t.abort();
     }
     let _ = faults.await;
-    let _ = watcher.await;
+    let _ = watcher.await; // it stops on its own at `end`
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Work on the blocking pool (a fault's confirmation, a probe) cannot be aborted: wait
+    // until every clone of the provider it holds is back, so the caller's handle is the last
+    // one again when this returns (bounded by the probes' own timeouts).
+    let settle_by = Instant::now() + 2 * CONFIRM_WITHIN;
+    while Arc::strong_count(&provider) > baseline && Instant::now() < settle_by {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // What was still waiting for its condition never happened.
     let pending = std::mem::take(&mut *rec.pending.lock().unwrap_or_else(|e| e.into_inner()));
     for (what, condition) in pending {
@@ -435,6 +446,8 @@ struct FaultCtx {
     rec: Arc<Recorder>,
     inboxes: Vec<mpsc::UnboundedSender<Msg>>,
     clients: Vec<String>,
+    /// When the run ends: nothing is injected or healed after it.
+    end: Instant,
 }
 
 /// How long a fault's effect may take to be seen before the run is inconclusive.
@@ -520,8 +533,13 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
             if let Some(ms) = for_ms {
                 let rec = rec.clone();
                 let what = what.to_string();
+                let end = ctx.end;
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let heal = Instant::now() + Duration::from_millis(ms);
+                    tokio::time::sleep_until(heal.min(end).into()).await;
+                    if heal > end {
+                        return; // the run is over: the provider stops the node anyway
+                    }
                     rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
                     let resumed = resume(&rec, p, node).await;
                     settle(&rec, &format!("the end of {what}"), resumed);
