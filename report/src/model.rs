@@ -295,6 +295,7 @@ impl Model {
                 | Event::Released { .. }
                 | Event::CommandSent { .. }
                 | Event::ReplyReceived { .. }
+                | Event::CutShort { .. }
                 | Event::RunEnded {} => {}
             }
         }
