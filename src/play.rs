@@ -17,12 +17,32 @@ pub struct Played {
     pub mismatches: Vec<(Property, Outcome, Outcome)>,
     /// Events the simulator processed.
     pub events: u64,
+    /// Why the run stopped early (the simulator's event budget ran out), if it did.
+    pub cut_short: Option<String>,
+    /// The properties the scenario's `expect` lists.
+    pub expected: Vec<Property>,
 }
 
 impl Played {
     /// Whether the verdict matches the scenario's `expect` on every listed property.
     pub fn matches_expect(&self) -> bool {
         self.mismatches.is_empty()
+    }
+
+    /// Whether a cut-short run leaves `expect` undecided: some property expected in `expect`
+    /// holds on the prefix that ran (not proven), and no expected outcome is contradicted by
+    /// a violation (a violation in a prefix is a violation of the whole run).
+    pub fn inconclusive(&self) -> bool {
+        self.cut_short.is_some()
+            && !self
+                .mismatches
+                .iter()
+                .any(|(_, _, got)| *got == Outcome::Violated)
+            && self.expect_outcomes().any(|got| got == Outcome::Holds)
+    }
+
+    fn expect_outcomes(&self) -> impl Iterator<Item = Outcome> + '_ {
+        self.expected.iter().map(|p| self.verdict.outcome(*p))
     }
 }
 
@@ -44,12 +64,15 @@ pub fn compare(
 pub fn judge(scenario: &Scenario, seed: u64, records: Vec<Record>, events: u64) -> Played {
     let verdict = check(&records, &scenario.checker);
     let mismatches = compare(&scenario.expect, &verdict);
+    let cut_short = checker::history::cut_short(&records).map(str::to_string);
     Played {
         seed,
         records,
         verdict,
         mismatches,
         events,
+        cut_short,
+        expected: scenario.expect.keys().copied().collect(),
     }
 }
 
