@@ -1,7 +1,9 @@
 //! Argument parsing and the subcommands. Exit codes: 0 as expected, 1 not as expected (or a
-//! violation found by `check`), 2 bad input.
+//! violation found by `check`), 2 bad input (or output that cannot be written), 3 the run
+//! was cut short by the simulator's event budget, so a property that holds is not proven.
 
-use checker::history::{read_jsonl, write_jsonl};
+use crate::out::{outln, Out};
+use checker::history::{read_history, write_jsonl};
 use checker::{check, CheckConfig, Event, Outcome};
 use clap::{Parser, Subcommand};
 use locksim::play::{play_containers_with, play_live_with, play_processes_with, play_sim, Played};
@@ -169,8 +171,16 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints a note about how the command runs (on stderr, so stdout stays the result).
+pub fn note(msg: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "note: {msg}");
+}
+
 fn bad_input(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {msg}");
+    use std::io::Write as _;
+    // Not eprintln!: a closed stderr must not panic either.
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
     2
 }
 
@@ -221,15 +231,13 @@ fn run(
             file.display()
         ));
     }
+    let mut schedule = None;
     let (played, problems) = match at {
         Where::Backend(BackendArg::Sim) => (play_sim(&scenario, seed), Vec::new()),
         Where::Explored(s) => match explore::run_seed(&scenario, s) {
             Ok(run) => {
                 let played = locksim::play::judge(&scenario, s, run.records, 0);
-                println!("explored schedule of seed {s}:");
-                for f in &run.scenario.faults {
-                    println!("  {:>8} ms  {}", f.at_ms, f.action.describe());
-                }
+                schedule = Some((s, run.scenario.faults));
                 (played, Vec::new())
             }
             Err(e) => return bad_input(format!("{}: {e}", file.display())),
@@ -272,38 +280,60 @@ fn run(
             ));
         }
     }
+    let mut out = Out::new();
     if json {
-        let out = serde_json::json!({
+        let mut doc = serde_json::json!({
             "scenario": scenario.name,
             "seed": played.seed,
             "verdict": played.verdict,
             "expect": scenario.expect,
             "matches_expect": played.matches_expect(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        if let Some((_, faults)) = &schedule {
+            doc["explored_faults"] = serde_json::json!(faults);
+        }
+        if let Some(why) = &played.cut_short {
+            doc["cut_short"] = serde_json::json!(why);
+        }
+        outln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
     } else {
-        print_run(&scenario, &played, label);
+        if let Some((s, faults)) = &schedule {
+            outln!(out, "explored schedule of seed {s}:");
+            for f in faults {
+                outln!(out, "  {:>8} ms  {}", f.at_ms, f.action.describe());
+            }
+        }
+        print_run(&mut out, &scenario, &played, label);
         for p in &problems {
-            println!("problem during the run: {p}");
+            outln!(out, "problem during the run: {p}");
         }
     }
-    if played.matches_expect() {
+    let code = if played.inconclusive() {
+        3
+    } else if played.matches_expect() {
         0
     } else {
         1
-    }
+    };
+    out.finish(code)
 }
 
-fn print_run(scenario: &Scenario, played: &Played, label: &str) {
-    println!(
+fn print_run(out: &mut Out, scenario: &Scenario, played: &Played, label: &str) {
+    outln!(
+        out,
         "scenario  {} (seed {}, {label})",
-        scenario.name, played.seed
+        scenario.name,
+        played.seed
     );
     if !scenario.description.is_empty() {
-        println!("          {}", scenario.description);
+        outln!(out, "          {}", scenario.description);
     }
-    println!();
-    println!("timeline");
+    outln!(out);
+    outln!(out, "timeline");
     for r in &played.records {
         let line = match &r.event {
             Event::Fault(f) => format!("FAULT   {}", f.describe()),
@@ -372,21 +402,33 @@ fn print_run(scenario: &Scenario, played: &Played, label: &str) {
             }
             _ => continue,
         };
-        println!("{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);
+        outln!(out, "{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);
     }
-    println!();
-    println!("verdict");
+    outln!(out);
+    outln!(out, "verdict");
     for line in played.verdict.summary().lines() {
-        println!("  {line}");
+        outln!(out, "  {line}");
     }
-    println!();
-    if played.matches_expect() {
+    outln!(out);
+    if let Some(why) = &played.cut_short {
+        outln!(
+            out,
+            "CUT SHORT: {why}; what holds above holds on that prefix only"
+        );
+    }
+    if played.inconclusive() {
+        outln!(
+            out,
+            "INCONCLUSIVE: the run was cut short, so a property that holds is not proven"
+        );
+    } else if played.matches_expect() {
         let n = scenario.expect.len();
         let noun = if n == 1 { "property" } else { "properties" };
-        println!("as expected ({n} {noun} checked against `expect`)");
+        outln!(out, "as expected ({n} {noun} checked against `expect`)");
     } else {
         for (p, want, got) in &played.mismatches {
-            println!(
+            outln!(
+                out,
                 "NOT AS EXPECTED: {p} should be {} but is {}",
                 outcome(*want),
                 outcome(*got)
@@ -440,24 +482,38 @@ fn check_file(path: PathBuf, json: bool) -> i32 {
         Ok(f) => f,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
-    let records = match read_jsonl(BufReader::new(file)) {
+    let records = match read_history(BufReader::new(file)) {
         Ok(r) => r,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
     let verdict = check(&records, &CheckConfig::default());
+    let cut_short = checker::history::cut_short(&records);
+    let mut out = Out::new();
     if json {
-        println!(
+        let mut doc = serde_json::json!(verdict);
+        if let Some(why) = cut_short {
+            doc["cut_short"] = serde_json::json!(why);
+        }
+        outln!(
+            out,
             "{}",
-            serde_json::to_string_pretty(&verdict).unwrap_or_default()
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
         );
     } else {
-        println!("{}", verdict.summary());
+        outln!(out, "{}", verdict.summary());
+        if let Some(why) = cut_short {
+            outln!(
+                out,
+                "CUT SHORT: {why}; what holds above holds on that prefix only"
+            );
+        }
     }
-    if verdict.all_hold() {
-        0
-    } else {
-        1
-    }
+    let code = match (verdict.all_hold(), cut_short) {
+        (false, _) => 1,
+        (true, Some(_)) => 3,
+        (true, None) => 0,
+    };
+    out.finish(code)
 }
 
 fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
@@ -477,7 +533,8 @@ fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
         criterion.display()
     );
     let md = report::bench::bench_markdown(title, &command, &results);
-    print!("{md}");
+    let mut stdout = Out::new();
+    stdout.text(&md);
     if let Some(dir) = out {
         let html = report::bench::bench_html(title, &command, &results);
         let written = std::fs::create_dir_all(&dir)
@@ -487,5 +544,5 @@ fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
             return bad_input(format!("{}: {e}", dir.display()));
         }
     }
-    0
+    stdout.finish(0)
 }
