@@ -1,8 +1,10 @@
 //! Argument parsing and the subcommands. Exit codes: 0 as expected, 1 not as expected (or a
-//! violation found by `check`), 2 bad input, 3 inconclusive (a fault or condition the run
-//! depends on was not seen to happen).
+//! violation found by `check`), 2 bad input (or output that cannot be written), 3 inconclusive
+//! (a fault or condition the run depends on was not seen to happen, or the simulator's event
+//! budget cut the run short).
 
-use checker::history::{read_jsonl, write_jsonl};
+use crate::out::{outln, Out};
+use checker::history::{read_history, write_jsonl};
 use checker::{check, Event, Outcome};
 use clap::{Parser, Subcommand};
 use locksim::play::{play_containers_with, play_live_with, play_processes_with, play_sim, Played};
@@ -183,8 +185,16 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints a note about how the command runs (on stderr, so stdout stays the result).
+pub fn note(msg: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "note: {msg}");
+}
+
 fn bad_input(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("error: {msg}");
+    use std::io::Write as _;
+    // Not eprintln!: a closed stderr must not panic either.
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
     2
 }
 
@@ -235,15 +245,13 @@ fn run(
             file.display()
         ));
     }
+    let mut schedule = None;
     let (played, problems) = match at {
         Where::Backend(BackendArg::Sim) => (play_sim(&scenario, seed), Vec::new()),
         Where::Explored(s) => match explore::run_seed(&scenario, s) {
             Ok(run) => {
                 let played = locksim::play::judge(&scenario, s, run.records, 0);
-                println!("explored schedule of seed {s}:");
-                for f in &run.scenario.faults {
-                    println!("  {:>8} ms  {}", f.at_ms, f.action.describe());
-                }
+                schedule = Some((s, run.scenario.faults));
                 (played, Vec::new())
             }
             Err(e) => return bad_input(format!("{}: {e}", file.display())),
@@ -286,8 +294,9 @@ fn run(
             ));
         }
     }
+    let mut out = Out::new();
     if json {
-        let out = serde_json::json!({
+        let mut doc = serde_json::json!({
             "scenario": scenario.name,
             "seed": played.seed,
             "verdict": played.verdict,
@@ -295,32 +304,48 @@ fn run(
             "matches_expect": played.matches_expect(),
             "conclusive": played.verdict.is_conclusive(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        if let Some((_, faults)) = &schedule {
+            doc["explored_faults"] = serde_json::json!(faults);
+        }
+        outln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
     } else {
-        print_run(&scenario, &played, label);
+        if let Some((s, faults)) = &schedule {
+            outln!(out, "explored schedule of seed {s}:");
+            for f in faults {
+                outln!(out, "  {:>8} ms  {}", f.at_ms, f.action.describe());
+            }
+        }
+        print_run(&mut out, &scenario, &played, label);
         for p in &problems {
-            println!("problem during the run: {p}");
+            outln!(out, "problem during the run: {p}");
         }
     }
-    if !played.verdict.is_conclusive() {
+    let code = if !played.verdict.is_conclusive() {
         3
     } else if played.matches_expect() {
         0
     } else {
         1
-    }
+    };
+    out.finish(code)
 }
 
-fn print_run(scenario: &Scenario, played: &Played, label: &str) {
-    println!(
+fn print_run(out: &mut Out, scenario: &Scenario, played: &Played, label: &str) {
+    outln!(
+        out,
         "scenario  {} (seed {}, {label})",
-        scenario.name, played.seed
+        scenario.name,
+        played.seed
     );
     if !scenario.description.is_empty() {
-        println!("          {}", scenario.description);
+        outln!(out, "          {}", scenario.description);
     }
-    println!();
-    println!("timeline");
+    outln!(out);
+    outln!(out, "timeline");
     for r in &played.records {
         let line = match &r.event {
             Event::Fault(f) => format!("FAULT   {}", f.describe()),
@@ -389,21 +414,27 @@ fn print_run(scenario: &Scenario, played: &Played, label: &str) {
             }
             _ => continue,
         };
-        println!("{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);
+        outln!(out, "{:>11.3} ms  {line}", r.t_us as f64 / 1000.0);
     }
-    println!();
-    println!("verdict");
+    outln!(out);
+    outln!(out, "verdict");
     for line in played.verdict.summary().lines() {
-        println!("  {line}");
+        outln!(out, "  {line}");
     }
-    println!();
-    if played.matches_expect() {
+    outln!(out);
+    if !played.verdict.is_conclusive() {
+        outln!(
+            out,
+            "INCONCLUSIVE: the outcomes above are not a verdict on the lock (exit 3)"
+        );
+    } else if played.matches_expect() {
         let n = scenario.expect.len();
         let noun = if n == 1 { "property" } else { "properties" };
-        println!("as expected ({n} {noun} checked against `expect`)");
+        outln!(out, "as expected ({n} {noun} checked against `expect`)");
     } else {
         for (p, want, got) in &played.mismatches {
-            println!(
+            outln!(
+                out,
                 "NOT AS EXPECTED: {p} should be {} but is {}",
                 outcome(*want),
                 outcome(*got)
@@ -457,7 +488,7 @@ fn check_file(path: PathBuf, json: bool, scenario: Option<PathBuf>) -> i32 {
         Ok(f) => f,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
-    let records = match read_jsonl(BufReader::new(file)) {
+    let records = match read_history(BufReader::new(file)) {
         Ok(r) => r,
         Err(e) => return bad_input(format!("{}: {e}", path.display())),
     };
@@ -476,21 +507,24 @@ fn check_file(path: PathBuf, json: bool, scenario: Option<PathBuf>) -> i32 {
             .unwrap_or_default(),
     };
     let verdict = check(&records, &config);
+    let mut out = Out::new();
     if json {
-        println!(
+        outln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&verdict).unwrap_or_default()
         );
     } else {
-        println!("{}", verdict.summary());
+        outln!(out, "{}", verdict.summary());
     }
-    if !verdict.is_conclusive() {
+    let code = if !verdict.is_conclusive() {
         3
     } else if verdict.all_hold() {
         0
     } else {
         1
-    }
+    };
+    out.finish(code)
 }
 
 fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
@@ -510,7 +544,8 @@ fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
         criterion.display()
     );
     let md = report::bench::bench_markdown(title, &command, &results);
-    print!("{md}");
+    let mut stdout = Out::new();
+    stdout.text(&md);
     if let Some(dir) = out {
         let html = report::bench::bench_html(title, &command, &results);
         let written = std::fs::create_dir_all(&dir)
@@ -520,5 +555,5 @@ fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {
             return bad_input(format!("{}: {e}", dir.display()));
         }
     }
-    0
+    stdout.finish(0)
 }

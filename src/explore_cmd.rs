@@ -1,6 +1,7 @@
 //! `locksim explore`: many seeds, a progress bar, per-property counts, replay commands, and
 //! an optional shrunk scenario file.
 
+use crate::out::{outln, Out};
 use checker::Property;
 use indicatif::{ProgressBar, ProgressStyle};
 use scenario::Scenario;
@@ -40,6 +41,12 @@ pub fn explore(
         }
     };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs > 0 && seeds > 0 && explore::clamp_jobs(jobs, seeds) < jobs {
+        crate::cli::note(format!(
+            "--jobs {jobs}: using {} (no more than the seeds, nor 4 per core)",
+            explore::clamp_jobs(jobs, seeds)
+        ));
+    }
     let bar = ProgressBar::new(seeds);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
@@ -55,12 +62,15 @@ pub fn explore(
         Err(e) => return bad(format!("{}: {e}", file.display())),
     };
     let secs = started.elapsed().as_secs_f64();
-    println!(
-        "explored {} seeds of {} in {:.2} s ({:.0} seeds/s, {jobs} jobs)",
+    let mut out = Out::new();
+    outln!(
+        out,
+        "explored {} seeds of {} in {:.2} s ({:.0} seeds/s, {} jobs)",
         report.seeds,
         scenario.name,
         secs,
-        report.seeds as f64 / secs.max(1e-9)
+        report.seeds as f64 / secs.max(1e-9),
+        explore::clamp_jobs(jobs.max(1), seeds)
     );
     for p in Property::ALL {
         let n = report.violations.get(&p).copied().unwrap_or(0);
@@ -69,45 +79,77 @@ pub fn explore(
         } else {
             format!("violated by {n} seeds")
         };
-        println!("  {:<18} {status}", p.name());
+        outln!(out, "  {:<18} {status}", p.name());
+    }
+    if report.cut_short > 0 {
+        outln!(
+            out,
+            "  {} seeds were cut short by the simulator's event budget of {} events: what holds in them is not proven",
+            report.cut_short,
+            sim::EVENT_BUDGET
+        );
     }
     if report.failing.is_empty() {
-        return 0;
+        return out.finish(if report.cut_short > 0 { 3 } else { 0 });
     }
-    println!("\nfirst failing seeds (replay each with the command shown):");
+    outln!(
+        out,
+        "\nfirst failing seeds (replay each with the command shown):"
+    );
     for (seed, props) in &report.failing {
         let names: Vec<&str> = props.iter().map(|p| p.name()).collect();
-        println!(
+        outln!(
+            out,
             "  locksim run {} --explore-seed {seed}    # {}",
             file.display(),
             names.join(", ")
         );
     }
-    if let Some(out) = shrink {
-        let seed = report.failing[0].0;
+    if let Some(path) = shrink.filter(|_| !out.failed()) {
+        // The smallest seed that breaks the property asked for (else the smallest failing).
+        let seed = match property {
+            None => report.failing[0].0,
+            Some(p) => match report.first_violating.get(&p) {
+                Some(seed) => *seed,
+                None => {
+                    let broken: Vec<&str> = Property::ALL
+                        .iter()
+                        .filter(|q| report.violations.contains_key(q))
+                        .map(|q| q.name())
+                        .collect();
+                    let code = bad(format!(
+                        "--property {p}: none of the {} seeds explored breaks it, so there is nothing to shrink (they break {})",
+                        report.seeds,
+                        broken.join(", ")
+                    ));
+                    return out.finish(code);
+                }
+            },
+        };
         let shrunk = match explore::shrink(&scenario, seed, property) {
             Ok(s) => s,
-            Err(e) => return bad(e),
+            Err(e) => return out.finish(bad(e)),
         };
         let text = match serde_json::to_string_pretty(&shrunk.scenario) {
             Ok(t) => t + "\n",
-            Err(e) => return bad(e),
+            Err(e) => return out.finish(bad(e)),
         };
-        if let Err(e) = std::fs::write(&out, text) {
-            return bad(format!("{}: {e}", out.display()));
+        if let Err(e) = std::fs::write(&path, text) {
+            return out.finish(bad(format!("{}: {e}", path.display())));
         }
-        println!(
+        outln!(
+            out,
             "\nshrunk seed {seed} for {}: {} faults -> {} ({} steps), written to {}",
             shrunk.property,
             shrunk.faults_before,
             shrunk.faults_after,
             shrunk.steps,
-            out.display()
+            path.display()
         );
         for f in &shrunk.scenario.faults {
-            println!("  {:>8} ms  {}", f.at_ms, f.action.describe());
+            outln!(out, "  {:>8} ms  {}", f.at_ms, f.action.describe());
         }
-        println!("replay: locksim run {}", out.display());
+        outln!(out, "replay: locksim run {}", path.display());
     }
-    1
+    out.finish(1)
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod explore_cmd;
+mod out;
 mod tune_cmd;
 
 fn main() {

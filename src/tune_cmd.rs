@@ -1,6 +1,7 @@
 //! `locksim tune`: sweep TTL (with the watchdog on/off and under several retry policies) on
 //! the simulator, recommend a TTL per setting, and write the report as Markdown and HTML.
 
+use crate::out::{outln, Out};
 use explore::tune::{tune, TuneConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use locksim::lock_core::RetryPolicy;
@@ -81,6 +82,13 @@ pub fn run(args: TuneArgs) -> i32 {
             Err(e) => return bad(format!("--retry: {e}")),
         }
     };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs > 0 && seeds > 0 && explore::clamp_jobs(jobs, seeds) < jobs {
+        crate::cli::note(format!(
+            "--jobs {jobs}: using {} (no more than the seeds, nor 4 per core)",
+            explore::clamp_jobs(jobs, seeds)
+        ));
+    }
     let config = TuneConfig {
         ttls_ms: ttl_ms.clone(),
         watchdog: match watchdog {
@@ -90,7 +98,7 @@ pub fn run(args: TuneArgs) -> i32 {
         },
         retries,
         seeds,
-        jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        jobs,
     };
     let runs = (config.ttls_ms.len() * config.watchdog.len() * config.retries.len()) as u64 * seeds;
     let bar = ProgressBar::new(runs);
@@ -113,7 +121,8 @@ pub fn run(args: TuneArgs) -> i32 {
         format!("{watchdog:?}").to_lowercase()
     );
     let md = sweep_markdown(&report, &command);
-    print!("{md}");
+    let mut stdout = Out::new();
+    stdout.text(&md);
     if let Some(dir) = out {
         let stem = scenario.name.clone();
         let written = std::fs::create_dir_all(&dir)
@@ -127,10 +136,11 @@ pub fn run(args: TuneArgs) -> i32 {
         if let Err(e) = written {
             return bad(format!("{}: {e}", dir.display()));
         }
-        println!(
+        outln!(
+            stdout,
             "\nwritten: {0}/{stem}.md and {0}/{stem}.html",
             dir.display()
         );
     }
-    0
+    stdout.finish(0)
 }

@@ -207,19 +207,92 @@ impl Event {
     }
 }
 
-/// A history that cannot be read.
+/// A history that cannot be read, or that is not a history.
 #[derive(Debug, Error)]
 pub enum HistoryError {
     /// A line is not a history record.
-    #[error("line {line}: {source}")]
+    #[error("line {line}{}{}: {reason}", column.map(|c| format!(", column {c}")).unwrap_or_default(), field.as_ref().map(|f| format!(": field `{f}`")).unwrap_or_default())]
     Parse {
+        /// The line (1-based).
         line: usize,
-        #[source]
-        source: serde_json::Error,
+        /// The column, for JSON syntax errors.
+        column: Option<usize>,
+        /// The field at fault, when it is known.
+        field: Option<String>,
+        /// What is wrong (values quoted in it are clipped).
+        reason: String,
+    },
+    /// A line is not UTF-8.
+    #[error("line {line}: not UTF-8 (invalid byte at offset {offset} of the line)")]
+    NotUtf8 {
+        /// The line (1-based).
+        line: usize,
+        /// The offset of the first invalid byte in the line.
+        offset: usize,
+    },
+    /// No record at all.
+    #[error("empty: no history to check (a history starts with a `run_started` line)")]
+    Empty,
+    /// The first record is not `run_started`.
+    #[error("line {line}: a history starts with a `run_started` line, not `{event}`")]
+    NoRunStarted {
+        /// The line of the first record.
+        line: usize,
+        /// Its event.
+        event: String,
+    },
+    /// A record after the first is `run_started`.
+    #[error("line {line}: a second `run_started` (one history per file)")]
+    RunStartedAgain {
+        /// The line.
+        line: usize,
+    },
+    /// A record's time is before the previous record's.
+    #[error("line {line}: field `t_us`: {t_us} is before the previous line's {previous} (times never go back)")]
+    TimeBackwards {
+        /// The line.
+        line: usize,
+        /// Its time.
+        t_us: u64,
+        /// The time of the record before it.
+        previous: u64,
+    },
+    /// A record follows `run_ended`.
+    #[error("line {line}: `{event}` after `run_ended` (a history ends with it)")]
+    AfterRunEnded {
+        /// The line.
+        line: usize,
+        /// Its event.
+        event: String,
+    },
+    /// No `run_ended` at the end: the history is cut off.
+    #[error("line {line}: the history stops without a `run_ended` line (is it cut off?)")]
+    NoRunEnded {
+        /// The last line.
+        line: usize,
     },
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// The longest stretch of a value quoted in an error message, in characters.
+pub const QUOTE_MAX_CHARS: usize = 200;
+
+/// `text`, cut to `max` characters with a note of how much was left out.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}... ({} more bytes)", &text[..at], text.len() - at),
+    }
+}
+
+/// serde_json appends " at line L column C"; the position is reported separately.
+fn strip_position(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
 }
 
 /// Writes records as JSON lines.
@@ -231,21 +304,160 @@ pub fn write_jsonl(records: &[Record], mut w: impl Write) -> Result<(), HistoryE
     Ok(())
 }
 
-/// Reads JSON lines into records; blank lines are skipped.
+/// The JSON name of every event, as `event` spells it.
+fn event_name(event: &Event) -> String {
+    match serde_json::to_value(event) {
+        Ok(serde_json::Value::Object(m)) => match m.get("event") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// Parses one line (`n`, 1-based) into a record, naming the field at fault when it can.
+fn parse_line(text: &str, n: usize) -> Result<Record, HistoryError> {
+    let parse = |column: Option<usize>, field: Option<String>, reason: &str| HistoryError::Parse {
+        line: n,
+        column,
+        field,
+        reason: clip(reason, QUOTE_MAX_CHARS),
+    };
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| parse(Some(e.column()), None, strip_position(&e.to_string())))?;
+    let serde_json::Value::Object(map) = &value else {
+        return Err(parse(None, None, "a history line is a JSON object"));
+    };
+    // Event tags are names: serde would read `"event": 7` as the seventh variant.
+    match map.get("event") {
+        Some(serde_json::Value::String(_)) => {}
+        None => return Err(parse(None, Some("event".into()), "missing")),
+        Some(other) => {
+            return Err(parse(
+                None,
+                Some("event".into()),
+                &format!("must be an event name (a string), got {other}"),
+            ))
+        }
+    }
+    for tag in ["fault", "effect"] {
+        match map.get(tag) {
+            None | Some(serde_json::Value::String(_)) => {}
+            Some(other) => {
+                return Err(parse(
+                    None,
+                    Some(tag.into()),
+                    &format!("must be a name (a string), got {other}"),
+                ))
+            }
+        }
+    }
+    let err = match Record::deserialize(&value) {
+        Ok(r) => return Ok(r),
+        Err(e) => e.to_string(),
+    };
+    // Tagged records are read through a buffer that loses the path: find the field by taking
+    // keys out one at a time. The one whose absence leaves only "missing" (or no error) is
+    // it; serde stops at the first bad value and reports missing fields last.
+    let mut field = err
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string);
+    if field.is_none() && map.len() <= 64 {
+        for key in map.keys().filter(|k| *k != "event") {
+            let mut probe = map.clone();
+            probe.remove(key);
+            let cleared = match Record::deserialize(&serde_json::Value::Object(probe)) {
+                Ok(_) => true,
+                Err(e) => e.to_string() == format!("missing field `{key}`"),
+            };
+            if cleared {
+                field = Some(key.clone());
+                break;
+            }
+        }
+    }
+    Err(parse(None, field, &err))
+}
+
+/// Reads JSON lines into records, naming the line (and, when known, the column and the field)
+/// of the first that is not a record; blank lines are skipped. See [`read_history`] for a
+/// whole history.
 pub fn read_jsonl(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
+    Ok(read_numbered(r)?.into_iter().map(|(_, r)| r).collect())
+}
+
+fn read_numbered(mut r: impl BufRead) -> Result<Vec<(usize, Record)>, HistoryError> {
     let mut out = Vec::new();
-    for (i, line) in r.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        n += 1;
+        let text = std::str::from_utf8(&buf).map_err(|e| HistoryError::NotUtf8 {
+            line: n,
+            offset: e.valid_up_to(),
+        })?;
+        if text.trim().is_empty() {
             continue;
         }
-        let rec = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
-            line: i + 1,
-            source,
-        })?;
-        out.push(rec);
+        out.push((n, parse_line(text, n)?));
     }
     Ok(out)
+}
+
+/// Reads a whole history: every line a record ([`read_jsonl`]), the first `run_started` and
+/// the only one, the last `run_ended` and nothing after it, times never going back. What is
+/// not a history is refused, so that it is never judged to hold.
+pub fn read_history(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
+    let numbered = read_numbered(r)?;
+    validate(&numbered)?;
+    Ok(numbered.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Checks the shape of a history whose records came from the given lines.
+fn validate(records: &[(usize, Record)]) -> Result<(), HistoryError> {
+    let Some((first_line, first)) = records.first() else {
+        return Err(HistoryError::Empty);
+    };
+    if !matches!(first.event, Event::RunStarted { .. }) {
+        return Err(HistoryError::NoRunStarted {
+            line: *first_line,
+            event: event_name(&first.event),
+        });
+    }
+    let mut previous = first.t_us;
+    let mut ended = false;
+    for (line, r) in &records[1..] {
+        let line = *line;
+        if ended {
+            return Err(HistoryError::AfterRunEnded {
+                line,
+                event: event_name(&r.event),
+            });
+        }
+        match r.event {
+            Event::RunStarted { .. } => return Err(HistoryError::RunStartedAgain { line }),
+            Event::RunEnded {} => ended = true,
+            _ => {}
+        }
+        if r.t_us < previous {
+            return Err(HistoryError::TimeBackwards {
+                line,
+                t_us: r.t_us,
+                previous,
+            });
+        }
+        previous = r.t_us;
+    }
+    if !ended {
+        let line = records.last().map_or(*first_line, |(l, _)| *l);
+        return Err(HistoryError::NoRunEnded { line });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

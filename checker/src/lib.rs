@@ -13,9 +13,11 @@ mod safety;
 mod verdict;
 
 #[cfg(test)]
+mod scale_tests;
+#[cfg(test)]
 mod tests;
 
-pub use check::check;
+pub use check::{check, MAX_FAULTS_LISTED, MAX_FINDINGS_LISTED};
 pub use fault::{Effect, Healed, Injected, PromotedBy};
 pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use property::Property;

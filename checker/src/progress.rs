@@ -1,9 +1,10 @@
 //! Progress properties: liveness after a crash, and the retry budget.
 
+use crate::check::Findings;
 use crate::history::{Event, Record};
 use crate::property::Property;
 use crate::safety::{end_of_history, finding};
-use crate::verdict::{ms, Finding};
+use crate::verdict::ms;
 use std::collections::BTreeMap;
 
 /// Attempts allowed per acquisition when the config sets none.
@@ -29,35 +30,51 @@ pub(crate) fn liveness_bound_ms(records: &[Record], configured: Option<u64>) -> 
 }
 
 /// After a crash, another client still fails past the bound with no grant since the crash.
-pub(crate) fn liveness(records: &[Record], bound_ms: u64) -> Vec<Finding> {
+pub(crate) fn liveness(records: &[Record], bound_ms: u64, out: &mut Findings) {
     let bound_us = bound_ms.saturating_mul(1_000);
+    // Grant times and failures in history (so time) order: each crash is two binary searches,
+    // not a scan of the history.
     let grants: Vec<u64> = records
         .iter()
         .filter(|r| matches!(r.event, Event::Acquired { .. }))
         .map(|r| r.t_us)
         .collect();
-    let mut out = Vec::new();
+    let failures: Vec<(u64, &str)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::AttemptFailed { client, .. } | Event::AcquireFailed { client, .. } => {
+                Some((r.t_us, client.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    // For each failure, the next one by another client.
+    let mut next_other = vec![failures.len(); failures.len()];
+    for i in (0..failures.len().saturating_sub(1)).rev() {
+        next_other[i] = if failures[i + 1].1 != failures[i].1 {
+            i + 1
+        } else {
+            next_other[i + 1]
+        };
+    }
     for crash in records {
         let Event::ClientCrashed { client: crashed } = &crash.event else {
             continue;
         };
         let tc = crash.t_us;
         let deadline = tc.saturating_add(bound_us);
-        let first_grant = grants.iter().copied().filter(|&t| t > tc).min();
-        let stuck = records.iter().find_map(|r| match &r.event {
-            Event::AttemptFailed { client, .. } | Event::AcquireFailed { client, .. }
-                if client != crashed
-                    && r.t_us > deadline
-                    && first_grant.is_none_or(|g| g > r.t_us) =>
-            {
-                Some((client, r.t_us))
-            }
-            _ => None,
-        });
-        if let Some((waiter, t)) = stuck {
-            out.push(finding(
+        let first_grant = grants.get(grants.partition_point(|&t| t <= tc)).copied();
+        let mut k = failures.partition_point(|(t, _)| *t <= deadline);
+        if failures.get(k).is_some_and(|(_, c)| c == crashed) {
+            k = next_other[k];
+        }
+        let stuck = failures
+            .get(k)
+            .filter(|(t, _)| first_grant.is_none_or(|g| g > *t));
+        if let Some(&(t, waiter)) = stuck {
+            out.add(Property::Liveness, || finding(
                 Property::Liveness,
-                vec![crashed.clone(), waiter.clone()],
+                vec![crashed.clone(), waiter.to_string()],
                 vec![tc, t],
                 format!(
                     "{crashed} crashed at {} and {waiter} still failed to acquire at {}, {} later with no grant in between (bound {})",
@@ -69,7 +86,6 @@ pub(crate) fn liveness(records: &[Record], bound_ms: u64) -> Vec<Finding> {
             ));
         }
     }
-    out
 }
 
 /// One acquisition in progress.
@@ -85,11 +101,11 @@ pub(crate) fn retry_budget(
     records: &[Record],
     max_attempts: u32,
     max_commands: u32,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let judge = |out: &mut Vec<Finding>, client: &str, a: Acquisition, end: u64| {
+    out: &mut Findings,
+) {
+    let judge = |out: &mut Findings, client: &str, a: Acquisition, end: u64| {
         if a.attempts > max_attempts || a.commands > max_commands {
-            out.push(finding(
+            out.add(Property::RetryBudget, || finding(
                 Property::RetryBudget,
                 vec![client.to_string()],
                 vec![a.start, end],
@@ -114,7 +130,7 @@ pub(crate) fn retry_budget(
                     commands: 0,
                 };
                 if let Some(prev) = open.insert(client.as_str(), fresh) {
-                    judge(&mut out, client, prev, r.t_us);
+                    judge(out, client, prev, r.t_us);
                 }
             }
             Event::AttemptStarted { client, .. } => {
@@ -129,7 +145,7 @@ pub(crate) fn retry_budget(
             }
             Event::Acquired { client, .. } | Event::AcquireFailed { client, .. } => {
                 if let Some(a) = open.remove(client.as_str()) {
-                    judge(&mut out, client, a, r.t_us);
+                    judge(out, client, a, r.t_us);
                 }
             }
             _ => {}
@@ -139,7 +155,6 @@ pub(crate) fn retry_budget(
     let mut rest: Vec<(&str, Acquisition)> = open.into_iter().collect();
     rest.sort_by_key(|(_, a)| a.index);
     for (client, a) in rest {
-        judge(&mut out, client, a, end);
+        judge(out, client, a, end);
     }
-    out
 }

@@ -1,10 +1,11 @@
 //! Safety properties: mutual exclusion, unsafe writes, fencing, foreign releases, set-once.
 
+use crate::check::Findings;
 use crate::history::{Event, Record};
 use crate::property::Property;
 use crate::verdict::{ms, Finding};
 use lock_core::{Op, Reply};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A finding without its faults (the caller fills them in).
 pub(crate) fn finding(
@@ -18,6 +19,7 @@ pub(crate) fn finding(
         clients,
         times_us,
         faults_before: Vec::new(),
+        faults_left_out: 0,
         message,
     }
 }
@@ -79,37 +81,82 @@ fn holding_intervals(records: &[Record]) -> Vec<Interval<'_>> {
 }
 
 /// Two clients' holding intervals overlap.
-pub(crate) fn mutual_exclusion(records: &[Record]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut active: Vec<Interval<'_>> = Vec::new();
-    for b in holding_intervals(records) {
+pub(crate) fn mutual_exclusion(records: &[Record], out: &mut Findings) {
+    const P: Property = Property::MutualExclusion;
+    let ivs = holding_intervals(records);
+    // The intervals still open at the current start, by position in `ivs` (so in start then
+    // record order) and by end; how many per client; and how many of them start at the
+    // current start itself (a zero-length interval overlaps only those that began before).
+    let mut active: BTreeSet<usize> = BTreeSet::new();
+    let mut by_end: BTreeSet<(u64, usize)> = BTreeSet::new();
+    let mut per_client: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut here: (u64, u64, BTreeMap<&str, u64>) = (0, 0, BTreeMap::new());
+    let dec = |m: &mut BTreeMap<&str, u64>, c: &str| {
+        if let Some(n) = m.get_mut(c) {
+            *n = n.saturating_sub(1);
+        }
+    };
+    for (j, b) in ivs.iter().enumerate() {
+        if j == 0 || b.start != here.0 {
+            here = (b.start, 0, BTreeMap::new());
+        }
         // Intervals sorted by start: one ending at or before b's start overlaps nothing later.
-        active.retain(|a| a.end > b.start);
-        for a in &active {
-            if a.client != b.client && a.start < b.end && b.start < a.end {
-                let (from, to) = (a.start.max(b.start), a.end.min(b.end));
-                out.push(finding(
-                    Property::MutualExclusion,
-                    vec![a.client.to_string(), b.client.to_string()],
-                    vec![from, to],
-                    format!(
-                        "{} and {} both held the lock from {} to {}",
-                        a.client,
-                        b.client,
-                        ms(from),
-                        ms(to)
-                    ),
-                ));
+        while let Some(&(end, i)) = by_end.first() {
+            if end > b.start {
+                break;
+            }
+            by_end.pop_first();
+            active.remove(&i);
+            dec(&mut per_client, ivs[i].client);
+            if ivs[i].start == here.0 {
+                here.1 = here.1.saturating_sub(1);
+                dec(&mut here.2, ivs[i].client);
             }
         }
-        active.push(b);
+        let others =
+            (active.len() as u64).saturating_sub(per_client.get(b.client).copied().unwrap_or(0));
+        let others_here = here
+            .1
+            .saturating_sub(here.2.get(b.client).copied().unwrap_or(0));
+        let overlapping = if b.end > b.start {
+            others
+        } else {
+            others.saturating_sub(others_here)
+        };
+        if overlapping > 0 && !out.room(P) {
+            out.skip(P, overlapping);
+        } else if overlapping > 0 {
+            for &i in &active {
+                let a = &ivs[i];
+                if a.client != b.client && a.start < b.end && b.start < a.end {
+                    let (from, to) = (a.start.max(b.start), a.end.min(b.end));
+                    out.add(P, || {
+                        finding(
+                            P,
+                            vec![a.client.to_string(), b.client.to_string()],
+                            vec![from, to],
+                            format!(
+                                "{} and {} both held the lock from {} to {}",
+                                a.client,
+                                b.client,
+                                ms(from),
+                                ms(to)
+                            ),
+                        )
+                    });
+                }
+            }
+        }
+        active.insert(j);
+        by_end.insert((b.end, j));
+        *per_client.entry(b.client).or_default() += 1;
+        here.1 += 1;
+        *here.2.entry(b.client).or_default() += 1;
     }
-    out
 }
 
 /// An accepted write under an older grant than one already accepted, or under no grant.
-pub(crate) fn unsafe_writes(records: &[Record]) -> Vec<Finding> {
-    let mut out = Vec::new();
+pub(crate) fn unsafe_writes(records: &[Record], out: &mut Findings) {
     let mut grants: u64 = 0;
     // Each client's most recent grant number.
     let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
@@ -126,7 +173,7 @@ pub(crate) fn unsafe_writes(records: &[Record]) -> Vec<Finding> {
                 accepted: true,
                 ..
             } => match latest.get(client.as_str()) {
-                None => out.push(finding(
+                None => out.add(Property::UnsafeWrites, || finding(
                     Property::UnsafeWrites,
                     vec![client.clone()],
                     vec![r.t_us],
@@ -136,7 +183,7 @@ pub(crate) fn unsafe_writes(records: &[Record]) -> Vec<Finding> {
                     ),
                 )),
                 Some(&g) => match newest {
-                    Some((ng, nc, nt)) if g < ng => out.push(finding(
+                    Some((ng, nc, nt)) if g < ng => out.add(Property::UnsafeWrites, || finding(
                         Property::UnsafeWrites,
                         vec![client.clone(), nc.to_string()],
                         vec![nt, r.t_us],
@@ -153,12 +200,10 @@ pub(crate) fn unsafe_writes(records: &[Record]) -> Vec<Finding> {
             _ => {}
         }
     }
-    out
 }
 
 /// A fencing token not above every earlier one.
-pub(crate) fn fencing_monotonic(records: &[Record]) -> Vec<Finding> {
-    let mut out = Vec::new();
+pub(crate) fn fencing_monotonic(records: &[Record], out: &mut Findings) {
     // The highest token so far: (token, client, time).
     let mut max: Option<(u64, &str, u64)> = None;
     for r in records {
@@ -169,7 +214,7 @@ pub(crate) fn fencing_monotonic(records: &[Record]) -> Vec<Finding> {
         } = &r.event
         {
             match max {
-                Some((m, mc, mt)) if *tok <= m => out.push(finding(
+                Some((m, mc, mt)) if *tok <= m => out.add(Property::FencingMonotonic, || finding(
                     Property::FencingMonotonic,
                     vec![mc.to_string(), client.clone()],
                     vec![mt, r.t_us],
@@ -183,11 +228,10 @@ pub(crate) fn fencing_monotonic(records: &[Record]) -> Vec<Finding> {
             }
         }
     }
-    out
 }
 
 /// A release that deleted a key last granted to another client.
-pub(crate) fn foreign_release(records: &[Record]) -> Vec<Finding> {
+pub(crate) fn foreign_release(records: &[Record], out: &mut Findings) {
     // A command executes somewhere between its sending and its reply, so every grant and
     // release is known only as an interval. A deletion is judged foreign only when that is
     // certain: another client's grant had surely executed (its reply was in) before the
@@ -196,9 +240,19 @@ pub(crate) fn foreign_release(records: &[Record]) -> Vec<Finding> {
         client: &'a str,
         sent: u64,
         received: u64,
+        /// The last earlier grant on the instance to another client than this one's.
+        prev_other: Option<usize>,
     }
-    let mut out = Vec::new();
+    /// One client's grants on one instance, and the last whose reply took time.
+    #[derive(Default)]
+    struct Own {
+        grants: Vec<(u64, u64)>,
+        last_slow: Option<usize>,
+    }
+    // Per instance, grants in reply order (the history's), so each question is a binary
+    // search rather than a scan: the check stays n log n however many grants there are.
     let mut grants: BTreeMap<usize, Vec<Grant>> = BTreeMap::new();
+    let mut own: BTreeMap<(usize, &str), Own> = BTreeMap::new();
     let mut sent: BTreeMap<(&str, u64), u64> = BTreeMap::new();
     for r in records {
         let (client, instance, request, op, reply) = match &r.event {
@@ -221,64 +275,96 @@ pub(crate) fn foreign_release(records: &[Record]) -> Vec<Finding> {
         let deleted_or_granted =
             matches!(reply, Reply::Ok) || matches!(reply, Reply::Int(n) if *n >= 1);
         match op {
-            Op::Acquire if deleted_or_granted => grants.entry(instance).or_default().push(Grant {
-                client,
-                sent: sent_at,
-                received: r.t_us,
-            }),
+            Op::Acquire if deleted_or_granted => {
+                let list = grants.entry(instance).or_default();
+                let prev_other = list.last().and_then(|last: &Grant| {
+                    if last.client != client {
+                        Some(list.len() - 1)
+                    } else {
+                        last.prev_other
+                    }
+                });
+                list.push(Grant {
+                    client,
+                    sent: sent_at,
+                    received: r.t_us,
+                    prev_other,
+                });
+                let mine = own.entry((instance, client)).or_default();
+                if sent_at < r.t_us {
+                    mine.last_slow = Some(mine.grants.len());
+                }
+                mine.grants.push((r.t_us, sent_at));
+            }
             Op::Release if matches!(reply, Reply::Int(n) if *n >= 1) => {
                 let seen = grants.get(&instance).map(Vec::as_slice).unwrap_or(&[]);
-                let Some(other) = seen
-                    .iter()
-                    .filter(|g| g.client != client && g.received <= sent_at)
-                    .max_by_key(|g| g.received)
-                else {
+                // The latest grant to another client whose reply was in before the release left.
+                let upto = seen.partition_point(|g| g.received <= sent_at);
+                let other = match upto.checked_sub(1) {
+                    Some(i) if seen[i].client != client => Some(i),
+                    Some(i) => seen[i].prev_other,
+                    None => None,
+                };
+                let Some(other) = other.map(|i| &seen[i]) else {
                     continue;
                 };
-                let own_may_follow = seen
-                    .iter()
-                    .any(|g| g.client == client && g.sent < r.t_us && g.received > other.sent);
+                // One of the releaser's own grants that may have executed after that one: its
+                // reply came after the other was sent, and it was sent before this reply.
+                let own_may_follow = own.get(&(instance, client)).is_some_and(|mine| {
+                    let from = mine
+                        .grants
+                        .partition_point(|(received, _)| *received <= other.sent);
+                    from < mine.grants.len()
+                        && (mine.grants[from].0 < r.t_us
+                            || mine.last_slow.is_some_and(|i| i >= from))
+                });
                 if own_may_follow {
                     continue;
                 }
                 let owner = other.client;
-                out.push(finding(
+                let granted = other.received;
+                out.add(Property::ForeignRelease, || finding(
                     Property::ForeignRelease,
                     vec![client.to_string(), owner.to_string()],
-                    vec![other.received, r.t_us],
+                    vec![granted, r.t_us],
                     format!(
                         "{client} deleted {owner}'s lock on instance {instance} at {} ({owner} was granted it at {})",
                         ms(r.t_us),
-                        ms(other.received)
+                        ms(granted)
                     ),
                 ));
             }
             _ => {}
         }
     }
-    out
 }
 
 /// A set-once key won by more than one client.
-pub(crate) fn set_once(records: &[Record]) -> Vec<Finding> {
+pub(crate) fn set_once(records: &[Record], out: &mut Findings) {
+    /// The winners a message names; the rest are counted.
+    const NAMED: usize = 20;
     // Per key: each distinct winner and the time of its first win, in win order.
-    let mut winners: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+    /// Winners in win order with the time of each one's first win, and the set of them.
+    type Winners<'a> = (Vec<(&'a str, u64)>, BTreeSet<&'a str>);
+    let mut winners: BTreeMap<&str, Winners> = BTreeMap::new();
     for r in records {
         if let Event::SetOnceWon { client, key } = &r.event {
-            let w = winners.entry(key.as_str()).or_default();
-            if !w.iter().any(|(c, _)| *c == client) {
+            let (w, seen) = winners.entry(key.as_str()).or_default();
+            if seen.insert(client.as_str()) {
                 w.push((client.as_str(), r.t_us));
             }
         }
     }
-    winners
-        .into_iter()
-        .filter(|(_, w)| w.len() > 1)
-        .map(|(key, w)| {
-            let list: Vec<String> = w
+    for (key, (w, _)) in winners.into_iter().filter(|(_, (w, _))| w.len() > 1) {
+        out.add(Property::SetOnce, || {
+            let mut list: Vec<String> = w
                 .iter()
+                .take(NAMED)
                 .map(|(c, t)| format!("{c} at {}", ms(*t)))
                 .collect();
+            if w.len() > NAMED {
+                list.push(format!("and {} more", w.len() - NAMED));
+            }
             finding(
                 Property::SetOnce,
                 w.iter().map(|(c, _)| c.to_string()).collect(),
@@ -289,6 +375,6 @@ pub(crate) fn set_once(records: &[Record]) -> Vec<Finding> {
                     list.join(", ")
                 ),
             )
-        })
-        .collect()
+        });
+    }
 }

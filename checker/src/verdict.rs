@@ -44,8 +44,12 @@ pub struct Finding {
     pub clients: Vec<String>,
     /// The true times involved, in microseconds.
     pub times_us: Vec<u64>,
-    /// Every fault injected at or before the finding's last time, as "10.000 ms: crash primary".
+    /// The faults injected at or before the finding's last time, as "10.000 ms: crash
+    /// primary": the last [`crate::MAX_FAULTS_LISTED`] of them.
     pub faults_before: Vec<String>,
+    /// How many earlier faults `faults_before` leaves out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults_left_out: u64,
     /// One readable sentence naming the clients and the times in milliseconds.
     pub message: String,
 }
@@ -56,13 +60,20 @@ pub struct Verdict {
     /// The outcome of every property.
     pub outcomes: BTreeMap<Property, Outcome>,
     /// Every violation found, grouped by property in [`Property::ALL`] order, each group in
-    /// history order.
+    /// history order; at most [`crate::MAX_FINDINGS_LISTED`] per property.
     pub findings: Vec<Finding>,
+    /// Per property, how many findings beyond those listed were left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub findings_left_out: BTreeMap<Property, u64>,
     /// Why the run cannot be trusted, as "12.000 ms: reason": a scheduled fault or condition
     /// that was not seen to take effect, a server that died on its own. Empty: conclusive.
     /// An inconclusive run's outcomes say only what happened, not what the lock guarantees.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inconclusive: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Verdict {
@@ -109,8 +120,14 @@ impl Verdict {
                 Outcome::Holds => "holds".to_string(),
                 Outcome::Violated => {
                     let n = self.findings.iter().filter(|f| f.property == p).count();
-                    let plural = if n == 1 { "" } else { "s" };
-                    format!("VIOLATED ({n} finding{plural})")
+                    let more = self.findings_left_out.get(&p).copied().unwrap_or(0);
+                    let all = n as u64 + more;
+                    let plural = if all == 1 { "" } else { "s" };
+                    if more == 0 {
+                        format!("VIOLATED ({n} finding{plural})")
+                    } else {
+                        format!("VIOLATED ({all} finding{plural}, the first {n} listed)")
+                    }
                 }
             };
             let _ = writeln!(out, "{:<width$}  {status}", p.name());
@@ -121,6 +138,9 @@ impl Verdict {
                 let _ = writeln!(out, "  no faults before");
             } else {
                 let _ = writeln!(out, "  faults before:");
+                if f.faults_left_out > 0 {
+                    let _ = writeln!(out, "    ({} earlier faults not listed)", f.faults_left_out);
+                }
                 for fault in &f.faults_before {
                     let _ = writeln!(out, "    {fault}");
                 }

@@ -36,6 +36,39 @@ pub enum ExploreError {
     /// The seed broke nothing, so there is nothing to shrink.
     #[error("seed {0} breaks no property")]
     NothingToShrink(u64),
+    /// The seed breaks other properties, not the one asked for.
+    #[error("seed {seed} does not break {property}; it breaks {}", names(broken))]
+    NotBroken {
+        /// The seed.
+        seed: u64,
+        /// The property asked for.
+        property: Property,
+        /// What the seed does break.
+        broken: Vec<Property>,
+    },
+    /// `--first` + `--seeds` goes past the last seed.
+    #[error(
+        "--first {first} --seeds {count}: the seeds would run past {}, the last seed",
+        u64::MAX
+    )]
+    SeedRange {
+        /// The first seed.
+        first: u64,
+        /// How many seeds.
+        count: u64,
+    },
+}
+
+fn names(ps: &[Property]) -> String {
+    ps.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Worker threads worth starting for `work` items when `requested` were asked for: no more
+/// than the items, nor than 4 per core (more only adds threads), and at least one.
+pub fn clamp_jobs(requested: usize, work: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work = usize::try_from(work).unwrap_or(usize::MAX);
+    requested.min(work).min(cores.saturating_mul(4)).max(1)
 }
 
 /// What exploring many seeds found.
@@ -47,6 +80,11 @@ pub struct Report {
     pub violations: BTreeMap<Property, u64>,
     /// The smallest failing seeds, with the properties each violated.
     pub failing: Vec<(u64, Vec<Property>)>,
+    /// For each property violated, the smallest seed that violated it.
+    pub first_violating: BTreeMap<Property, u64>,
+    /// Seeds whose run the simulator's event budget cut short (what holds in them is not
+    /// proven).
+    pub cut_short: u64,
 }
 
 /// One seed, played.
@@ -58,6 +96,8 @@ pub struct SeedRun {
     pub records: Vec<Record>,
     /// The checker's verdict.
     pub verdict: Verdict,
+    /// Why the run stopped early (the simulator's event budget ran out), if it did.
+    pub cut_short: Option<String>,
 }
 
 fn space(s: &Scenario) -> Result<&FaultSpace, ExploreError> {
@@ -73,10 +113,10 @@ fn violated(v: &Verdict) -> Vec<Property> {
         .collect()
 }
 
-fn play(s: &Scenario, seed: u64) -> (Vec<Record>, Verdict) {
+fn play(s: &Scenario, seed: u64) -> (Vec<Record>, Verdict, Option<String>) {
     let run = sim::run(s, seed);
     let verdict = check(&run.records, &s.checker);
-    (run.records, verdict)
+    (run.records, verdict, run.cut_short)
 }
 
 /// Plays the schedule seed `seed` draws from the scenario's fault space (what
@@ -85,17 +125,19 @@ pub fn run_seed(base: &Scenario, seed: u64) -> Result<SeedRun, ExploreError> {
     let space = space(base)?;
     let case = tree(&strategy(space, base.clients.len()), seed).current();
     let scenario = materialize(base, space, &case);
-    let (records, verdict) = play(&scenario, seed);
+    let (records, verdict, cut_short) = play(&scenario, seed);
     Ok(SeedRun {
         scenario,
         records,
         verdict,
+        cut_short,
     })
 }
 
-/// Runs seeds `first .. first + count` on `jobs` threads; `progress` is called with the
-/// number of seeds finished since its last call. With `until_violation`, stops at the first
-/// violation found.
+/// Runs seeds `first .. first + count` on `jobs` threads (clamped by [`clamp_jobs`]);
+/// `progress` is called with the number of seeds finished since its last call. With
+/// `until_violation`, stops at the first violation found. Refuses a range that would run past
+/// `u64::MAX` rather than wrap.
 pub fn explore(
     base: &Scenario,
     first: u64,
@@ -111,13 +153,19 @@ pub fn explore(
     if jobs == 0 {
         return Err(ExploreError::NoJobs);
     }
-    let next = AtomicU64::new(first);
-    let end = first.saturating_add(count);
+    if first.checked_add(count - 1).is_none() {
+        return Err(ExploreError::SeedRange { first, count });
+    }
+    let jobs = clamp_jobs(jobs, count);
+    // Seeds are handed out by index, never past `count`, so the counter cannot wrap.
+    let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
+    let cut = AtomicU64::new(0);
     let merged = Mutex::new((
         BTreeMap::<Property, u64>::new(),
         Vec::<(u64, Vec<Property>)>::new(),
+        BTreeMap::<Property, u64>::new(),
     ));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -125,18 +173,26 @@ pub fn explore(
                 // Strategies are not shared across threads: each worker builds its own.
                 let strategy = strategy(space, base.clients.len());
                 let mut counts = BTreeMap::<Property, u64>::new();
+                let mut firsts = BTreeMap::<Property, u64>::new();
                 let mut failing = Vec::new();
                 let mut unreported = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end {
+                    let Ok(i) = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| {
+                        (i < count).then_some(i + 1)
+                    }) else {
                         break;
-                    }
+                    };
+                    let seed = first + i;
                     let case = tree(&strategy, seed).current();
-                    let (_, verdict) = play(&materialize(base, space, &case), seed);
+                    let (_, verdict, cut_short) = play(&materialize(base, space, &case), seed);
+                    if cut_short.is_some() {
+                        cut.fetch_add(1, Ordering::Relaxed);
+                    }
                     let broken = violated(&verdict);
                     for p in &broken {
                         *counts.entry(*p).or_default() += 1;
+                        let f = firsts.entry(*p).or_insert(seed);
+                        *f = (*f).min(seed);
                     }
                     if !broken.is_empty() {
                         if failing.len() < FAILING_LISTED {
@@ -160,16 +216,23 @@ pub fn explore(
                     *m.0.entry(p).or_default() += n;
                 }
                 m.1.extend(failing);
+                for (p, seed) in firsts {
+                    let f = m.2.entry(p).or_insert(seed);
+                    *f = (*f).min(seed);
+                }
             });
         }
     });
-    let (violations, mut failing) = merged.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (violations, mut failing, first_violating) =
+        merged.into_inner().unwrap_or_else(|e| e.into_inner());
     failing.sort_by_key(|(seed, _)| *seed);
     failing.truncate(FAILING_LISTED);
     Ok(Report {
         seeds: done.load(Ordering::Relaxed),
         violations,
         failing,
+        first_violating,
+        cut_short: cut.load(Ordering::Relaxed),
     })
 }
 
@@ -199,13 +262,20 @@ pub fn shrink(
     let strategy = strategy(space, base.clients.len());
     let mut t = tree(&strategy, seed);
     let breaks = |case: &Case, p: Property| {
-        let (_, verdict) = play(&materialize(base, space, case), seed);
+        let (_, verdict, _) = play(&materialize(base, space, case), seed);
         verdict.outcome(p) == Outcome::Violated
     };
     let first = t.current();
-    let (_, verdict) = play(&materialize(base, space, &first), seed);
+    let (_, verdict, _) = play(&materialize(base, space, &first), seed);
     let property = match property {
         Some(p) if verdict.outcome(p) == Outcome::Violated => p,
+        Some(p) if !violated(&verdict).is_empty() => {
+            return Err(ExploreError::NotBroken {
+                seed,
+                property: p,
+                broken: violated(&verdict),
+            })
+        }
         Some(_) => return Err(ExploreError::NothingToShrink(seed)),
         None => *violated(&verdict)
             .first()
@@ -234,7 +304,14 @@ pub fn shrink(
         }
     }
     let mut scenario = materialize(base, space, &best);
-    scenario.name = format!("{}-seed-{seed}-shrunk", base.name);
+    // Within the name limit, so that the file written loads again.
+    let suffix = format!("-seed-{seed}-shrunk");
+    let mut stem = base.name.as_str();
+    while stem.len() + suffix.len() > scenario::MAX_NAME_BYTES {
+        let cut = stem.char_indices().last().map_or(0, |(i, _)| i);
+        stem = &stem[..cut];
+    }
+    scenario.name = format!("{stem}{suffix}");
     scenario.description = format!(
         "Shrunk by `locksim explore` from seed {seed} of {}: the smallest schedule found that still violates {property}.",
         base.name

@@ -24,7 +24,7 @@ pub struct TuneConfig {
     pub retries: Vec<RetryPolicy>,
     /// Seeds per setting (each draws from the scenario's fault space, when it has one).
     pub seeds: u64,
-    /// Worker threads.
+    /// Worker threads (clamped by [`crate::clamp_jobs`]).
     pub jobs: usize,
 }
 
@@ -235,18 +235,17 @@ fn sweep_point(
     let next = AtomicU64::new(0);
     let total = Mutex::new(Tally::default());
     std::thread::scope(|scope| {
-        for _ in 0..config.jobs {
+        for _ in 0..crate::clamp_jobs(config.jobs, config.seeds) {
             scope.spawn(|| {
                 let strategy = s
                     .fault_space
                     .as_ref()
                     .map(|space| (space, strategy(space, s.clients.len())));
                 let mut mine = Tally::default();
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= config.seeds {
-                        break;
-                    }
+                // Handed out up to `seeds` and no further, so the counter cannot wrap.
+                while let Ok(seed) = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |i| {
+                    (i < config.seeds).then_some(i + 1)
+                }) {
                     let scenario = match &strategy {
                         Some((space, st)) => materialize(s, space, &tree(st, seed).current()),
                         None => s.clone(),

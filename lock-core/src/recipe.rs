@@ -105,6 +105,9 @@ impl Default for Recipe {
 /// every time computation far from overflow.
 pub const MAX_MS: u64 = 1_000_000_000;
 
+/// The longest fixed token, in bytes (every acquire command in a history carries it).
+pub const MAX_TOKEN_BYTES: usize = 1024;
+
 /// The most lock instances a recipe may span.
 pub const MAX_INSTANCES: usize = 64;
 
@@ -151,6 +154,14 @@ impl Recipe {
                 return err(
                     field,
                     format!("{value} is above the limit of {MAX_MS} ms (about 11 days)"),
+                );
+            }
+        }
+        if let TokenStyle::Fixed(t) = &self.token {
+            if t.len() > MAX_TOKEN_BYTES {
+                return err(
+                    "token.fixed",
+                    format!("is {} bytes long; the limit is {MAX_TOKEN_BYTES}", t.len()),
                 );
             }
         }

@@ -8,6 +8,7 @@
 mod condition;
 mod error;
 mod fault;
+mod locate;
 mod model;
 mod space;
 mod validate;
@@ -20,3 +21,4 @@ pub use model::{
     Topology, Workload,
 };
 pub use space::{FaultKind, FaultSpace};
+pub use validate::{MAX_DESCRIPTION_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES, QUOTE_MAX_CHARS};

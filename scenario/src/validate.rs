@@ -11,11 +11,21 @@ use std::path::Path;
 impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let error = |line, reason| ScenarioError {
             file: path.to_path_buf(),
             field: String::new(),
-            line: None,
-            reason: format!("cannot read the file: {e}"),
+            line,
+            reason,
+        };
+        let bytes =
+            std::fs::read(path).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            error(
+                Some(line),
+                format!("not UTF-8: invalid byte at offset {at}"),
+            )
         })?;
         Scenario::parse(&text, path)
     }
@@ -27,25 +37,40 @@ impl Scenario {
             let mut field = e.path().to_string();
             let inner = e.into_inner();
             let mut reason = strip_position(&inner.to_string());
-            // serde_path_to_error writes a bad map key as `?`: name the map and say "key".
-            if let Some(map) = field.strip_suffix(".?") {
+            let syntax = inner.is_syntax() || inner.is_eof();
+            if syntax && (field == "." || field == "?" || field.ends_with('?')) {
+                // A syntax error around a key: find the field from the text itself.
+                let at = crate::locate::offset_of(text, inner.line(), inner.column());
+                let (path, after) = crate::locate::field_at(text, at);
+                field = path;
+                reason = match (field.is_empty(), after) {
+                    (true, Some(a)) => {
+                        format!("{reason} (column {}, after field `{a}`)", inner.column())
+                    }
+                    (true, None) => {
+                        format!("{reason} (column {}, at the top level)", inner.column())
+                    }
+                    (false, _) => format!("{reason} (column {})", inner.column()),
+                };
+            } else if let Some(map) = field.strip_suffix(".?") {
+                // serde_path_to_error writes a bad map key as `?`: name the map and say "key".
                 field = map.to_string();
                 reason = format!("bad key: {reason}");
             }
             ScenarioError {
                 file: origin.to_path_buf(),
-                field: if field == "." { String::new() } else { field },
+                field: clip(if field == "." { "" } else { &field }),
                 line: (inner.line() > 0).then_some(inner.line()),
-                reason,
+                reason: clip(&reason),
             }
         })?;
         scenario
             .validate()
             .map_err(|(field, reason)| ScenarioError {
                 file: origin.to_path_buf(),
-                field,
+                field: clip(&field),
                 line: None,
-                reason,
+                reason: clip(&reason),
             })?;
         Ok(scenario)
     }
@@ -57,6 +82,8 @@ impl Scenario {
         if self.name.trim().is_empty() {
             return fail("name".into(), "must not be empty".into());
         }
+        too_long("name", &self.name, MAX_NAME_BYTES)?;
+        too_long("description", &self.description, MAX_DESCRIPTION_BYTES)?;
         if self.duration_ms == 0 || self.duration_ms > MAX_MS {
             return fail(
                 "duration_ms".into(),
@@ -146,6 +173,7 @@ impl Scenario {
         if self.resource.key.is_empty() {
             return fail("resource.key".into(), "must not be empty".into());
         }
+        too_long("resource.key", &self.resource.key, MAX_KEY_BYTES)?;
         if self.clients.is_empty() || self.clients.len() > 1000 {
             return fail(
                 "clients".into(),
@@ -161,7 +189,14 @@ impl Scenario {
             if c.name.is_empty() {
                 return fail(at("name"), "must not be empty".into());
             }
-            if nodes.contains(&c.name) || c.name == "resource" {
+            too_long(&at("name"), &c.name, MAX_NAME_BYTES)?;
+            if c.name == "resource" {
+                return fail(
+                    at("name"),
+                    "`resource` is reserved: it names the protected resource in partitions".into(),
+                );
+            }
+            if nodes.contains(&c.name) {
                 return fail(
                     at("name"),
                     format!("`{}` is already the name of a node", c.name),
@@ -314,13 +349,20 @@ impl Scenario {
                             "both sides of a partition need at least one name".into(),
                         );
                     }
-                    for n in between.iter().chain(and) {
-                        if !nodes.contains(n) && !clients.contains(n) && n != "resource" {
-                            return fail(field, format!("no node or client is named `{n}`"));
+                    // Sets, so that checking is linear in the names given.
+                    let mut sides = [BTreeSet::new(), BTreeSet::new()];
+                    for (side, names) in [between, and].into_iter().enumerate() {
+                        for n in names {
+                            if !nodes.contains(n) && !clients.contains(n) && n != "resource" {
+                                return fail(field, format!("no node or client is named `{n}`"));
+                            }
+                            if !sides[side].insert(n.as_str()) {
+                                return fail(field, format!("`{n}` is named twice on one side"));
+                            }
                         }
-                        if between.contains(n) && and.contains(n) {
-                            return fail(field, format!("`{n}` is on both sides"));
-                        }
+                    }
+                    if let Some(n) = sides[0].intersection(&sides[1]).next() {
+                        return fail(field, format!("`{n}` is on both sides"));
                     }
                     if let Some(d) = for_ms {
                         positive(*d)?;
@@ -412,7 +454,11 @@ impl Scenario {
             if kind.targets().is_empty() {
                 return fail(field, "names no target".into());
             }
+            let mut seen = BTreeSet::new();
             for t in kind.targets() {
+                if !seen.insert(t.as_str()) {
+                    return fail(field, format!("`{t}` is named twice"));
+                }
                 let known = match kind {
                     FaultKind::PauseClient { .. } | FaultKind::CrashClient { .. } => {
                         clients.contains(t)
@@ -505,8 +551,38 @@ fn validate_after(
     Ok(())
 }
 
+/// The longest scenario or client name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// The longest `resource.key`, in bytes (every command and key change in a history carries it).
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest `description`, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+/// Refuses `value` when it is longer than `max` bytes.
+fn too_long(field: &str, value: &str, max: usize) -> Result<(), (String, String)> {
+    if value.len() > max {
+        return Err((
+            field.to_string(),
+            format!("is {} bytes long; the limit is {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
 fn join(names: &BTreeSet<String>) -> String {
     names.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The longest stretch of a value quoted in an error message, in characters: a
+/// million-character name is not echoed in full.
+pub const QUOTE_MAX_CHARS: usize = 200;
+
+/// `text` cut to [`QUOTE_MAX_CHARS`] characters, with a note of how much was left out.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_MAX_CHARS) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}... ({} more bytes)", &text[..at], text.len() - at),
+    }
 }
 
 /// serde_json appends " at line L column C"; the line is reported separately.

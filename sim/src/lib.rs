@@ -16,7 +16,22 @@ pub use world::SimRun;
 
 use scenario::Scenario;
 
-/// Plays a validated scenario with `seed` and returns its history.
+/// How many events one run may process before it stops, cut short ([`SimRun::cut_short`]).
+///
+/// Simulated time is free, so `duration_ms` alone bounds nothing: zero latency with zero
+/// backoff never advances the clock, and a million iterations of zero-length work fill
+/// gigabytes. The budget is a count, never wall clock, so a cut-short run is as
+/// deterministic as any other. The busiest shipped scenario uses under 2,000 events; one
+/// million keeps a run's history to a few hundred megabytes at most.
+pub const EVENT_BUDGET: u64 = 1_000_000;
+
+/// Plays a validated scenario with `seed` and returns its history, stopping after
+/// [`EVENT_BUDGET`] events.
 pub fn run(scenario: &Scenario, seed: u64) -> SimRun {
-    world::World::new(scenario, seed).run(seed)
+    run_with_budget(scenario, seed, EVENT_BUDGET)
+}
+
+/// [`run`] with another event budget.
+pub fn run_with_budget(scenario: &Scenario, seed: u64, budget: u64) -> SimRun {
+    world::World::new(scenario, seed).run(seed, budget)
 }

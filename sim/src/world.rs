@@ -24,6 +24,9 @@ pub struct SimRun {
     pub records: Vec<Record>,
     /// Events processed by the loop (for the event-rate benchmark).
     pub events: u64,
+    /// Why the run stopped before `duration_ms` (the event budget ran out), if it did: the
+    /// history is then a prefix of the run, and a property that holds on it is not proven.
+    pub cut_short: Option<String>,
 }
 
 /// Which of a client's timers fired.
@@ -291,7 +294,7 @@ impl<'s> World<'s> {
         w
     }
 
-    pub(crate) fn run(mut self, seed: u64) -> SimRun {
+    pub(crate) fn run(mut self, seed: u64, budget: u64) -> SimRun {
         self.record(H::RunStarted {
             scenario: self.sc.name.clone(),
             backend: "sim".into(),
@@ -301,25 +304,43 @@ impl<'s> World<'s> {
             clocks: self.sc.clocks.starts(),
             checker: self.sc.checker.clone(),
         });
+        let mut cut_short = None;
         while let Some((t, ev)) = self.queue.pop() {
             if t > self.end {
+                break;
+            }
+            if self.events >= budget {
+                cut_short = Some(format!(
+                    "the simulator's event budget of {budget} events ran out at {} ms of {} ms",
+                    t / MS,
+                    self.end / MS
+                ));
+                self.now = t;
                 break;
             }
             self.now = t;
             self.events += 1;
             self.dispatch(ev);
         }
-        self.now = self.end;
-        for i in 0..self.waiters.len() {
-            if !self.waiters[i].done {
-                let reason = self.not_seen(i, "by the end of the run");
-                self.record(H::Inconclusive { reason });
+        match &cut_short {
+            Some(reason) => self.record(H::Inconclusive {
+                reason: format!("cut short: {reason}"),
+            }),
+            None => {
+                self.now = self.end;
+                for i in 0..self.waiters.len() {
+                    if !self.waiters[i].done {
+                        let reason = self.not_seen(i, "by the end of the run");
+                        self.record(H::Inconclusive { reason });
+                    }
+                }
             }
         }
         self.record(H::RunEnded {});
         SimRun {
             records: self.records,
             events: self.events,
+            cut_short,
         }
     }
 
