@@ -707,7 +707,10 @@ impl Containers {
         Ok(())
     }
 
-    /// A thread asking the Sentinels where the primary is and moving [`Provider::route`].
+    /// A thread that follows the Sentinels and moves [`Provider::route`] when they switch the
+    /// primary: it listens to each Sentinel's `+switch-master` announcements (the true time of
+    /// the switch) and, as a fallback, asks them where the primary is every [`POLL`]. Whichever
+    /// sees a switch first records it as a promotion by Sentinel.
     fn start_poller(&self) -> Result<std::thread::JoinHandle<()>, LiveError> {
         let n = self.names.len();
         let sentinels: Vec<String> = (0..SENTINELS).map(|k| self.addr(n + k)).collect();
@@ -718,27 +721,8 @@ impl Containers {
         let t = std::thread::Builder::new()
             .name("locksim-sentinel-poll".into())
             .spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let mut votes = vec![0usize; names.len()];
-                    for s in &sentinels {
-                        if let Ok(addr) = query::<Vec<String>>(
-                            s,
-                            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
-                        ) {
-                            if let Some(i) =
-                                addr.first().and_then(|h| names.iter().position(|n| n == h))
-                            {
-                                votes[i] += 1;
-                            }
-                        }
-                    }
-                    let current = primary.load(Ordering::SeqCst);
-                    // The most votes; a tie goes to a change (the leader reports it first).
-                    let best = (0..names.len())
-                        .filter(|i| votes[*i] > 0)
-                        .max_by_key(|i| (votes[*i], usize::from(*i != current)));
-                    if let Some(b) = best.filter(|b| *b != current) {
-                        primary.store(b, Ordering::SeqCst);
+                let switch = |b: usize| {
+                    if primary.swap(b, Ordering::SeqCst) != b {
                         promotions.lock().unwrap_or_else(|e| e.into_inner()).push((
                             Instant::now(),
                             checker::Effect::Promoted {
@@ -747,8 +731,37 @@ impl Containers {
                             },
                         ));
                     }
-                    std::thread::sleep(POLL);
-                }
+                };
+                std::thread::scope(|scope| {
+                    for s in &sentinels {
+                        let (switch, names, stop) = (&switch, &names, &stop);
+                        scope.spawn(move || listen_for_switches(s, names, switch, stop));
+                    }
+                    while !stop.load(Ordering::SeqCst) {
+                        let mut votes = vec![0usize; names.len()];
+                        for s in &sentinels {
+                            if let Ok(addr) = query::<Vec<String>>(
+                                s,
+                                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
+                            ) {
+                                if let Some(i) =
+                                    addr.first().and_then(|h| names.iter().position(|n| n == h))
+                                {
+                                    votes[i] += 1;
+                                }
+                            }
+                        }
+                        let current = primary.load(Ordering::SeqCst);
+                        // The most votes; a tie goes to a change (the leader reports it first).
+                        let best = (0..names.len())
+                            .filter(|i| votes[*i] > 0)
+                            .max_by_key(|i| (votes[*i], usize::from(*i != current)));
+                        if let Some(b) = best.filter(|b| *b != current) {
+                            switch(b);
+                        }
+                        std::thread::sleep(POLL);
+                    }
+                });
             })?;
         Ok(t)
     }
@@ -1194,6 +1207,43 @@ fn install_signal_cleanup() {
                 });
             });
     });
+}
+
+/// Listens to one Sentinel's `+switch-master` channel until `stop`, calling `switch` with the
+/// new primary's index (`<master> <old-ip> <old-port> <new-ip> <new-port>`; the Sentinels
+/// announce hostnames, which are the node names). Reconnects when the connection breaks.
+fn listen_for_switches(addr: &str, names: &[String], switch: &dyn Fn(usize), stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let conn = redis::Client::open(format!("redis://{addr}"))
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(500)));
+        let Ok(mut conn) = conn else {
+            std::thread::sleep(POLL);
+            continue;
+        };
+        let mut sub = conn.as_pubsub();
+        if sub.set_read_timeout(Some(POLL * 2)).is_err() || sub.subscribe("+switch-master").is_err()
+        {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        while !stop.load(Ordering::SeqCst) {
+            match sub.get_message() {
+                Ok(msg) => {
+                    let payload: String = msg.get_payload().unwrap_or_default();
+                    let words: Vec<&str> = payload.split_whitespace().collect();
+                    let new = words
+                        .get(3)
+                        .filter(|_| words.first() == Some(&MASTER_NAME))
+                        .and_then(|h| names.iter().position(|n| n == h));
+                    if let Some(i) = new {
+                        switch(i);
+                    }
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 /// The Sentinel configuration of `sentinel-<k>` (written into the container before it starts:

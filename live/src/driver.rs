@@ -588,11 +588,9 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 let (b, a) = (between.clone(), and.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    rec.record(H::Heal(Healed::Partition {
-                        between: b.clone(),
-                        and: a.clone(),
-                    }));
-                    rec.observe(Effect::Reconnected { between: b, and: a });
+                    // The provider heals the cut itself; nothing here sees it happen, so no
+                    // `reconnected` is claimed.
+                    rec.record(H::Heal(Healed::Partition { between: b, and: a }));
                 });
             }
             let effect = Effect::Partitioned {
