@@ -498,13 +498,7 @@ fn check_file(path: PathBuf, json: bool, scenario: Option<PathBuf>) -> i32 {
             Ok(s) => s.checker,
             Err(e) => return bad_input(e),
         },
-        None => records
-            .iter()
-            .find_map(|r| match &r.event {
-                Event::RunStarted { checker, .. } => Some(checker.clone()),
-                _ => None,
-            })
-            .unwrap_or_default(),
+        None => checker::history::recorded_checker(&records),
     };
     let verdict = check(&records, &config);
     let mut out = Out::new();

@@ -27,6 +27,20 @@ impl Played {
     }
 }
 
+impl Played {
+    /// The verdict `locksim check` gives this run's history once written and read back:
+    /// the history must be a valid one, and judged with the settings it recorded.
+    pub fn rechecked(&self) -> Result<Verdict, checker::history::HistoryError> {
+        let mut bytes = Vec::new();
+        checker::history::write_jsonl(&self.records, &mut bytes)?;
+        let records = checker::history::read_history(&bytes[..])?;
+        Ok(check(
+            &records,
+            &checker::history::recorded_checker(&records),
+        ))
+    }
+}
+
 /// Compares a verdict with an `expect` table.
 pub fn compare(
     expect: &BTreeMap<Property, Outcome>,

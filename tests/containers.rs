@@ -376,7 +376,9 @@ async fn every_containers_scenario_meets_its_expect() {
         let c = start(&s).await;
         let p: Arc<dyn Provider> = c.clone();
         match play_live(&s, p, None).await {
-            Ok((played, _)) if played.matches_expect() => {}
+            Ok((played, _))
+                if played.matches_expect()
+                    && played.rechecked().ok().as_ref() == Some(&played.verdict) => {}
             Ok((played, problems)) => failures.push(format!(
                 "{}: {:?}\n{}\nproblems: {problems:?}",
                 file.display(),

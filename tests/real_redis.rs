@@ -102,6 +102,14 @@ async fn every_processes_scenario_meets_its_expect_on_real_redis() {
                 played.mismatches,
                 played.verdict.summary()
             )),
+            // `locksim check` on the history must say what the run said.
+            Ok((played, _)) if played.rechecked().ok().as_ref() != Some(&played.verdict) => {
+                failures.push(format!(
+                    "{}: check disagrees with run: {:?}",
+                    file.display(),
+                    played.rechecked()
+                ))
+            }
             Ok(_) => {}
         }
     }

@@ -207,6 +207,18 @@ impl Event {
     }
 }
 
+/// The checker settings the run recorded in its `run_started` line (the defaults when it
+/// recorded none), so a history is judged again as its run judged it.
+pub fn recorded_checker(records: &[Record]) -> CheckConfig {
+    records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { checker, .. } => Some(checker.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// A history that cannot be read, or that is not a history.
 #[derive(Debug, Error)]
 pub enum HistoryError {
