@@ -81,16 +81,16 @@ pub fn explore(
         };
         outln!(out, "  {:<18} {status}", p.name());
     }
-    if report.cut_short > 0 {
+    if report.inconclusive > 0 {
         outln!(
             out,
-            "  {} seeds were cut short by the simulator's event budget of {} events: what holds in them is not proven",
-            report.cut_short,
+            "  {} seeds were inconclusive (cut short by the simulator's event budget of {} events, or an `after` condition never seen): what holds in them is not proven",
+            report.inconclusive,
             sim::EVENT_BUDGET
         );
     }
     if report.failing.is_empty() {
-        return out.finish(if report.cut_short > 0 { 3 } else { 0 });
+        return out.finish(if report.inconclusive > 0 { 3 } else { 0 });
     }
     outln!(
         out,

@@ -163,3 +163,52 @@ fn bad_sweeps_are_refused() {
         "{e}"
     );
 }
+
+/// Seeds that cannot be judged (here: an `after` condition that is never met, so A never
+/// starts and nothing could break) are counted, keep the setting from being called safe, and
+/// make `locksim tune` exit 3.
+#[test]
+fn inconclusive_seeds_are_never_a_safe_ttl() {
+    let mut s = load("failover-double-grant-real.json");
+    if let locksim::scenario::Topology::Replicated {
+        repl_timeout_ms, ..
+    } = &mut s.topology
+    {
+        *repl_timeout_ms = 60_000;
+    }
+    let config = TuneConfig {
+        ttls_ms: vec![30_000],
+        watchdog: vec![false],
+        retries: vec![s.recipe.retry.clone()],
+        seeds: 4,
+        jobs: 2,
+    };
+    let report = tune(&s, &config, &quiet).unwrap();
+    let p = &report.points[0];
+    assert_eq!(
+        (p.inconclusive, p.mutual_exclusion_violations),
+        (4, 0),
+        "{p:?}"
+    );
+    assert!(!p.safe());
+    assert_eq!(report.recommended[0].ttl_ms, None);
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tune-inconclusive");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("never-dropped.json");
+    std::fs::write(&file, serde_json::to_string(&s).unwrap()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_locksim"))
+        .args([
+            "tune",
+            file.to_str().unwrap(),
+            "--ttl-ms",
+            "30000",
+            "--seeds",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("**Inconclusive seeds**"), "{stdout}");
+}

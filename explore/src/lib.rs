@@ -82,9 +82,9 @@ pub struct Report {
     pub failing: Vec<(u64, Vec<Property>)>,
     /// For each property violated, the smallest seed that violated it.
     pub first_violating: BTreeMap<Property, u64>,
-    /// Seeds whose run the simulator's event budget cut short (what holds in them is not
-    /// proven).
-    pub cut_short: u64,
+    /// Seeds whose run was inconclusive — cut short by the simulator's event budget, or an
+    /// `after` condition never seen (what holds in them is not proven).
+    pub inconclusive: u64,
 }
 
 /// One seed, played.
@@ -94,10 +94,8 @@ pub struct SeedRun {
     pub scenario: Scenario,
     /// The history.
     pub records: Vec<Record>,
-    /// The checker's verdict.
+    /// The checker's verdict (whether the run was conclusive is part of it).
     pub verdict: Verdict,
-    /// Why the run stopped early (the simulator's event budget ran out), if it did.
-    pub cut_short: Option<String>,
 }
 
 fn space(s: &Scenario) -> Result<&FaultSpace, ExploreError> {
@@ -113,10 +111,10 @@ fn violated(v: &Verdict) -> Vec<Property> {
         .collect()
 }
 
-fn play(s: &Scenario, seed: u64) -> (Vec<Record>, Verdict, Option<String>) {
+fn play(s: &Scenario, seed: u64) -> (Vec<Record>, Verdict) {
     let run = sim::run(s, seed);
     let verdict = check(&run.records, &s.checker);
-    (run.records, verdict, run.cut_short)
+    (run.records, verdict)
 }
 
 /// Plays the schedule seed `seed` draws from the scenario's fault space (what
@@ -125,12 +123,11 @@ pub fn run_seed(base: &Scenario, seed: u64) -> Result<SeedRun, ExploreError> {
     let space = space(base)?;
     let case = tree(&strategy(space, base.clients.len()), seed).current();
     let scenario = materialize(base, space, &case);
-    let (records, verdict, cut_short) = play(&scenario, seed);
+    let (records, verdict) = play(&scenario, seed);
     Ok(SeedRun {
         scenario,
         records,
         verdict,
-        cut_short,
     })
 }
 
@@ -184,8 +181,8 @@ pub fn explore(
                     };
                     let seed = first + i;
                     let case = tree(&strategy, seed).current();
-                    let (_, verdict, cut_short) = play(&materialize(base, space, &case), seed);
-                    if cut_short.is_some() {
+                    let (_, verdict) = play(&materialize(base, space, &case), seed);
+                    if !verdict.is_conclusive() {
                         cut.fetch_add(1, Ordering::Relaxed);
                     }
                     let broken = violated(&verdict);
@@ -232,7 +229,7 @@ pub fn explore(
         violations,
         failing,
         first_violating,
-        cut_short: cut.load(Ordering::Relaxed),
+        inconclusive: cut.load(Ordering::Relaxed),
     })
 }
 
@@ -262,11 +259,11 @@ pub fn shrink(
     let strategy = strategy(space, base.clients.len());
     let mut t = tree(&strategy, seed);
     let breaks = |case: &Case, p: Property| {
-        let (_, verdict, _) = play(&materialize(base, space, case), seed);
+        let (_, verdict) = play(&materialize(base, space, case), seed);
         verdict.outcome(p) == Outcome::Violated
     };
     let first = t.current();
-    let (_, verdict, _) = play(&materialize(base, space, &first), seed);
+    let (_, verdict) = play(&materialize(base, space, &first), seed);
     let property = match property {
         Some(p) if verdict.outcome(p) == Outcome::Violated => p,
         Some(p) if !violated(&verdict).is_empty() => {

@@ -79,12 +79,18 @@ pub struct TunePoint {
     pub gave_up: u64,
     /// Critical sections per simulated second.
     pub throughput_per_s: f64,
+    /// Seeds whose run was inconclusive (cut short by the simulator's event budget, or an
+    /// `after` condition never seen): what held there is not proven.
+    pub inconclusive: u64,
 }
 
 impl TunePoint {
-    /// Whether no seed broke mutual exclusion or let a stale write through.
+    /// Whether every seed was conclusive and none broke mutual exclusion or let a stale
+    /// write through.
     pub fn safe(&self) -> bool {
-        self.mutual_exclusion_violations == 0 && self.unsafe_write_violations == 0
+        self.mutual_exclusion_violations == 0
+            && self.unsafe_write_violations == 0
+            && self.inconclusive == 0
     }
 }
 
@@ -128,6 +134,7 @@ struct Tally {
     acquisitions: u64,
     gave_up: u64,
     sections: u64,
+    inconclusive: u64,
 }
 
 impl Tally {
@@ -139,6 +146,7 @@ impl Tally {
         self.acquisitions += other.acquisitions;
         self.gave_up += other.gave_up;
         self.sections += other.sections;
+        self.inconclusive += other.inconclusive;
     }
 }
 
@@ -256,6 +264,7 @@ fn sweep_point(
                         (verdict.outcome(Property::MutualExclusion) == Outcome::Violated) as u64;
                     mine.unsafe_writes +=
                         (verdict.outcome(Property::UnsafeWrites) == Outcome::Violated) as u64;
+                    mine.inconclusive += (!verdict.is_conclusive()) as u64;
                     measure(&run.records, &mut mine);
                     progress(1);
                 }
@@ -276,6 +285,7 @@ fn sweep_point(
         acquisitions: t.acquisitions,
         gave_up: t.gave_up,
         throughput_per_s: t.sections as f64 / duration_s.max(1e-9),
+        inconclusive: t.inconclusive,
     }
 }
 

@@ -86,6 +86,23 @@ pub fn sweep_markdown(report: &TuneReport, command: &str) -> String {
             r.throughput_per_s
         );
     }
+    let unproven: Vec<&TunePoint> = rows.iter().filter(|r| r.inconclusive > 0).collect();
+    if !unproven.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Inconclusive seeds** (cut short by the simulator's event budget, or an `after` condition never seen): a setting with any is not called safe."
+        );
+        for r in unproven {
+            let _ = writeln!(
+                s,
+                "- {}, TTL {} ms: {} of {} seeds",
+                label(&r.setting, with_retry),
+                r.ttl_ms,
+                r.inconclusive,
+                r.seeds
+            );
+        }
+    }
     s
 }
 
@@ -242,6 +259,7 @@ mod tests {
                 acquisitions: 40,
                 gave_up: 2,
                 throughput_per_s: 1.5,
+                inconclusive: 0,
             })
             .collect()
     }
@@ -297,6 +315,20 @@ mod tests {
         assert!(md.contains("| 5.0 % | 1.50 |"), "2 of 40 gave up: {md}");
         assert_eq!(md.matches("\n| off |").count(), 3);
         assert!(md.contains("- watchdog off: **recommended"), "{md}");
+        assert!(!md.contains("Inconclusive seeds"), "{md}");
+    }
+
+    #[test]
+    fn inconclusive_seeds_are_listed_and_unsafe() {
+        let mut r = report();
+        r.points[2].inconclusive = 3;
+        assert!(!r.points[2].safe());
+        let md = sweep_markdown(&r, COMMAND);
+        assert!(md.contains("**Inconclusive seeds**"), "{md}");
+        assert!(
+            md.contains("- watchdog off, TTL 4000 ms: 3 of 10 seeds"),
+            "{md}"
+        );
     }
 
     #[test]
