@@ -5,7 +5,9 @@
 //! [`processes::Processes`] provider starts Debian's `redis-server` on loopback ports; a
 //! [`UrlProvider`] points at servers a user already runs and injects nothing). [`driver::play`]
 //! plays a scenario against a provider and returns the same history format the simulator
-//! writes, so the same checker judges both.
+//! writes, so the same checker judges both. It confirms every fault's effect with the probes in
+//! [`observe`] (and the provider's own observations, such as Sentinel's promotions) and records
+//! what it could not confirm as inconclusive.
 
 pub mod admin;
 pub mod conn;
