@@ -334,13 +334,7 @@ async fn a_fault_that_never_takes_effect_is_inconclusive_on_real_redis() {
     if !redis_available() {
         return;
     }
-    let mut s = load("failover-double-grant-real.json");
-    if let locksim::scenario::Topology::Replicated {
-        repl_timeout_ms, ..
-    } = &mut s.topology
-    {
-        *repl_timeout_ms = 60_000;
-    }
+    let mut s = common::never_dropped();
     s.duration_ms = 3000;
     let (played, _) = play_processes(&s, None).await.expect("played");
     assert!(!played.matches_expect());

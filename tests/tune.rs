@@ -169,13 +169,7 @@ fn bad_sweeps_are_refused() {
 /// make `locksim tune` exit 3.
 #[test]
 fn inconclusive_seeds_are_never_a_safe_ttl() {
-    let mut s = load("failover-double-grant-real.json");
-    if let locksim::scenario::Topology::Replicated {
-        repl_timeout_ms, ..
-    } = &mut s.topology
-    {
-        *repl_timeout_ms = 60_000;
-    }
+    let s = common::never_dropped();
     let config = TuneConfig {
         ttls_ms: vec![30_000],
         watchdog: vec![false],

@@ -130,7 +130,7 @@ pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario
     let mut faults: Vec<Fault> = base
         .faults
         .iter()
-        .filter(|f| fault_targets(&f.action).iter().all(|t| exists(t)))
+        .filter(|f| f.action.targets().iter().all(|t| exists(t)))
         .cloned()
         .collect();
     for slot in &case.slots {
@@ -206,17 +206,4 @@ pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario
         s.network.latency = Dist::FixedMs(l);
     }
     s
-}
-
-/// Every node or client name a fault names.
-fn fault_targets(a: &FaultAction) -> Vec<&String> {
-    match a {
-        FaultAction::Crash(n) | FaultAction::Promote(n) | FaultAction::CrashClient(n) => vec![n],
-        FaultAction::Restart { node, .. }
-        | FaultAction::PauseNode { node, .. }
-        | FaultAction::ResumeNode(node) => vec![node],
-        FaultAction::PauseClient { client, .. } => vec![client],
-        FaultAction::ClockJump { target, .. } => vec![target],
-        FaultAction::Partition { between, and, .. } => between.iter().chain(and).collect(),
-    }
 }

@@ -116,7 +116,7 @@ struct Recorder {
     grew: tokio::sync::Notify,
     /// What is waiting for which condition now (`faults[1] (crash primary)` → `A acquiring
     /// the lock`); still waiting when the run ends makes it inconclusive.
-    pending: Mutex<BTreeMap<String, String>>,
+    pending: Mutex<BTreeMap<String, Condition>>,
 }
 
 impl Recorder {
@@ -175,7 +175,7 @@ impl Recorder {
     async fn wait_after(&self, after: &After, at: Instant, what: &str) -> Option<Instant> {
         let until = at + Duration::from_millis(after.timeout_ms);
         let pending = || self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending().insert(what.to_string(), after.condition.describe());
+        pending().insert(what.to_string(), after.condition.clone());
         let seen = self.wait_for(&after.condition, until).await;
         pending().remove(what);
         match seen {
@@ -184,11 +184,8 @@ impl Recorder {
                 Some(at.max(seen + Duration::from_millis(after.delay_ms)))
             }
             None => {
-                self.inconclusive(format!(
-                    "{what} waited for {}, which was not seen within {} ms",
-                    after.condition.describe(),
-                    after.timeout_ms
-                ));
+                let within = format!("within {} ms", after.timeout_ms);
+                self.inconclusive(after.condition.not_seen(what, &within));
                 None
             }
         }
@@ -328,9 +325,7 @@ pub async fn play(
     // What was still waiting for its condition never happened.
     let pending = std::mem::take(&mut *rec.pending.lock().unwrap_or_else(|e| e.into_inner()));
     for (what, condition) in pending {
-        rec.inconclusive(format!(
-            "{what} waited for {condition}, which was not seen by the end of the run"
-        ));
+        rec.inconclusive(condition.not_seen(&what, "by the end of the run"));
     }
     // A server that stopped answering although no fault touched it died on its own.
     let touched = touched_nodes(scenario);
@@ -349,26 +344,15 @@ pub async fn play(
     Ok(LiveRun { records, problems })
 }
 
-/// The nodes a scenario's faults act on (so a connection to them may break on purpose).
+/// The nodes (and clients) a scenario's faults act on, so a connection to them may break on
+/// purpose.
 fn touched_nodes(scenario: &Scenario) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    for f in &scenario.faults {
-        match &f.action {
-            FaultAction::Crash(n) | FaultAction::Promote(n) => {
-                out.insert(n.clone());
-            }
-            FaultAction::Restart { node, .. }
-            | FaultAction::PauseNode { node, .. }
-            | FaultAction::ResumeNode(node) => {
-                out.insert(node.clone());
-            }
-            FaultAction::Partition { between, and, .. } => {
-                out.extend(between.iter().chain(and).cloned())
-            }
-            _ => {}
-        }
-    }
-    out
+    scenario
+        .faults
+        .iter()
+        .flat_map(|f| f.action.targets())
+        .cloned()
+        .collect()
 }
 
 /// How often the watcher looks at the servers.

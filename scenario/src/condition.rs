@@ -81,6 +81,16 @@ impl Condition {
         }
     }
 
+    /// Why a run is inconclusive when `what` (`faults[1] (crash primary)`) waited for this
+    /// condition and it was not seen `when` (`within 6000 ms`, `by the end of the run`); the
+    /// same words on every backend.
+    pub fn not_seen(&self, what: &str, when: &str) -> String {
+        format!(
+            "{what} waited for {}, which was not seen {when}",
+            self.describe()
+        )
+    }
+
     /// A few words for messages: `replica-1 promoted`.
     pub fn describe(&self) -> String {
         match self {

@@ -77,6 +77,21 @@ impl FaultAction {
         }
     }
 
+    /// Every node or client name the fault acts on.
+    pub fn targets(&self) -> Vec<&String> {
+        match self {
+            FaultAction::Crash(n) | FaultAction::Promote(n) | FaultAction::CrashClient(n) => {
+                vec![n]
+            }
+            FaultAction::Restart { node, .. }
+            | FaultAction::PauseNode { node, .. }
+            | FaultAction::ResumeNode(node) => vec![node],
+            FaultAction::PauseClient { client, .. } => vec![client],
+            FaultAction::ClockJump { target, .. } => vec![target],
+            FaultAction::Partition { between, and, .. } => between.iter().chain(and).collect(),
+        }
+    }
+
     /// The history's record of this fault being injected.
     pub fn injected(&self) -> checker::Injected {
         use checker::Injected as I;

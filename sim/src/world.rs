@@ -370,10 +370,7 @@ impl<'s> World<'s> {
             Waiting::Fault(f) => format!("faults[{f}] ({})", self.sc.faults[f].action.describe()),
             Waiting::Start(c) => format!("clients[{c}] ({}) start", self.sc.clients[c].name),
         };
-        format!(
-            "{what} waited for {}, which was not seen {when}",
-            w.after.condition.describe()
-        )
+        w.after.condition.not_seen(&what, when)
     }
 
     fn dispatch(&mut self, ev: Ev) {

@@ -3,6 +3,20 @@
 use locksim::scenario::Scenario;
 use std::path::Path;
 
+/// `failover-double-grant-real.json` with a `repl-timeout` far past the run: the primary never
+/// drops the stalled replica, so every step that waits for that is never taken.
+#[allow(dead_code)]
+pub fn never_dropped() -> Scenario {
+    let mut s = load("failover-double-grant-real.json");
+    if let locksim::scenario::Topology::Replicated {
+        repl_timeout_ms, ..
+    } = &mut s.topology
+    {
+        *repl_timeout_ms = 60_000;
+    }
+    s
+}
+
 /// A shipped scenario from `scenarios/`, by file name; panics with the loader's message.
 pub fn load(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
