@@ -5,16 +5,13 @@
 use crate::conn::NodeConn;
 use crate::{LiveError, Provider, Timeouts};
 use checker::{Effect, Event as H, Healed, PromotedBy, Record};
-use lock_core::{Event as LockEvent, Reply, RequestId, TimerId};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use scenario::{After, ClockSpec, Condition, FaultAction, Scenario, Topology};
+use lock_core::{Event as LockEvent, Reply, RequestId};
+use scenario::{After, Condition, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use workload::clock::Clock;
-use workload::{ClientLoop, Input, Output, Resource};
+use workload::{Host, Input, Output, Resource};
 
 /// What a real run produced.
 #[derive(Debug, Clone)]
@@ -255,31 +252,13 @@ pub async fn play(
     for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(100 + i as u64);
         let client = LiveClient {
-            lp: ClientLoop::new(
-                spec.clone(),
-                scenario.recipe.clone(),
-                &scenario.resource.key,
-                instances,
-            ),
-            rng,
-            clock: Clock::new(
-                scenario
-                    .clocks
-                    .clients
-                    .get(&spec.name)
-                    .unwrap_or(&ClockSpec::default()),
-            ),
+            host: Host::for_scenario(scenario, i, seed, instances),
             conns,
             provider: provider.clone(),
             rec: rec.clone(),
             resource: resource.clone(),
             tx,
-            lock_timers: BTreeMap::new(),
-            work: None,
-            think: None,
         };
         let start_at = rec.start + Duration::from_millis(spec.start_ms);
         let after = spec
@@ -655,17 +634,12 @@ struct Start {
 
 /// One client task's state.
 struct LiveClient {
-    lp: ClientLoop,
-    rng: ChaCha8Rng,
-    clock: Clock,
+    host: Host,
     conns: Vec<Arc<NodeConn>>,
     provider: Arc<dyn Provider>,
     rec: Arc<Recorder>,
     resource: Arc<Mutex<Resource>>,
     tx: mpsc::UnboundedSender<Msg>,
-    lock_timers: BTreeMap<TimerId, u64>,
-    work: Option<(u64, u64)>,
-    think: Option<(u64, u64)>,
 }
 
 impl LiveClient {
@@ -680,7 +654,7 @@ impl LiveClient {
             }
         }
         self.feed(Input::Start);
-        while !self.lp.is_done() && !self.lp.is_crashed() {
+        while !self.host.client().is_done() && !self.host.client().is_crashed() {
             let wake = self.next_deadline();
             tokio::select! {
                 msg = inbox.recv() => match msg {
@@ -689,26 +663,30 @@ impl LiveClient {
                     Some(Msg::Crash) | None => break,
                     Some(Msg::ClockJump(by)) => {
                         let now = self.rec.now_us();
-                        self.clock.jump(now, by);
+                        self.host.jump_clock(now, by);
                         self.rec.observe(Effect::ClockSet {
-                            target: self.lp.name().to_string(),
-                            offset_ms: (self.clock.local(now) as f64 - now as f64) / 1000.0,
+                            target: self.host.client().name().to_string(),
+                            offset_ms: (self.host.clock().local(now) as f64 - now as f64) / 1000.0,
                         });
                     }
                 },
-                _ = tokio::time::sleep_until(wake.into()) => self.fire_due_timers(),
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    let mut out = Vec::new();
+                    self.host.handle_timeout(self.rec.now_us(), &mut out);
+                    self.carry_out(out);
+                }
             }
         }
-        if !self.lp.is_done() || self.lp.is_crashed() {
+        if !self.host.client().is_done() || self.host.client().is_crashed() {
             self.rec.record(H::ClientCrashed {
-                client: self.lp.name().to_string(),
+                client: self.host.client().name().to_string(),
             });
         }
     }
 
     /// A stop-the-world pause: the task does nothing at all for `d`.
     async fn pause(&self, d: Duration) {
-        let client = self.lp.name().to_string();
+        let client = self.host.client().name().to_string();
         self.rec.observe(Effect::ClientPaused {
             client: client.clone(),
         });
@@ -719,55 +697,25 @@ impl LiveClient {
         self.rec.observe(Effect::ClientResumed { client });
     }
 
+    /// When the next timer comes due (far away when none is pending).
     fn next_deadline(&self) -> Instant {
-        let now = self.rec.now_us();
-        let earliest = self
-            .lock_timers
-            .values()
-            .copied()
-            .chain(self.work.map(|w| w.1))
-            .chain(self.think.map(|t| t.1))
-            .min();
-        match earliest {
-            Some(local) => self.rec.start + Duration::from_micros(self.clock.true_at(local, now)),
+        match self.host.poll_timeout(self.rec.now_us()) {
+            Some(at) => self.rec.start + Duration::from_micros(at),
             None => self.rec.start + Duration::from_secs(1 << 20),
         }
     }
 
-    fn fire_due_timers(&mut self) {
-        let local = self.clock.local(self.rec.now_us());
-        let mut due: Vec<(u64, Input)> = self
-            .lock_timers
-            .iter()
-            .filter(|(_, at)| **at <= local)
-            .map(|(t, at)| (*at, Input::Lock(LockEvent::Timer(*t))))
-            .collect();
-        for (t, _) in due.iter().filter_map(|(_, i)| match i {
-            Input::Lock(LockEvent::Timer(t)) => Some((*t, ())),
-            _ => None,
-        }) {
-            self.lock_timers.remove(&t);
-        }
-        if let Some((gen, at)) = self.work.filter(|w| w.1 <= local) {
-            self.work = None;
-            due.push((at, Input::WorkDone { gen }));
-        }
-        if let Some((gen, at)) = self.think.filter(|t| t.1 <= local) {
-            self.think = None;
-            due.push((at, Input::ThinkDone { gen }));
-        }
-        due.sort_by_key(|(at, _)| *at);
-        for (_, input) in due {
-            self.feed(input);
-        }
+    /// Feeds `input` now and carries out what the client asks.
+    fn feed(&mut self, input: Input) {
+        let mut out = Vec::new();
+        self.host.handle(input, self.rec.now_us(), &mut out);
+        self.carry_out(out);
     }
 
-    fn feed(&mut self, input: Input) {
-        let mut queue = vec![input];
-        let mut out = Vec::new();
-        while let Some(input) = queue.pop() {
-            let local = self.clock.local(self.rec.now_us());
-            self.lp.handle(input, local, &mut self.rng, &mut out);
+    /// Sends the commands, writes to the resource and records; the host keeps the timers.
+    fn carry_out(&mut self, mut out: Vec<Output>) {
+        while !out.is_empty() {
+            let mut acked = false;
             for o in out.drain(..) {
                 match o {
                     Output::Send {
@@ -782,16 +730,11 @@ impl LiveClient {
                             let _ = tx.send(Msg::Reply { request, reply });
                         });
                     }
-                    Output::LockTimer { timer, at } => {
-                        self.lock_timers.insert(timer, at);
-                    }
-                    Output::WorkTimer { gen, at } => self.work = Some((gen, at)),
-                    Output::ThinkTimer { gen, at } => self.think = Some((gen, at)),
                     Output::Write {
                         commit,
                         fencing_token,
                     } => {
-                        let client = self.lp.name().to_string();
+                        let client = self.host.client().name().to_string();
                         let accepted = self
                             .resource
                             .lock()
@@ -802,13 +745,16 @@ impl LiveClient {
                             fencing_token,
                             accepted,
                         });
-                        if commit {
-                            queue.push(Input::CommitAcked);
-                        }
+                        acked |= commit;
                     }
                     Output::Record(event) => self.rec.record(event),
-                    Output::Crash => {}
+                    Output::Timer { .. } | Output::Crash => {}
                 }
+            }
+            if acked {
+                // The in-process resource acknowledges at once.
+                self.host
+                    .handle(Input::CommitAcked, self.rec.now_us(), &mut out);
             }
         }
     }

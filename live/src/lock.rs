@@ -35,13 +35,14 @@ use lock_core::{Action, Command, Event, FailReason, LockMachine, Micros, Recipe,
 use lock_core::{Op, Reply, RequestId, TimerId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use workload::timers::Timers;
 
 /// The lock is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub struct RealLock {
     conns: Vec<Arc<NodeConn>>,
     rng: ChaCha8Rng,
     start: Instant,
-    timers: BTreeSet<(Micros, TimerId)>,
+    timers: Timers<TimerId>,
     out: Vec<Action>,
     /// This call's sends under way, polled in place (every one on each wake-up: a call makes
     /// one per instance).
@@ -153,7 +154,7 @@ impl RealLock {
             conns,
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: Instant::now(),
-            timers: BTreeSet::new(),
+            timers: Timers::default(),
             out: Vec::new(),
             inflight: Vec::new(),
             driver: None,
@@ -328,7 +329,7 @@ impl RealLock {
             return o;
         }
         loop {
-            let next = self.timers.first().map(|(at, _)| *at);
+            let next = self.timers.next_deadline();
             let deadline = next
                 .map(|at| tokio::time::Instant::from_std(self.start + Duration::from_micros(at)));
             let sleep = async {
@@ -366,15 +367,7 @@ impl RealLock {
     /// Delivers every timer due by now.
     fn fire_due(&mut self, goal: Option<Goal>) -> Option<Outcome> {
         let mut result = None;
-        loop {
-            let now = self.now();
-            let Some(&(at, timer)) = self.timers.first() else {
-                break;
-            };
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
+        while let Some(timer) = self.timers.pop_due(self.now()) {
             if let Some(o) = self.feed(Event::Timer(timer), goal) {
                 result.get_or_insert(o);
             }
@@ -449,16 +442,12 @@ impl RealLock {
                     self.outstanding += 1;
                     self.dispatch(instance, request, command);
                 }
-                Action::SetTimer { timer, at } => {
-                    self.timers.insert((at, timer));
-                }
+                Action::SetTimer { timer, at } => self.timers.set(timer, at),
                 Action::Acquired {
                     token,
                     fencing_token,
                     valid_until,
                 } => {
-                    // Timers set before the grant (attempt timeouts, backoffs) are moot now.
-                    self.timers.clear();
                     let a = Acquired {
                         token,
                         fencing_token,
@@ -476,8 +465,6 @@ impl RealLock {
                     }
                 }
                 Action::Extended { valid_until } => {
-                    // The old validity timer and the round's timeout are moot now.
-                    self.timers.clear();
                     if let Some(h) = self.held.as_mut() {
                         h.valid_until = valid_until;
                     }

@@ -8,12 +8,10 @@ use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
 use checker::{Effect as Seen, Event as H, Healed, KeyChange, PromotedBy, Record};
-use lock_core::{Command, Event as LockEvent, Reply, RequestId, TimerId};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use lock_core::{Command, Event as LockEvent, Reply, RequestId};
 use scenario::{ClockSpec, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
-use workload::{ClientLoop, Input, Output, Resource};
+use workload::{streams, Host, Input, Output, Resource, Timer};
 
 const MS: u64 = 1_000;
 
@@ -29,14 +27,6 @@ pub struct SimRun {
     pub cut_short: Option<String>,
 }
 
-/// Which of a client's timers fired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ClientTimer {
-    Machine(TimerId),
-    Work(u64),
-    Think(u64),
-}
-
 #[derive(Debug, Clone)]
 pub(crate) enum Ev {
     Fault(usize),
@@ -47,7 +37,7 @@ pub(crate) enum Ev {
     ClientTimer {
         client: usize,
         epoch: u64,
-        timer: ClientTimer,
+        timer: Timer,
     },
     Request {
         node: usize,
@@ -190,11 +180,6 @@ pub(crate) struct World<'s> {
 
 impl<'s> World<'s> {
     pub(crate) fn new(sc: &'s Scenario, seed: u64) -> World<'s> {
-        let stream = |n: u64| {
-            let mut r = ChaCha8Rng::seed_from_u64(seed);
-            r.set_stream(n);
-            r
-        };
         let default_clock = ClockSpec::default();
         let nodes = sc
             .topology
@@ -220,18 +205,8 @@ impl<'s> World<'s> {
             })
             .collect();
         let instances = sc.topology.lock_instances();
-        let clients = sc
-            .clients
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                let clock = Clock::new(sc.clocks.clients.get(&spec.name).unwrap_or(&default_clock));
-                SimClient::new(
-                    ClientLoop::new(spec.clone(), sc.recipe.clone(), &sc.resource.key, instances),
-                    clock,
-                    stream(100 + i as u64),
-                )
-            })
+        let clients = (0..sc.clients.len())
+            .map(|i| SimClient::new(Host::for_scenario(sc, i, seed, instances)))
             .collect();
         let (lag_us, repl_timeout_us, sentinel_after) = match &sc.topology {
             Topology::Replicated {
@@ -254,7 +229,7 @@ impl<'s> World<'s> {
             queue: EventQueue::default(),
             nodes,
             clients,
-            net: Network::new(sc.network.clone(), stream(1)),
+            net: Network::new(sc.network.clone(), streams::network(seed)),
             primary: 0,
             lag_us,
             repl_timeout_us,
@@ -397,7 +372,7 @@ impl<'s> World<'s> {
             }
             Ev::ResumeClient(c) => {
                 self.clients[c].paused = false;
-                let client = self.clients[c].lp.name().to_string();
+                let client = self.clients[c].host.client().name().to_string();
                 self.record(H::Heal(Healed::ResumeClient {
                     client: client.clone(),
                 }));
@@ -416,7 +391,9 @@ impl<'s> World<'s> {
                 epoch,
                 timer,
             } => {
-                if !self.client_ready(client, &ev) || epoch != self.clients[client].clock.epoch {
+                if !self.client_ready(client, &ev)
+                    || epoch != self.clients[client].host.clock().epoch
+                {
                     return;
                 }
                 self.client_timer(client, timer);
@@ -522,7 +499,9 @@ impl<'s> World<'s> {
     }
 
     fn client_index(&self, name: &str) -> Option<usize> {
-        self.clients.iter().position(|c| c.lp.name() == name)
+        self.clients
+            .iter()
+            .position(|c| c.host.client().name() == name)
     }
 
     fn parties(&self, names: &[String]) -> Vec<Party> {
@@ -601,9 +580,9 @@ impl<'s> World<'s> {
             FaultAction::ClockJump { target, by_ms } => {
                 let by = by_ms.saturating_mul(MS as i64);
                 let clock = if let Some(c) = self.client_index(target) {
-                    self.clients[c].clock.jump(self.now, by);
+                    self.clients[c].host.jump_clock(self.now, by);
                     self.replan_client_timers(c);
-                    &self.clients[c].clock
+                    self.clients[c].host.clock()
                 } else {
                     let n = self.node_index(target);
                     self.nodes[n].clock.jump(self.now, by);
@@ -1066,10 +1045,8 @@ impl<'s> World<'s> {
 
     /// Feeds one input to client `c`'s loop and carries out what it asks.
     fn feed(&mut self, c: usize, input: Input) {
-        let cl = &mut self.clients[c];
-        let local = cl.clock.local(self.now);
         let mut out = std::mem::take(&mut self.outputs);
-        cl.lp.handle(input, local, &mut cl.rng, &mut out);
+        self.clients[c].host.handle(input, self.now, &mut out);
         self.carry_out(c, &mut out);
         self.outputs = out;
     }
@@ -1099,18 +1076,7 @@ impl<'s> World<'s> {
                         self.queue.push(at, ev);
                     }
                 }
-                Output::LockTimer { timer, at } => {
-                    self.clients[c].machine_timers.insert(timer, at);
-                    self.schedule_client_timer(c, at, ClientTimer::Machine(timer));
-                }
-                Output::WorkTimer { gen, at } => {
-                    self.clients[c].work_due = Some((gen, at));
-                    self.schedule_client_timer(c, at, ClientTimer::Work(gen));
-                }
-                Output::ThinkTimer { gen, at } => {
-                    self.clients[c].think_due = Some((gen, at));
-                    self.schedule_client_timer(c, at, ClientTimer::Think(gen));
-                }
+                Output::Timer { timer, at } => self.schedule_client_timer(c, at, timer),
                 Output::Write {
                     commit,
                     fencing_token,
@@ -1127,9 +1093,7 @@ impl<'s> World<'s> {
                         Some(at) => self.queue.push(at, ev),
                         None if commit => {
                             // The write cannot reach the resource: the client gives up.
-                            let cl = &mut self.clients[c];
-                            let local = cl.clock.local(self.now);
-                            cl.lp.commit_failed(local, &mut cl.rng, out);
+                            self.clients[c].host.commit_failed(self.now, out);
                         }
                         None => {}
                     }
@@ -1148,8 +1112,8 @@ impl<'s> World<'s> {
 
     /// Remembers whose value the client's fresh token is, for key-change records.
     fn note_owner(&mut self, c: usize) {
-        let name = self.clients[c].lp.name();
-        let token = self.clients[c].lp.token();
+        let name = self.clients[c].host.client().name();
+        let token = self.clients[c].host.client().token();
         match self.owners.get_mut(token) {
             Some(owner) if owner.as_deref() != Some(name) => *owner = None,
             Some(_) => {}
@@ -1167,14 +1131,14 @@ impl<'s> World<'s> {
         }
         cl.crashed = true;
         cl.deferred.clear();
-        let client = cl.lp.name().to_string();
+        let client = cl.host.client().name().to_string();
         self.record(H::ClientCrashed { client });
     }
 
-    fn schedule_client_timer(&mut self, c: usize, local_at: u64, timer: ClientTimer) {
-        let cl = &self.clients[c];
-        let at = cl.clock.true_at(local_at, self.now);
-        let epoch = cl.clock.epoch;
+    fn schedule_client_timer(&mut self, c: usize, local_at: u64, timer: Timer) {
+        let clock = self.clients[c].host.clock();
+        let at = clock.true_at(local_at, self.now);
+        let epoch = clock.epoch;
         self.queue.push(
             at,
             Ev::ClientTimer {
@@ -1185,43 +1149,26 @@ impl<'s> World<'s> {
         );
     }
 
+    /// Schedules client `c`'s pending timers again after its clock moved.
     fn replan_client_timers(&mut self, c: usize) {
-        let cl = &self.clients[c];
-        let mut plan: Vec<(u64, ClientTimer)> = cl
-            .machine_timers
-            .iter()
-            .map(|(t, at)| (*at, ClientTimer::Machine(*t)))
-            .collect();
-        plan.extend(cl.work_due.map(|(gen, at)| (at, ClientTimer::Work(gen))));
-        plan.extend(cl.think_due.map(|(gen, at)| (at, ClientTimer::Think(gen))));
-        for (at, timer) in plan {
+        let plan: Vec<(Timer, u64)> = self.clients[c].host.pending_timers().collect();
+        for (timer, at) in plan {
             self.schedule_client_timer(c, at, timer);
         }
     }
 
-    fn client_timer(&mut self, c: usize, timer: ClientTimer) {
-        let cl = &mut self.clients[c];
-        let input = match timer {
-            ClientTimer::Machine(t) if cl.machine_timers.remove(&t).is_some() => {
-                Input::Lock(LockEvent::Timer(t))
-            }
-            ClientTimer::Work(gen) if cl.work_due.is_some_and(|(g, _)| g == gen) => {
-                cl.work_due = None;
-                Input::WorkDone { gen }
-            }
-            ClientTimer::Think(gen) if cl.think_due.is_some_and(|(g, _)| g == gen) => {
-                cl.think_due = None;
-                Input::ThinkDone { gen }
-            }
-            _ => return,
-        };
-        self.feed(c, input);
+    fn client_timer(&mut self, c: usize, timer: Timer) {
+        let mut out = std::mem::take(&mut self.outputs);
+        if self.clients[c].host.fire(timer, self.now, &mut out) {
+            self.carry_out(c, &mut out);
+        }
+        self.outputs = out;
     }
 
     // ---- the protected resource --------------------------------------------------------
 
     fn resource_write(&mut self, c: usize, fencing: Option<u64>, commit: bool) {
-        let client = self.clients[c].lp.name().to_string();
+        let client = self.clients[c].host.client().name().to_string();
         let accepted = self.resource.write(&client, fencing);
         self.record(H::Write {
             client,

@@ -15,12 +15,10 @@ use std::collections::BTreeMap;
 pub enum Input {
     /// The client's start time has come.
     Start,
-    /// An event for the lock machine (a reply, a lock timer).
+    /// An event for the lock machine (a reply).
     Lock(LockEvent),
-    /// The work timer numbered `gen` fired.
-    WorkDone { gen: u64 },
-    /// The think timer numbered `gen` fired.
-    ThinkDone { gen: u64 },
+    /// A timer the loop asked for ([`Output::Timer`]) fired.
+    Timer(Timer),
     /// The resource acknowledged the write at the end of the critical section.
     CommitAcked,
 }
@@ -35,12 +33,9 @@ pub enum Output {
         request: RequestId,
         command: Command,
     },
-    /// Feed `Input::Lock(Event::Timer(timer))` when the client's clock reaches `at`.
-    LockTimer { timer: TimerId, at: Micros },
-    /// Feed `Input::WorkDone { gen }` when the client's clock reaches `at`.
-    WorkTimer { gen: u64, at: Micros },
-    /// Feed `Input::ThinkDone { gen }` when the client's clock reaches `at`.
-    ThinkTimer { gen: u64, at: Micros },
+    /// Feed `Input::Timer(timer)` when the client's clock reaches `at`; setting a timer
+    /// again moves it.
+    Timer { timer: Timer, at: Micros },
     /// Write to the protected resource; for `commit`, feed `Input::CommitAcked` on its ack.
     Write {
         commit: bool,
@@ -50,6 +45,18 @@ pub enum Output {
     Record(H),
     /// The client process dies now (its `crash_after_commands` was reached).
     Crash,
+}
+
+/// One of the timers a client loop asks for. Ordered (lock timers by id, then work, then
+/// think) so a table of them is iterated the same way on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// The lock machine's timer (attempt timeout, backoff, extension, validity).
+    Lock(TimerId),
+    /// The end of the critical section's work, numbered `gen`.
+    Work(u64),
+    /// The end of the pause between iterations, numbered `gen`.
+    Think(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +145,8 @@ impl ClientLoop {
         rng: &mut dyn RngCore,
         out: &mut Vec<Output>,
     ) {
-        if self.crashed || (self.phase == Phase::Done && !matches!(input, Input::Lock(_))) {
+        let for_the_machine = matches!(input, Input::Lock(_) | Input::Timer(Timer::Lock(_)));
+        if self.crashed || (self.phase == Phase::Done && !for_the_machine) {
             return;
         }
         match input {
@@ -158,14 +166,19 @@ impl ClientLoop {
                 }
                 self.feed(event, now, rng, out);
             }
-            Input::WorkDone { gen } if gen == self.work_gen && self.phase == Phase::Working => {
+            Input::Timer(Timer::Lock(timer)) => self.feed(LockEvent::Timer(timer), now, rng, out),
+            Input::Timer(Timer::Work(gen))
+                if gen == self.work_gen && self.phase == Phase::Working =>
+            {
                 self.phase = Phase::Committing;
                 out.push(Output::Write {
                     commit: true,
                     fencing_token: self.fencing,
                 });
             }
-            Input::ThinkDone { gen } if gen == self.think_gen && self.phase == Phase::Thinking => {
+            Input::Timer(Timer::Think(gen))
+                if gen == self.think_gen && self.phase == Phase::Thinking =>
+            {
                 self.begin_acquire(now, rng, out)
             }
             Input::CommitAcked if self.phase == Phase::Committing && self.section_open => {
@@ -211,7 +224,10 @@ impl ClientLoop {
     fn act(&mut self, action: Action, now: Micros, rng: &mut dyn RngCore, out: &mut Vec<Output>) {
         let name = || self.spec.name.clone();
         match action {
-            Action::SetTimer { timer, at } => out.push(Output::LockTimer { timer, at }),
+            Action::SetTimer { timer, at } => out.push(Output::Timer {
+                timer: Timer::Lock(timer),
+                at,
+            }),
             Action::Send {
                 instance,
                 request,
@@ -281,8 +297,8 @@ impl ClientLoop {
                     commit: false,
                     fencing_token,
                 });
-                out.push(Output::WorkTimer {
-                    gen: self.work_gen,
+                out.push(Output::Timer {
+                    timer: Timer::Work(self.work_gen),
                     at: now + work,
                 });
             }
@@ -354,8 +370,8 @@ impl ClientLoop {
         self.phase = Phase::Thinking;
         self.think_gen += 1;
         let think = sample_us(&self.spec.think_ms, rng);
-        out.push(Output::ThinkTimer {
-            gen: self.think_gen,
+        out.push(Output::Timer {
+            timer: Timer::Think(self.think_gen),
             at: now + think,
         });
     }
@@ -421,7 +437,10 @@ mod tests {
         let gen = out
             .iter()
             .find_map(|o| match o {
-                Output::WorkTimer { gen, at } => {
+                Output::Timer {
+                    timer: Timer::Work(gen),
+                    at,
+                } => {
                     assert_eq!(*at, 10_100);
                     Some(*gen)
                 }
@@ -429,7 +448,7 @@ mod tests {
             })
             .unwrap();
         out.clear();
-        c.handle(Input::WorkDone { gen }, 10_100, &mut rng, &mut out);
+        c.handle(Input::Timer(Timer::Work(gen)), 10_100, &mut rng, &mut out);
         assert_eq!(
             out,
             vec![Output::Write {

@@ -6,6 +6,9 @@
 //! core: the simulator and the real-Redis driver feed it inputs with their own notion of time
 //! and carry out its outputs, so both backends run the very same client.
 //!
+//! A [`Host`] runs one client loop with its clock, random stream ([`streams`]) and timers
+//! ([`timers`]) behind a `handle`/`poll_timeout` API: the backends only move bytes and time.
+//!
 //! [`Resource`] is the protected resource's acceptance rule, [`clock`] models a local clock
 //! (offset, rate, jumps) as a function of true time, and [`dist`] samples the scenario's
 //! duration distributions.
@@ -13,7 +16,11 @@
 pub mod client;
 pub mod clock;
 pub mod dist;
+pub mod host;
 pub mod resource;
+pub mod streams;
+pub mod timers;
 
-pub use client::{ClientLoop, Input, Output};
+pub use client::{ClientLoop, Input, Output, Timer};
+pub use host::Host;
 pub use resource::Resource;
