@@ -1,8 +1,6 @@
-//! Argument parsing and the subcommands. Exit codes: 0 as expected, 1 not as expected (or a
-//! violation found by `check`), 2 bad input (or output that cannot be written), 3 inconclusive
-//! (a fault or condition the run depends on was not seen to happen, or the simulator's event
-//! budget cut the run short).
+//! Argument parsing and the subcommands; the exit codes are in [`crate::exit`].
 
+use crate::exit::{self, bad_input};
 use crate::out::{outln, Out};
 use checker::history::{read_history, write_jsonl};
 use checker::{check, Event, Outcome};
@@ -125,17 +123,16 @@ enum Cmd {
     },
 }
 
-/// Prints an error the user can fix and returns exit code 2.
-pub fn bad_input_code(msg: impl std::fmt::Display) -> i32 {
-    bad_input(msg)
-}
-
 /// Parses the arguments and runs the subcommand; returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
@@ -189,13 +186,6 @@ pub fn main() -> i32 {
 pub fn note(msg: impl std::fmt::Display) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "note: {msg}");
-}
-
-fn bad_input(msg: impl std::fmt::Display) -> i32 {
-    use std::io::Write as _;
-    // Not eprintln!: a closed stderr must not panic either.
-    let _ = writeln!(std::io::stderr(), "error: {msg}");
-    2
 }
 
 /// The backends `--backend` accepts.
@@ -324,13 +314,7 @@ fn run(
             outln!(out, "problem during the run: {p}");
         }
     }
-    let code = if !played.verdict.is_conclusive() {
-        3
-    } else if played.matches_expect() {
-        0
-    } else {
-        1
-    };
+    let code = exit::judged(played.verdict.is_conclusive(), played.matches_expect());
     out.finish(code)
 }
 
@@ -471,7 +455,7 @@ where
         Some(Err(e)) => Err(bad_input(e)),
         None => {
             eprintln!("interrupted: every server started was stopped");
-            Err(130)
+            Err(exit::INTERRUPTED)
         }
     }
 }
@@ -511,14 +495,7 @@ fn check_file(path: PathBuf, json: bool, scenario: Option<PathBuf>) -> i32 {
     } else {
         outln!(out, "{}", verdict.summary());
     }
-    let code = if !verdict.is_conclusive() {
-        3
-    } else if verdict.all_hold() {
-        0
-    } else {
-        1
-    };
-    out.finish(code)
+    out.finish(exit::judged(verdict.is_conclusive(), verdict.all_hold()))
 }
 
 fn bench_report(criterion: PathBuf, out: Option<PathBuf>) -> i32 {

@@ -1,16 +1,13 @@
 //! `locksim explore`: many seeds, a progress bar, per-property counts, replay commands, and
 //! an optional shrunk scenario file.
 
+use crate::exit::{self, bad_input as bad};
 use crate::out::{outln, Out};
 use checker::Property;
 use indicatif::{ProgressBar, ProgressStyle};
 use scenario::Scenario;
 use std::path::PathBuf;
 use std::time::Instant;
-
-fn bad(msg: impl std::fmt::Display) -> i32 {
-    crate::cli::bad_input_code(msg)
-}
 
 /// Runs the subcommand; returns the exit code (0: nothing broke, 1: something broke, 2: bad
 /// input).
@@ -90,7 +87,7 @@ pub fn explore(
         );
     }
     if report.failing.is_empty() {
-        return out.finish(if report.inconclusive > 0 { 3 } else { 0 });
+        return out.finish(exit::judged(report.inconclusive == 0, true));
     }
     outln!(
         out,
@@ -151,5 +148,5 @@ pub fn explore(
         }
         outln!(out, "replay: locksim run {}", path.display());
     }
-    out.finish(1)
+    out.finish(exit::BROKEN)
 }

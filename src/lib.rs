@@ -4,6 +4,8 @@
 //! [`sim`] (the simulator), [`checker`] (histories and verdicts), [`scenario`] (scenario
 //! files). [`play`] runs one scenario and judges it against its `expect`.
 
+#![deny(missing_docs)]
+
 pub mod play;
 
 pub use {checker, lock_core, scenario, sim};

@@ -1,6 +1,7 @@
 //! The `locksim` command line: play scenarios on the simulator and judge histories.
 
 mod cli;
+mod exit;
 mod explore_cmd;
 mod out;
 mod tune_cmd;

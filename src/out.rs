@@ -58,7 +58,7 @@ impl Out {
         match self.error {
             None => code,
             Some(e) if e.kind() == ErrorKind::BrokenPipe => code,
-            Some(e) => crate::cli::bad_input_code(format!("cannot write the output: {e}")),
+            Some(e) => crate::exit::bad_input(format!("cannot write the output: {e}")),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `locksim tune`: sweep TTL (with the watchdog on/off and under several retry policies) on
 //! the simulator, recommend a TTL per setting, and write the report as Markdown and HTML.
 
+use crate::exit::{self, bad_input as bad};
 use crate::out::{outln, Out};
 use explore::tune::{tune, TuneConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -8,10 +9,6 @@ use locksim::lock_core::RetryPolicy;
 use report::sweep::{sweep_html, sweep_markdown};
 use scenario::Scenario;
 use std::path::PathBuf;
-
-fn bad(msg: impl std::fmt::Display) -> i32 {
-    crate::cli::bad_input_code(msg)
-}
 
 /// Which watchdog settings to sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -144,5 +141,5 @@ pub fn run(args: TuneArgs) -> i32 {
     }
     // A sweep over seeds that could not all be judged proves less than it says: exit 3.
     let inconclusive = report.points.iter().any(|p| p.inconclusive > 0);
-    stdout.finish(if inconclusive { 3 } else { 0 })
+    stdout.finish(exit::judged(!inconclusive, true))
 }

@@ -33,29 +33,49 @@ pub enum FaultAction {
     /// Kill a node (SIGKILL): it answers nothing until restarted.
     Crash(String),
     /// Start a crashed node again, with its data (persistence) or empty.
-    Restart { node: String, persistence: bool },
+    Restart {
+        /// The node.
+        node: String,
+        /// Whether it comes back with its data (AOF) rather than empty.
+        persistence: bool,
+    },
     /// Make a replica the primary (REPLICAOF NO ONE); clients follow it.
     Promote(String),
     /// Freeze a node (SIGSTOP) for a while or (without `for_ms`) until a `resume_node`; what
     /// it was sent waits.
     PauseNode {
+        /// The node.
         node: String,
+        /// How long it stays frozen; without it, until a `resume_node`.
         #[serde(default)]
         for_ms: Option<u64>,
     },
     /// Thaw a node frozen by a `pause_node` without `for_ms`.
     ResumeNode(String),
     /// Freeze a client (GC or VM pause) for a while: it keeps believing it holds the lock.
-    PauseClient { client: String, for_ms: u64 },
+    PauseClient {
+        /// The client.
+        client: String,
+        /// How long it stays frozen.
+        for_ms: u64,
+    },
     /// Kill a client process.
     CrashClient(String),
     /// Step a node's or client's clock by `by_ms` (negative: backwards).
-    ClockJump { target: String, by_ms: i64 },
+    ClockJump {
+        /// The node or client whose clock jumps.
+        target: String,
+        /// By how much, in milliseconds (negative: backwards).
+        by_ms: i64,
+    },
     /// Cut every link between the two groups (node, client names, or `resource`), for a
     /// while or (without `for_ms`) until the end.
     Partition {
+        /// One side's parties.
         between: Vec<String>,
+        /// The other side's parties.
         and: Vec<String>,
+        /// How long the cut lasts; without it, until the end of the run.
         #[serde(default)]
         for_ms: Option<u64>,
     },

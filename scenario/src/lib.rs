@@ -5,6 +5,8 @@
 //! played is refused before anything starts; every error names the file, the field path and,
 //! for syntax and type errors, the line.
 
+#![deny(missing_docs)]
+
 mod condition;
 mod error;
 mod fault;

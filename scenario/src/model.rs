@@ -80,6 +80,7 @@ pub enum Topology {
     /// A primary (`primary`) with replicas `replica-1` ... `replica-N`, asynchronous
     /// replication, and optionally a Sentinel that promotes a replica on its own.
     Replicated {
+        /// How many replicas.
         replicas: usize,
         /// Extra delay before the primary ships a write to its replicas, in milliseconds.
         #[serde(default)]
@@ -89,11 +90,15 @@ pub enum Topology {
         /// servers).
         #[serde(default = "default_repl_timeout")]
         repl_timeout_ms: u64,
+        /// The Sentinel that fails over on its own, if any.
         #[serde(default)]
         sentinel: Option<Sentinel>,
     },
     /// Independent primaries `redis-1` ... `redis-N` for Redlock.
-    Redlock { instances: usize },
+    Redlock {
+        /// How many primaries.
+        instances: usize,
+    },
 }
 
 impl Topology {
@@ -136,7 +141,12 @@ pub enum Dist {
     /// Uniform between the two bounds.
     UniformMs([f64; 2]),
     /// Log-normal with the given median and 99th percentile.
-    LognormalMs { p50: f64, p99: f64 },
+    LognormalMs {
+        /// The median, in milliseconds.
+        p50: f64,
+        /// The 99th percentile, in milliseconds.
+        p99: f64,
+    },
 }
 
 impl Dist {

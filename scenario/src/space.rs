@@ -30,31 +30,51 @@ fn three() -> usize {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultKind {
     /// Kill one of these nodes.
-    Crash { nodes: Vec<String> },
+    Crash {
+        /// The nodes it may strike.
+        nodes: Vec<String>,
+    },
     /// Restart one of these nodes, with or without persistence.
-    Restart { nodes: Vec<String> },
+    Restart {
+        /// The nodes it may strike.
+        nodes: Vec<String>,
+    },
     /// Promote one of these replicas.
-    Promote { nodes: Vec<String> },
+    Promote {
+        /// The nodes it may strike.
+        nodes: Vec<String>,
+    },
     /// Freeze one of these nodes for a time in the range.
     PauseNode {
+        /// The nodes it may strike.
         nodes: Vec<String>,
+        /// The range of durations, in milliseconds.
         for_ms: [u64; 2],
     },
     /// Freeze one of these clients for a time in the range.
     PauseClient {
+        /// The clients it may strike.
         clients: Vec<String>,
+        /// The range of durations, in milliseconds.
         for_ms: [u64; 2],
     },
     /// Kill one of these clients.
-    CrashClient { clients: Vec<String> },
+    CrashClient {
+        /// The clients it may strike.
+        clients: Vec<String>,
+    },
     /// Step one of these clocks by an amount in the range.
     ClockJump {
+        /// The nodes or clients whose clock may jump.
         targets: Vec<String>,
+        /// The range of steps, in milliseconds.
         by_ms: [i64; 2],
     },
     /// Split these parties in two for a time in the range.
     Partition {
+        /// The parties (nodes, clients, `resource`) that may be split.
         parties: Vec<String>,
+        /// The range of durations, in milliseconds.
         for_ms: [u64; 2],
     },
 }

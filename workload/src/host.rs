@@ -130,9 +130,14 @@ impl Host {
             if let Output::Timer { timer, at } = *o {
                 // A client works or thinks once at a time: a new work (think) timer
                 // replaces the one before, which can only be stale.
-                let kind = std::mem::discriminant(&timer);
-                if !matches!(timer, Timer::Lock(_)) {
-                    self.timers.retain(|t| std::mem::discriminant(t) != kind);
+                match timer {
+                    Timer::Lock(_) => {}
+                    Timer::Work(_) => self
+                        .timers
+                        .take_keys(Timer::Work(0)..=Timer::Work(u64::MAX)),
+                    Timer::Think(_) => self
+                        .timers
+                        .take_keys(Timer::Think(0)..=Timer::Think(u64::MAX)),
                 }
                 self.timers.set(timer, at);
             }

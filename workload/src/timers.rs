@@ -5,19 +5,23 @@
 //! timer again", "the next deadline" and "the timers due now" mean is written once.
 
 use lock_core::Micros;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeBounds;
 
 /// Pending timers by key, each with its deadline on the owner's clock. Setting a timer that
-/// is already pending moves it; a timer fires at most once per setting.
+/// is already pending moves it; a timer fires at most once per setting. Every operation is
+/// logarithmic in the number pending (a long run may leave many stale ones pending).
 #[derive(Debug, Clone)]
 pub struct Timers<K> {
-    deadlines: BTreeMap<K, Micros>,
+    by_key: BTreeMap<K, Micros>,
+    by_deadline: BTreeSet<(Micros, K)>,
 }
 
 impl<K> Default for Timers<K> {
     fn default() -> Self {
         Timers {
-            deadlines: BTreeMap::new(),
+            by_key: BTreeMap::new(),
+            by_deadline: BTreeSet::new(),
         }
     }
 }
@@ -25,55 +29,64 @@ impl<K> Default for Timers<K> {
 impl<K: Ord + Copy> Timers<K> {
     /// Sets `timer` to fire at `at` (replacing its earlier deadline, if any).
     pub fn set(&mut self, timer: K, at: Micros) {
-        self.deadlines.insert(timer, at);
+        if let Some(old) = self.by_key.insert(timer, at) {
+            self.by_deadline.remove(&(old, timer));
+        }
+        self.by_deadline.insert((at, timer));
     }
 
     /// Takes `timer` out of the table: true when it was pending.
     pub fn take(&mut self, timer: K) -> bool {
-        self.deadlines.remove(&timer).is_some()
+        match self.by_key.remove(&timer) {
+            Some(at) => self.by_deadline.remove(&(at, timer)),
+            None => false,
+        }
+    }
+
+    /// Takes out every pending timer whose key is in `keys`.
+    pub fn take_keys(&mut self, keys: impl RangeBounds<K>) {
+        let gone: Vec<(K, Micros)> = self.by_key.range(keys).map(|(k, at)| (*k, *at)).collect();
+        for (k, at) in gone {
+            self.by_key.remove(&k);
+            self.by_deadline.remove(&(at, k));
+        }
     }
 
     /// The earliest deadline, if any timer is pending.
     pub fn next_deadline(&self) -> Option<Micros> {
-        self.deadlines.values().copied().min()
+        self.by_deadline.first().map(|(at, _)| *at)
     }
 
     /// Takes out the timer due first at `now` (earliest deadline; ties in key order), if any
     /// is due. Taking them one at a time lets what one timer does move or take the others.
     pub fn pop_due(&mut self, now: Micros) -> Option<K> {
-        let (timer, _) = self
-            .deadlines
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .min_by_key(|(_, at)| **at)?;
-        let timer = *timer;
-        self.deadlines.remove(&timer);
+        let &(at, timer) = self.by_deadline.first()?;
+        if at > now {
+            return None;
+        }
+        self.take(timer);
         Some(timer)
     }
 
     /// The pending timers and their deadlines, in key order.
     pub fn pending(&self) -> impl Iterator<Item = (K, Micros)> + '_ {
-        self.deadlines.iter().map(|(k, at)| (*k, *at))
-    }
-
-    /// Keeps only the pending timers `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
-        self.deadlines.retain(|k, _| keep(k));
+        self.by_key.iter().map(|(k, at)| (*k, *at))
     }
 
     /// Forgets every pending timer.
     pub fn clear(&mut self) {
-        self.deadlines.clear();
+        self.by_key.clear();
+        self.by_deadline.clear();
     }
 
     /// How many timers are pending.
     pub fn len(&self) -> usize {
-        self.deadlines.len()
+        self.by_key.len()
     }
 
     /// Whether no timer is pending.
     pub fn is_empty(&self) -> bool {
-        self.deadlines.is_empty()
+        self.by_key.is_empty()
     }
 }
 
@@ -101,6 +114,10 @@ mod tests {
     fn a_taken_timer_does_not_fire() {
         let mut t = Timers::default();
         t.set('a', 10);
+        t.set('b', 20);
+        t.set('c', 5);
+        t.take_keys('b'..='c');
+        assert_eq!(t.len(), 1);
         assert!(t.take('a'));
         assert!(!t.take('a'));
         assert_eq!(t.next_deadline(), None);
