@@ -5,6 +5,8 @@
 //! every violation, naming the clients, the true times and the faults before it. [`tune`]
 //! holds the plain results of a TTL sweep, so that whoever renders them needs no simulator.
 
+#![deny(missing_docs)]
+
 mod check;
 pub mod fault;
 pub mod history;

@@ -7,6 +7,8 @@
 //! seed drives the simulator. Seeds run in parallel on worker threads (each run itself is
 //! single-threaded and deterministic); passing seeds keep nothing, so memory stays constant.
 
+#![deny(missing_docs)]
+
 pub mod case;
 pub mod tune;
 
