@@ -353,7 +353,7 @@ pub enum HistoryError {
 }
 
 /// The longest stretch of a value quoted in an error message, in characters.
-pub const QUOTE_MAX_CHARS: usize = 200;
+pub(crate) const QUOTE_MAX_CHARS: usize = 200;
 
 /// `text`, cut to `max` characters with a note of how much was left out.
 pub(crate) fn clip(text: &str, max: usize) -> String {
@@ -456,13 +456,8 @@ fn parse_line(text: &str, n: usize) -> Result<Record, HistoryError> {
     Err(parse(None, field, &err))
 }
 
-/// Reads JSON lines into records, naming the line (and, when known, the column and the field)
-/// of the first that is not a record; blank lines are skipped. See [`read_history`] for a
-/// whole history.
-pub fn read_jsonl(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
-    Ok(read_numbered(r)?.into_iter().map(|(_, r)| r).collect())
-}
-
+/// Reads JSON lines into records with their line numbers, naming the line (and, when known,
+/// the column and the field) of the first that is not a record; blank lines are skipped.
 fn read_numbered(mut r: impl BufRead) -> Result<Vec<(usize, Record)>, HistoryError> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
@@ -485,9 +480,10 @@ fn read_numbered(mut r: impl BufRead) -> Result<Vec<(usize, Record)>, HistoryErr
     Ok(out)
 }
 
-/// Reads a whole history: every line a record ([`read_jsonl`]), the first `run_started` and
-/// the only one, the last `run_ended` and nothing after it, times never going back. What is
-/// not a history is refused, so that it is never judged to hold.
+/// Reads a whole history: every line a record (blank lines are skipped), the first
+/// `run_started` and the only one, the last `run_ended` and nothing after it, times never
+/// going back. What is not a history is refused, so that it is never judged to hold; the
+/// error names the line (and, when known, the column and the field) at fault.
 pub fn read_history(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
     let numbered = read_numbered(r)?;
     validate(&numbered)?;
@@ -566,12 +562,17 @@ mod tests {
             text.starts_with(r#"{"t_us":0,"event":"fault","fault":"crash","node":"primary"}"#),
             "{text}"
         );
-        assert_eq!(read_jsonl(&buf[..]).unwrap(), recs);
+        let read: Vec<Record> = read_numbered(&buf[..])
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(read, recs);
     }
 
     #[test]
     fn a_bad_line_is_named() {
-        let e = read_jsonl("\n{\"t_us\":1,\"event\":\"nope\"}\n".as_bytes()).unwrap_err();
+        let e = read_numbered("\n{\"t_us\":1,\"event\":\"nope\"}\n".as_bytes()).unwrap_err();
         assert!(e.to_string().starts_with("line 2:"), "{e}");
     }
 }
