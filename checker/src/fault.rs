@@ -16,25 +16,60 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Injected {
     /// A node was killed.
-    Crash { node: String },
+    Crash {
+        /// The node.
+        node: String,
+    },
     /// A node was started again, with its data or empty.
-    Restart { node: String, persistence: bool },
+    Restart {
+        /// The node.
+        node: String,
+        /// Whether it kept its data (restarted from its persistence files).
+        persistence: bool,
+    },
     /// A replica was told to become the primary (by hand, `REPLICAOF NO ONE`).
-    Promote { node: String },
+    Promote {
+        /// The node.
+        node: String,
+    },
     /// A node was frozen for `for_ms`, or (`null`) until a `resume_node`.
-    PauseNode { node: String, for_ms: Option<u64> },
+    PauseNode {
+        /// The node.
+        node: String,
+        /// How long it stays frozen, in milliseconds (`null`: until a `resume_node`).
+        for_ms: Option<u64>,
+    },
     /// A node frozen without a duration was thawed.
-    ResumeNode { node: String },
+    ResumeNode {
+        /// The node.
+        node: String,
+    },
     /// A client was frozen for `for_ms` (a GC or VM pause).
-    PauseClient { client: String, for_ms: u64 },
+    PauseClient {
+        /// The client.
+        client: String,
+        /// How long it stays frozen, in milliseconds.
+        for_ms: u64,
+    },
     /// A client process was killed.
-    CrashClient { client: String },
+    CrashClient {
+        /// The client.
+        client: String,
+    },
     /// A node's or client's clock was stepped by `by_ms`.
-    ClockJump { target: String, by_ms: i64 },
+    ClockJump {
+        /// The node or client whose clock it is.
+        target: String,
+        /// How far the clock was stepped, in milliseconds (negative: back).
+        by_ms: i64,
+    },
     /// Every link between two groups was cut, for `for_ms` or to the end.
     Partition {
+        /// One group of nodes and clients.
         between: Vec<String>,
+        /// The other group.
         and: Vec<String>,
+        /// How long the cut lasts, in milliseconds (`null`: to the end of the run).
         for_ms: Option<u64>,
     },
 }
@@ -44,12 +79,20 @@ pub enum Injected {
 #[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Healed {
     /// A frozen node was thawed.
-    ResumeNode { node: String },
+    ResumeNode {
+        /// The node.
+        node: String,
+    },
     /// A frozen client was thawed.
-    ResumeClient { client: String },
+    ResumeClient {
+        /// The client.
+        client: String,
+    },
     /// A partition was healed.
     Partition {
+        /// One group of nodes and clients.
         between: Vec<String>,
+        /// The other group.
         and: Vec<String>,
     },
 }
@@ -69,34 +112,73 @@ pub enum PromotedBy {
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// The node is down: its process exited, its container stopped.
-    NodeDown { node: String },
+    NodeDown {
+        /// The node.
+        node: String,
+    },
     /// The node is frozen (SIGSTOP, `docker pause`).
-    NodePaused { node: String },
+    NodePaused {
+        /// The node.
+        node: String,
+    },
     /// The node answers again.
-    NodeUp { node: String },
+    NodeUp {
+        /// The node.
+        node: String,
+    },
     /// The node is a primary now.
-    Promoted { node: String, by: PromotedBy },
+    Promoted {
+        /// The node.
+        node: String,
+        /// Who promoted it.
+        by: PromotedBy,
+    },
     /// A former primary follows `primary` as a replica again.
-    Rejoined { node: String, primary: String },
+    Rejoined {
+        /// The former primary.
+        node: String,
+        /// The primary it follows.
+        primary: String,
+    },
     /// The primary dropped the replica's link (silent past `repl-timeout`) and streams to it
     /// no more: its writes are acknowledged without that replica.
-    ReplicaDropped { primary: String, replica: String },
+    ReplicaDropped {
+        /// The primary that dropped the link.
+        primary: String,
+        /// The replica it dropped.
+        replica: String,
+    },
     /// The links between the two groups are cut.
     Partitioned {
+        /// One group of nodes and clients.
         between: Vec<String>,
+        /// The other group.
         and: Vec<String>,
     },
     /// The links between the two groups carry traffic again.
     Reconnected {
+        /// One group of nodes and clients.
         between: Vec<String>,
+        /// The other group.
         and: Vec<String>,
     },
     /// The client is frozen.
-    ClientPaused { client: String },
+    ClientPaused {
+        /// The client.
+        client: String,
+    },
     /// The client runs again.
-    ClientResumed { client: String },
+    ClientResumed {
+        /// The client.
+        client: String,
+    },
     /// The clock of `target` is now `offset_ms` off true time.
-    ClockSet { target: String, offset_ms: f64 },
+    ClockSet {
+        /// The node or client whose clock it is.
+        target: String,
+        /// How far the clock is off true time now, in milliseconds.
+        offset_ms: f64,
+    },
 }
 
 impl Injected {

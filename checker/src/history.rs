@@ -36,9 +36,13 @@ pub struct ClockStart {
 pub enum Event {
     /// The run begins: what was played, and the parameters the checker needs.
     RunStarted {
+        /// The scenario's name.
         scenario: String,
+        /// The backend that played it (`sim` for the simulator).
         backend: String,
+        /// The seed of the run.
         seed: u64,
+        /// The lock's resource name (its key).
         resource: String,
         /// The recipe's TTL, if any, in milliseconds.
         ttl_ms: Option<u64>,
@@ -58,69 +62,126 @@ pub enum Event {
     /// The backend observed what a fault did (a node down, a promotion, a dropped replica).
     Observed(Effect),
     /// A client starts trying to get the lock.
-    AcquireStarted { client: String },
+    AcquireStarted {
+        /// The client.
+        client: String,
+    },
     /// One acquisition attempt begins (1-based).
-    AttemptStarted { client: String, attempt: u32 },
+    AttemptStarted {
+        /// The client.
+        client: String,
+        /// Which attempt of this acquisition (1-based).
+        attempt: u32,
+    },
     /// One acquisition attempt failed.
     AttemptFailed {
+        /// The client.
         client: String,
+        /// Which attempt of this acquisition (1-based).
         attempt: u32,
+        /// Why it failed.
         reason: String,
     },
     /// A command left a client for a lock instance.
     CommandSent {
+        /// The client.
         client: String,
+        /// The lock instance, by index in the recipe's instance list.
         instance: usize,
         /// The client's id for this command; its reply carries the same.
         request: u64,
+        /// What the command is for.
         op: Op,
+        /// The command as sent, for people.
         command: String,
     },
     /// A lock instance's reply reached a client (or the client gave up waiting).
     ReplyReceived {
+        /// The client.
         client: String,
+        /// The lock instance, by index in the recipe's instance list.
         instance: usize,
         /// The id of the command this answers.
         request: u64,
+        /// What the command was for.
         op: Op,
+        /// The reply (or the client's timeout).
         reply: Reply,
     },
     /// The client holds the lock: its critical section begins.
     Acquired {
+        /// The client.
         client: String,
+        /// The value it set the key to.
         token: String,
+        /// The fencing token of the grant, when the recipe issues them.
         fencing_token: Option<u64>,
         /// Validity left at the grant, in microseconds of the client's clock (`null`: none).
         valid_for_us: Option<u64>,
     },
     /// The client gave up acquiring.
     AcquireFailed {
+        /// The client.
         client: String,
+        /// How many attempts it made.
         attempts: u32,
+        /// Why it gave up.
         reason: String,
     },
     /// The watchdog's extension was confirmed.
-    Extended { client: String },
+    Extended {
+        /// The client.
+        client: String,
+    },
     /// The lock core reports the lock lost (extension failed or validity elapsed).
-    Lost { client: String, reason: String },
+    Lost {
+        /// The client.
+        client: String,
+        /// Why the lock was lost.
+        reason: String,
+    },
     /// The client's critical section ends: it no longer believes it holds the lock.
-    SectionEnded { client: String, why: SectionEnd },
+    SectionEnded {
+        /// The client.
+        client: String,
+        /// Why the section ended.
+        why: SectionEnd,
+    },
     /// The client's release finished.
-    Released { client: String, confirmed: usize },
+    Released {
+        /// The client.
+        client: String,
+        /// How many instances confirmed the release.
+        confirmed: usize,
+    },
     /// The protected resource received a write.
     Write {
+        /// The writing client.
         client: String,
+        /// The fencing token it wrote with, if any.
         fencing_token: Option<u64>,
+        /// Whether the resource took the write (a fenced resource rejects stale tokens).
         accepted: bool,
     },
     /// A set-once workload's write was acknowledged as the first (SET NX answered OK).
-    SetOnceWon { client: String, key: String },
+    SetOnceWon {
+        /// The client.
+        client: String,
+        /// The key it set.
+        key: String,
+    },
     /// A client process died.
-    ClientCrashed { client: String },
+    ClientCrashed {
+        /// The client.
+        client: String,
+    },
     /// A Redis node's copy of the lock key changed (simulator only, for timelines).
     KeyChanged {
+        /// The node.
         node: String,
+        /// The key.
         key: String,
+        /// How it changed.
         change: KeyChange,
         /// Whether the change arrived through replication.
         replicated: bool,
@@ -133,7 +194,10 @@ pub enum Event {
     /// The run could not confirm that something it depends on happened (a scheduled fault
     /// not seen to take effect, a condition not met in time, a server that died on its own):
     /// its verdict is inconclusive.
-    Inconclusive { reason: String },
+    Inconclusive {
+        /// What could not be confirmed.
+        reason: String,
+    },
     /// The run ended.
     RunEnded {},
 }
@@ -289,7 +353,7 @@ pub enum HistoryError {
 }
 
 /// The longest stretch of a value quoted in an error message, in characters.
-pub const QUOTE_MAX_CHARS: usize = 200;
+pub(crate) const QUOTE_MAX_CHARS: usize = 200;
 
 /// `text`, cut to `max` characters with a note of how much was left out.
 pub(crate) fn clip(text: &str, max: usize) -> String {
@@ -392,13 +456,8 @@ fn parse_line(text: &str, n: usize) -> Result<Record, HistoryError> {
     Err(parse(None, field, &err))
 }
 
-/// Reads JSON lines into records, naming the line (and, when known, the column and the field)
-/// of the first that is not a record; blank lines are skipped. See [`read_history`] for a
-/// whole history.
-pub fn read_jsonl(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
-    Ok(read_numbered(r)?.into_iter().map(|(_, r)| r).collect())
-}
-
+/// Reads JSON lines into records with their line numbers, naming the line (and, when known,
+/// the column and the field) of the first that is not a record; blank lines are skipped.
 fn read_numbered(mut r: impl BufRead) -> Result<Vec<(usize, Record)>, HistoryError> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
@@ -421,9 +480,10 @@ fn read_numbered(mut r: impl BufRead) -> Result<Vec<(usize, Record)>, HistoryErr
     Ok(out)
 }
 
-/// Reads a whole history: every line a record ([`read_jsonl`]), the first `run_started` and
-/// the only one, the last `run_ended` and nothing after it, times never going back. What is
-/// not a history is refused, so that it is never judged to hold.
+/// Reads a whole history: every line a record (blank lines are skipped), the first
+/// `run_started` and the only one, the last `run_ended` and nothing after it, times never
+/// going back. What is not a history is refused, so that it is never judged to hold; the
+/// error names the line (and, when known, the column and the field) at fault.
 pub fn read_history(r: impl BufRead) -> Result<Vec<Record>, HistoryError> {
     let numbered = read_numbered(r)?;
     validate(&numbered)?;
@@ -502,12 +562,17 @@ mod tests {
             text.starts_with(r#"{"t_us":0,"event":"fault","fault":"crash","node":"primary"}"#),
             "{text}"
         );
-        assert_eq!(read_jsonl(&buf[..]).unwrap(), recs);
+        let read: Vec<Record> = read_numbered(&buf[..])
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(read, recs);
     }
 
     #[test]
     fn a_bad_line_is_named() {
-        let e = read_jsonl("\n{\"t_us\":1,\"event\":\"nope\"}\n".as_bytes()).unwrap_err();
+        let e = read_numbered("\n{\"t_us\":1,\"event\":\"nope\"}\n".as_bytes()).unwrap_err();
         assert!(e.to_string().starts_with("line 2:"), "{e}");
     }
 }

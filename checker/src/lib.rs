@@ -2,7 +2,10 @@
 //!
 //! [`history`] is the one JSON-lines format every backend writes; [`check`] reads a history
 //! and returns a [`Verdict`]: for each [`Property`], whether it holds, and a [`Finding`] for
-//! every violation, naming the clients, the true times and the faults before it.
+//! every violation, naming the clients, the true times and the faults before it. [`tune`]
+//! holds the plain results of a TTL sweep, so that whoever renders them needs no simulator.
+
+#![deny(missing_docs)]
 
 mod check;
 pub mod fault;
@@ -10,6 +13,7 @@ pub mod history;
 mod progress;
 mod property;
 mod safety;
+pub mod tune;
 mod verdict;
 
 #[cfg(test)]

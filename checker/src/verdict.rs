@@ -30,7 +30,7 @@ pub struct CheckConfig {
 
 impl CheckConfig {
     /// Whether every threshold is left at its default.
-    pub fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         *self == CheckConfig::default()
     }
 }

@@ -12,7 +12,7 @@ use scenario::{Dist, Fault, FaultAction, FaultKind, FaultSpace, Scenario, Topolo
 
 /// One fault slot: which kind, when, which target, how much.
 #[derive(Debug, Clone)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// Index into the fault space's kinds.
     pub kind: usize,
     /// When it strikes, in milliseconds.
@@ -29,7 +29,7 @@ pub struct Slot {
 
 /// One seed's draw from a fault space.
 #[derive(Debug, Clone)]
-pub struct Case {
+pub(crate) struct Case {
     /// Which fault kinds are switched on (swarm testing).
     pub enabled: Vec<bool>,
     /// The fault slots; those of switched-off kinds inject nothing.
@@ -43,7 +43,7 @@ pub struct Case {
 }
 
 /// The strategy that draws cases from `space` for a scenario with `clients` clients.
-pub fn strategy(space: &FaultSpace, clients: usize) -> BoxedStrategy<Case> {
+pub(crate) fn strategy(space: &FaultSpace, clients: usize) -> BoxedStrategy<Case> {
     let [w0, w1] = space.window_ms;
     let slot = (
         0..space.kinds.len(),
@@ -86,7 +86,7 @@ pub fn strategy(space: &FaultSpace, clients: usize) -> BoxedStrategy<Case> {
 }
 
 /// The value tree a seed draws: its current value is the seed's case, and it shrinks.
-pub fn tree(strategy: &BoxedStrategy<Case>, seed: u64) -> Box<dyn ValueTree<Value = Case>> {
+pub(crate) fn tree(strategy: &BoxedStrategy<Case>, seed: u64) -> Box<dyn ValueTree<Value = Case>> {
     let mut bytes = [0u8; 32];
     ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
@@ -108,7 +108,7 @@ fn lerp_i(lo: i64, hi: i64, millionths: u32) -> i64 {
 
 /// The scenario a case describes: the base scenario's clients (those kept), its own faults
 /// plus the case's, and the case's parameters.
-pub fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario {
+pub(crate) fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> Scenario {
     let mut s = base.clone();
     s.fault_space = None;
     let mut keep = case.keep.clone();

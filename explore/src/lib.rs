@@ -2,12 +2,14 @@
 //! replay any seed, and shrink a failing seed to the smallest schedule that still breaks the
 //! same property.
 //!
-//! Each seed is a proptest value tree ([`case`]): the seed fixes which fault kinds are on
+//! Each seed is a proptest value tree (module `case`): the seed fixes which fault kinds are on
 //! (swarm testing), the schedule, the clients taking part and the parameters, and the same
 //! seed drives the simulator. Seeds run in parallel on worker threads (each run itself is
 //! single-threaded and deterministic); passing seeds keep nothing, so memory stays constant.
 
-pub mod case;
+#![deny(missing_docs)]
+
+mod case;
 pub mod tune;
 
 use case::{materialize, strategy, tree, Case};
@@ -78,7 +80,8 @@ pub struct Report {
     pub seeds: u64,
     /// For each property, how many seeds violated it.
     pub violations: BTreeMap<Property, u64>,
-    /// The smallest failing seeds, with the properties each violated.
+    /// The smallest failing seeds (at most [`FAILING_LISTED`]), with the properties each
+    /// violated.
     pub failing: Vec<(u64, Vec<Property>)>,
     /// For each property violated, the smallest seed that violated it.
     pub first_violating: BTreeMap<Property, u64>,

@@ -39,7 +39,7 @@ pub struct PairedRatio {
 
 impl PairedRatio {
     /// The row's p50 over the baseline's.
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.row_us.p50 / self.baseline_us.p50
     }
 }

@@ -6,7 +6,7 @@
 //! Redis node (whose value the lock key holds there), the faults as vertical lines, and the
 //! checker's findings shaded on the chart and listed below it.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod bench;
 mod html;

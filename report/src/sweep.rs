@@ -1,7 +1,7 @@
 //! The TTL-tuning report: a table, and charts of violation rate and unavailability against
 //! TTL with the recommended TTL marked, one series per watchdog setting and retry policy.
 
-use explore::tune::{Recommendation, Setting, TunePoint, TuneReport};
+use checker::tune::{Recommendation, Setting, TunePoint, TuneReport};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
