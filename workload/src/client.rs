@@ -378,14 +378,15 @@ impl ClientLoop {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use lock_core::Reply;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use scenario::Dist;
 
-    fn spec() -> ClientSpec {
+    /// A one-iteration client `A` with 10 ms of work.
+    pub(crate) fn spec() -> ClientSpec {
         ClientSpec {
             name: "A".into(),
             start_ms: 0,

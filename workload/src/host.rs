@@ -150,20 +150,9 @@ mod tests {
     use super::*;
     use checker::Event as H;
     use lock_core::{Event as LockEvent, Recipe, Reply};
-    use scenario::{ClientSpec, Dist, Workload};
 
     fn host(clock: ClockSpec) -> Host {
-        let spec = ClientSpec {
-            name: "A".into(),
-            start_ms: 0,
-            work_ms: Dist::FixedMs(10.0),
-            think_ms: Dist::FixedMs(0.0),
-            iterations: 1,
-            honors_validity: false,
-            workload: Workload::Lock,
-            crash_after_commands: None,
-            after: None,
-        };
+        let spec = crate::client::tests::spec();
         let client = ClientLoop::new(spec, Recipe::default(), "k", 1);
         Host::new(client, &clock, streams::client(1, 0))
     }
