@@ -3,7 +3,7 @@
 //! stamped with the harness's monotonic clock.
 
 use crate::conn::NodeConn;
-use crate::{LiveError, Provider, Timeouts};
+use crate::{Backend, FaultError, LiveError, Provider, Refusal, Timeouts};
 use checker::{Effect, Event as H, Healed, PromotedBy, Record};
 use lock_core::{Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
@@ -38,21 +38,15 @@ pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(),
     )
 }
 
-/// Refuses, before any server is started, a scenario that a backend named `backend` — which
-/// can inject the faults `supports` accepts and offers `nodes` servers — cannot play.
+/// Refuses, before any server is started, a scenario that `backend` — which can inject the
+/// faults `supports` accepts and offers `nodes` servers — cannot play.
 pub fn check_support_of(
     scenario: &Scenario,
-    backend: &str,
-    supports: &dyn Fn(&FaultAction) -> Result<(), String>,
+    backend: Backend,
+    supports: &dyn Fn(&FaultAction) -> Result<(), Refusal>,
     nodes: usize,
 ) -> Result<(), LiveError> {
-    let backend = backend.to_string();
-    let refuse = |what: String| {
-        Err(LiveError::Unsupported {
-            backend: backend.clone(),
-            what,
-        })
-    };
+    let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
     if let Some(node) = scenario.clocks.nodes.keys().next() {
         return refuse(format!(
             "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
@@ -73,7 +67,7 @@ pub fn check_support_of(
                     .into(),
             );
         }
-        if sentinel.is_some() && backend == "processes" {
+        if sentinel.is_some() && backend == Backend::Processes {
             return refuse(
                 "topology.replicated.sentinel: Sentinel failover needs the containers backend"
                     .into(),
@@ -87,14 +81,18 @@ pub fn check_support_of(
             FaultAction::ClockJump { target, .. } => clients.contains(&target.as_str()),
             _ => false,
         };
-        if client_side && backend != "url" {
+        if client_side && backend != Backend::Url {
             continue;
         }
-        if let Err(why) = supports(&f.action) {
-            return refuse(format!("faults[{i}]: {why}"));
+        if let Err(source) = supports(&f.action) {
+            return Err(LiveError::UnsupportedFault {
+                backend,
+                index: i,
+                source,
+            });
         }
     }
-    let want = if backend == "url" {
+    let want = if backend == Backend::Url {
         scenario.topology.lock_instances()
     } else {
         scenario.topology.node_names().len()
@@ -210,7 +208,7 @@ pub async fn play(
     check_support(scenario, provider.as_ref())?;
     let baseline = Arc::strong_count(&provider);
     let nodes = provider.nodes();
-    let instances = if provider.backend() == "url" {
+    let instances = if provider.backend() == Backend::Url {
         nodes.len()
     } else {
         scenario.topology.lock_instances()
@@ -224,9 +222,9 @@ pub async fn play(
         for (_, url) in &nodes {
             let c =
                 Arc::new(NodeConn::new(url.clone(), timeouts).reporting_to(sink.clone(), start));
-            c.connect().await.map_err(|reason| LiveError::Unreachable {
+            c.connect().await.map_err(|source| LiveError::Unreachable {
                 url: url.clone(),
-                reason,
+                source,
             })?;
             mine.push(c);
         }
@@ -241,7 +239,7 @@ pub async fn play(
     });
     rec.record(H::RunStarted {
         scenario: scenario.name.clone(),
-        backend: provider.backend().to_string(),
+        backend: provider.backend().name().to_string(),
         seed,
         resource: scenario.resource.key.clone(),
         ttl_ms: scenario.recipe.ttl_ms,
@@ -315,9 +313,9 @@ pub async fn play(
     for t in tasks {
         let _ = t.await;
     }
-    // Work on the blocking pool (a fault's confirmation, a probe) cannot be aborted: wait
-    // until every clone of the provider it holds is back, so the caller's handle is the last
-    // one again when this returns (bounded by the probes' own timeouts).
+    // A heal still under way when the run ended holds a clone of the provider: wait until
+    // every clone is back, so the caller's handle is the last one again when this returns
+    // (bounded by the probes' own timeouts).
     let settle_by = Instant::now() + 2 * CONFIRM_WITHIN;
     while Arc::strong_count(&provider) > baseline && Instant::now() < settle_by {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -366,30 +364,22 @@ async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool
     // The primary last looked at, and the replicas it streamed to then.
     let mut linked: Option<(String, std::collections::BTreeSet<String>)> = None;
     while Instant::now() < end {
-        let p = provider.clone();
-        let names = names.clone();
         let primary_was = linked.as_ref().map(|(p, _)| p.clone());
-        let looked = tokio::task::spawn_blocking(move || {
-            let seen = p.take_observations();
-            let died = p.died_on_their_own();
-            let primary = names.get(p.route(0)).cloned().unwrap_or_default();
-            let replicas = if replicated {
-                p.admin_addr(&primary)
-                    .and_then(|a| crate::observe::connected_replicas(&a).ok())
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|(ip, port)| p.replica_named_by(ip, *port))
-                            .collect::<std::collections::BTreeSet<String>>()
-                    })
-            } else {
-                None
-            };
-            (Instant::now(), seen, died, primary, replicas)
-        })
-        .await;
-        let Ok((at, seen, died, primary, replicas)) = looked else {
-            break;
+        let seen = provider.take_observations();
+        let died = provider.died_on_their_own();
+        let primary = names.get(provider.route(0)).cloned().unwrap_or_default();
+        let replicas = match provider.admin_addr(&primary).filter(|_| replicated) {
+            Some(addr) => crate::observe::connected_replicas(&addr)
+                .await
+                .ok()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|(ip, port)| provider.replica_named_by(ip, *port))
+                        .collect::<std::collections::BTreeSet<String>>()
+                }),
+            None => None,
         };
+        let at = Instant::now();
         for (node, why) in died {
             rec.record_at(at, H::Observed(Effect::NodeDown { node: node.clone() }));
             rec.record_at(
@@ -486,7 +476,7 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
     rec.record(H::Fault(action.injected()));
     let client = |name: &str| ctx.clients.iter().position(|c| c == name);
     let p = ctx.provider.clone();
-    let result: Result<(), String> = match action.clone() {
+    let result: Result<(), LiveError> = match action.clone() {
         FaultAction::PauseClient { client: c, for_ms } => {
             send(
                 &ctx.inboxes,
@@ -508,11 +498,12 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
             Ok(())
         }
         FaultAction::PauseNode { node, for_ms } => {
-            let paused = confirmed(rec, p.clone(), node.clone(), |p, n| {
-                p.pause(n).map_err(|e| e.to_string())?;
-                p.confirm_paused(n, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodePaused { node: n.into() }])
-            })
+            let paused = async {
+                p.pause(&node).await?;
+                p.confirm_paused(&node, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodePaused { node: node.clone() });
+                Ok(())
+            }
             .await;
             if let Some(ms) = for_ms {
                 let rec = rec.clone();
@@ -525,41 +516,41 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                         return; // the run is over: the provider stops the node anyway
                     }
                     rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
-                    let resumed = resume(&rec, p, node).await;
+                    let resumed = resume(&rec, p.as_ref(), &node).await;
                     settle(&rec, &format!("the end of {what}"), resumed);
                 });
             }
             paused
         }
-        FaultAction::ResumeNode(node) => resume(rec, p, node).await,
+        FaultAction::ResumeNode(node) => resume(rec, p.as_ref(), &node).await,
         FaultAction::Crash(node) => {
-            confirmed(rec, p, node, |p, n| {
-                p.crash(n).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_down(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodeDown { node: n.into() }])
-            })
+            async {
+                p.crash(&node).await?;
+                crate::observe::wait_down(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodeDown { node });
+                Ok(())
+            }
             .await
         }
         FaultAction::Restart { node, persistence } => {
-            confirmed(rec, p, node, move |p, n| {
-                p.restart(n, persistence).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodeUp { node: n.into() }])
-            })
+            async {
+                p.restart(&node, persistence).await?;
+                crate::observe::wait_up(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodeUp { node });
+                Ok(())
+            }
             .await
         }
         FaultAction::Promote(node) => {
-            confirmed(rec, p, node, |p, n| {
-                p.promote(n).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_primary(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::Promoted {
-                    node: n.into(),
+            async {
+                p.promote(&node).await?;
+                crate::observe::wait_primary(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::Promoted {
+                    node,
                     by: PromotedBy::Manual,
-                }])
-            })
+                });
+                Ok(())
+            }
             .await
         }
         FaultAction::Partition {
@@ -581,64 +572,43 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 between: between.clone(),
                 and: and.clone(),
             };
-            blocking(p, move |p| p.partition(&between, &and, for_ms))
+            p.partition(&between, &and, for_ms)
                 .await
                 .map(|()| rec.observe(effect))
-                .map_err(|e| e.to_string())
         }
-        FaultAction::ClockJump { .. } => Err("not supported by this backend".into()),
+        FaultAction::ClockJump { target, .. } => Err(LiveError::fault(
+            action.describe(),
+            FaultError::ServerClock(target),
+        )),
     };
     settle(rec, what, result);
 }
 
 /// Thaws `node` and waits until it answers again.
-async fn resume(rec: &Recorder, p: Arc<dyn Provider>, node: String) -> Result<(), String> {
-    confirmed(rec, p, node, |p, n| {
-        p.resume(n).map_err(|e| e.to_string())?;
-        let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-        crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
-        Ok(vec![Effect::NodeUp { node: n.into() }])
-    })
-    .await
+async fn resume(rec: &Recorder, p: &dyn Provider, node: &str) -> Result<(), LiveError> {
+    p.resume(node).await?;
+    crate::observe::wait_up(&look_at(p, node)?, CONFIRM_WITHIN).await?;
+    rec.observe(Effect::NodeUp { node: node.into() });
+    Ok(())
+}
+
+/// Where the harness looks at `node` to confirm a fault's effect.
+fn look_at(p: &dyn Provider, node: &str) -> Result<String, LiveError> {
+    p.admin_addr(node)
+        .ok_or_else(|| LiveError::fault(node, FaultError::CannotLook))
 }
 
 /// Records why the run is inconclusive when `result` is an error.
-fn settle(rec: &Recorder, what: &str, result: Result<(), String>) {
-    if let Err(why) = result {
-        rec.inconclusive(format!("{what} did not take effect: {why}"));
+fn settle(rec: &Recorder, what: &str, result: Result<(), LiveError>) {
+    if let Err(e) = result {
+        rec.inconclusive(format!("{what} did not take effect: {}", crate::chain(&e)));
     }
-}
-
-/// Runs `act` on `node` on the blocking pool and records the effects it saw, stamped when it
-/// returned.
-async fn confirmed(
-    rec: &Recorder,
-    p: Arc<dyn Provider>,
-    node: String,
-    act: impl FnOnce(&dyn Provider, &str) -> Result<Vec<Effect>, String> + Send + 'static,
-) -> Result<(), String> {
-    let seen = tokio::task::spawn_blocking(move || act(p.as_ref(), &node))
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()))?;
-    for effect in seen {
-        rec.observe(effect);
-    }
-    Ok(())
 }
 
 fn send(inboxes: &[mpsc::UnboundedSender<Msg>], client: Option<usize>, msg: Msg) {
     if let Some(tx) = client.and_then(|c| inboxes.get(c)) {
         let _ = tx.send(msg);
     }
-}
-
-async fn blocking(
-    p: Arc<dyn Provider>,
-    f: impl FnOnce(&dyn Provider) -> Result<(), LiveError> + Send + 'static,
-) -> Result<(), LiveError> {
-    tokio::task::spawn_blocking(move || f(p.as_ref()))
-        .await
-        .unwrap_or_else(|e| Err(LiveError::Io(std::io::Error::other(e.to_string()))))
 }
 
 /// When a client task starts.
