@@ -2,13 +2,19 @@
 //! loop, one task for the fault schedule, the protected resource in-process, and a history
 //! stamped with the harness's monotonic clock.
 
+mod record;
+mod support;
+
+use record::Recorder;
+pub use support::{check_support, check_support_of};
+
 use crate::conn::NodeConn;
-use crate::{Backend, FaultError, LiveError, Provider, Refusal, Timeouts};
+use crate::{Backend, FaultError, LiveError, Provider, Timeouts};
 use checker::{Effect, Event as H, Healed, PromotedBy, Record};
 use lock_core::{Event as LockEvent, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use scenario::{After, ClockSpec, Condition, FaultAction, Scenario, Topology};
+use scenario::{After, ClockSpec, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,169 +31,6 @@ pub struct LiveRun {
     /// history is still complete up to the end and can be checked. What makes the run
     /// inconclusive is recorded in the history itself.
     pub problems: Vec<String>,
-}
-
-/// Refuses a scenario that `provider` cannot play as written.
-pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(), LiveError> {
-    let supports = |f: &FaultAction| provider.supports(f);
-    check_support_of(
-        scenario,
-        provider.backend(),
-        &supports,
-        provider.nodes().len(),
-    )
-}
-
-/// Refuses, before any server is started, a scenario that `backend` — which can inject the
-/// faults `supports` accepts and offers `nodes` servers — cannot play.
-pub fn check_support_of(
-    scenario: &Scenario,
-    backend: Backend,
-    supports: &dyn Fn(&FaultAction) -> Result<(), Refusal>,
-    nodes: usize,
-) -> Result<(), LiveError> {
-    let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
-    if let Some(node) = scenario.clocks.nodes.keys().next() {
-        return refuse(format!(
-            "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
-        ));
-    }
-    if scenario.network != scenario::Network::default() {
-        return refuse("network: latency and loss cannot be shaped between local processes".into());
-    }
-    if let Topology::Replicated {
-        replication_lag_ms,
-        sentinel,
-        ..
-    } = &scenario.topology
-    {
-        if *replication_lag_ms > 0.0 {
-            return refuse(
-                "topology.replicated.replication_lag_ms: replication lag cannot be imposed on real servers (pause the replica instead)"
-                    .into(),
-            );
-        }
-        if sentinel.is_some() && backend == Backend::Processes {
-            return refuse(
-                "topology.replicated.sentinel: Sentinel failover needs the containers backend"
-                    .into(),
-            );
-        }
-    }
-    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
-    for (i, f) in scenario.faults.iter().enumerate() {
-        let client_side = match &f.action {
-            FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
-            FaultAction::ClockJump { target, .. } => clients.contains(&target.as_str()),
-            _ => false,
-        };
-        if client_side && backend != Backend::Url {
-            continue;
-        }
-        if let Err(source) = supports(&f.action) {
-            return Err(LiveError::UnsupportedFault {
-                backend,
-                index: i,
-                source,
-            });
-        }
-    }
-    let want = if backend == Backend::Url {
-        scenario.topology.lock_instances()
-    } else {
-        scenario.topology.node_names().len()
-    };
-    if nodes != want {
-        return refuse(format!(
-            "the scenario needs {want} Redis instances, {nodes} given"
-        ));
-    }
-    Ok(())
-}
-
-/// The history being written, stamped with the harness's monotonic clock. Conditions
-/// (`after`) wait on it.
-struct Recorder {
-    start: Instant,
-    records: Mutex<Vec<Record>>,
-    /// Woken on every record, for [`Recorder::wait_for`].
-    grew: tokio::sync::Notify,
-    /// What is waiting for which condition now (`faults[1] (crash primary)` → `A acquiring
-    /// the lock`); still waiting when the run ends makes it inconclusive.
-    pending: Mutex<BTreeMap<String, Condition>>,
-}
-
-impl Recorder {
-    fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
-    }
-
-    fn record(&self, event: H) {
-        self.record_at(Instant::now(), event);
-    }
-
-    /// Records `event` as of `at` (an observation made a little earlier); the history is put in
-    /// time order when the run ends.
-    fn record_at(&self, at: Instant, event: H) {
-        let t_us = at.saturating_duration_since(self.start).as_micros() as u64;
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        records.push(Record { t_us, event });
-        drop(records);
-        self.grew.notify_waiters();
-    }
-
-    fn observe(&self, effect: Effect) {
-        self.record(H::Observed(effect));
-    }
-
-    fn inconclusive(&self, reason: String) {
-        self.record(H::Inconclusive { reason });
-    }
-
-    /// Waits until the history shows `condition`, at the latest until `until`; the time it was
-    /// first seen.
-    async fn wait_for(&self, condition: &Condition, until: Instant) -> Option<u64> {
-        let mut scanned = 0;
-        loop {
-            let grew = self.grew.notified();
-            tokio::pin!(grew);
-            grew.as_mut().enable();
-            {
-                let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(r) = records[scanned..]
-                    .iter()
-                    .find(|r| condition.met_by(&r.event))
-                {
-                    return Some(r.t_us);
-                }
-                scanned = records.len();
-            }
-            if tokio::time::timeout_at(until.into(), grew).await.is_err() {
-                return None;
-            }
-        }
-    }
-
-    /// Waits for `after` on behalf of `what` (`faults[1] (crash primary)`), from `at`; records
-    /// why the run is inconclusive when it is not seen in time. The instant to act at.
-    async fn wait_after(&self, after: &After, at: Instant, what: &str) -> Option<Instant> {
-        let until = at + Duration::from_millis(after.timeout_ms);
-        let pending = || self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending().insert(what.to_string(), after.condition.clone());
-        let seen = self.wait_for(&after.condition, until).await;
-        pending().remove(what);
-        match seen {
-            Some(t) => {
-                let seen = self.start + Duration::from_micros(t);
-                Some(at.max(seen + Duration::from_millis(after.delay_ms)))
-            }
-            None => {
-                let within = format!("within {} ms", after.timeout_ms);
-                self.inconclusive(after.condition.not_seen(what, &within));
-                None
-            }
-        }
-    }
 }
 
 enum Msg {

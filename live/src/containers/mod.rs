@@ -417,21 +417,16 @@ impl Containers {
             .await
             .map_err(|e| startup(format!("cannot join network {}", self.mesh_net), e))?;
         let addr = self.addr(i);
-        let deadline = Instant::now() + STARTUP;
-        while ask::<String>(&addr, &["PING"]).await.is_err() {
-            if Instant::now() > deadline {
-                return Err(LiveError::startup(
-                    name,
-                    StartupError::NoAnswer {
-                        addr,
-                        within: STARTUP,
-                        detail: format!(" (image {})", self.image),
-                    },
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(())
+        crate::observe::wait_up(&addr, STARTUP).await.map_err(|_| {
+            LiveError::startup(
+                name,
+                StartupError::NoAnswer {
+                    addr,
+                    within: STARTUP,
+                    detail: format!(" (image {})", self.image),
+                },
+            )
+        })
     }
 
     /// The command line of node `i` (a Redis server), after the program's name.
@@ -567,15 +562,9 @@ impl Provider for Containers {
                 .await
                 .map_err(|e| fault(e.into()))?;
             self.slots()[i].running = true;
-            let addr = self.addr(i);
-            let deadline = Instant::now() + STARTUP;
-            while ask::<String>(&addr, &["PING"]).await.is_err() {
-                if Instant::now() > deadline {
-                    return Err(fault(FaultError::NoAnswer(STARTUP)));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Ok(())
+            crate::observe::wait_up(&self.addr(i), STARTUP)
+                .await
+                .map_err(|_| fault(FaultError::NoAnswer(STARTUP)))
         } else {
             // A new container under the same name and port: nothing survives.
             let port = {
