@@ -6,7 +6,8 @@ mod record;
 mod support;
 
 use record::Recorder;
-pub use support::{check_support, check_support_of};
+pub use support::check_support;
+pub(crate) use support::check_support_of;
 
 use crate::conn::NodeConn;
 use crate::{Backend, FaultError, LiveError, Provider, Timeouts};

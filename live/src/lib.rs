@@ -7,9 +7,10 @@
 //! engine speaking API 1.41 or newer (Docker 20.10 and later); a [`UrlProvider`] points at
 //! servers a user already runs and injects nothing). [`driver::play`] plays a scenario against a
 //! provider and returns the same history format the simulator writes, so the same checker
-//! judges both. It confirms every fault's effect with the probes in [`observe`] (and the
-//! provider's own observations, such as Sentinel's promotions) and records what it could not
-//! confirm as inconclusive.
+//! judges both. It confirms every fault's effect with probes of its own (a crash when the server
+//! stops answering, a promotion when `ROLE` says `master`, ...) and the provider's own
+//! observations (Sentinel's promotions), and records what it could not confirm as
+//! inconclusive.
 
 #![deny(missing_docs)]
 
@@ -19,7 +20,7 @@ pub mod containers;
 pub mod driver;
 mod error;
 pub mod lock;
-pub mod observe;
+mod observe;
 pub mod processes;
 mod server;
 

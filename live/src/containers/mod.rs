@@ -13,12 +13,12 @@
 //!
 //! - `<run>-ports`: every container is created on it and publishes its port on the engine's
 //!   host through it. Clients (the harness, on the host) go through a small TCP relay of the
-//!   provider's own on `127.0.0.1` ([`relay`]), which forwards to the published port. The relay
+//!   provider's own on `127.0.0.1` (`relay`), which forwards to the published port. The relay
 //!   is where clients are cut off from a node.
 //! - `<run>-mesh` (an internal network): every container joins it under its node name
 //!   (`primary`, `replica-1`, `sentinel-2`, ...), and replication and Sentinel traffic runs on
 //!   it. Cutting a node off from the other nodes disconnects it from this network only
-//!   ([`cut`]), so clients keep reaching it through its published port: the split brain of a
+//!   (`cut`), so clients keep reaching it through its published port: the split brain of a
 //!   primary cut off from its replicas and Sentinels.
 //!
 //! # Cleanup
@@ -26,7 +26,7 @@
 //! Every container and network carries the labels `locksim=<pid>` and `locksim.run=<run>`.
 //! Dropping the provider removes them (also while unwinding from a panic). Ctrl-C, SIGTERM and
 //! SIGHUP are caught once a provider has started: everything labelled `locksim=<pid>` is removed
-//! and the process exits with 128 + the signal ([`cleanup`]). Leftovers of a process killed
+//! and the process exits with 128 + the signal (`cleanup`). Leftovers of a process killed
 //! with SIGKILL can be found with `docker ps -a --filter label=locksim` and `docker network ls
 //! --filter label=locksim`.
 

@@ -16,7 +16,7 @@ pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(),
 
 /// Refuses, before any server is started, a scenario that `backend` — which can inject the
 /// faults `supports` accepts and offers `nodes` servers — cannot play.
-pub fn check_support_of(
+pub(crate) fn check_support_of(
     scenario: &Scenario,
     backend: Backend,
     supports: &dyn Fn(&FaultAction) -> Result<(), Refusal>,
