@@ -29,15 +29,18 @@ pub enum LiveError {
     /// `redis-server` is not installed.
     #[error("redis-server was not found on PATH: install Debian's redis-server (scripts/test.sh does) or pass --redis URL")]
     NoRedisServer,
-    /// A server (or the engine it runs on) did not come up.
+    /// A server did not come up.
     #[error("{node} did not start")]
     Startup {
-        /// The node, Sentinel or `docker` (the engine).
+        /// The node or Sentinel.
         node: String,
         /// What went wrong.
         #[source]
         source: StartupError,
     },
+    /// The Docker engine could not be used (unreachable, no image, a network refused).
+    #[error("the containers backend cannot start")]
+    Engine(#[source] StartupError),
     /// A Redis server could not be reached.
     #[error("cannot reach Redis at {url}")]
     Unreachable {
@@ -73,7 +76,7 @@ impl LiveError {
         }
     }
 
-    /// A server (or the engine, `docker`) that did not start, and why.
+    /// A server that did not start, and why.
     pub(crate) fn startup(node: impl Into<String>, source: impl Into<StartupError>) -> LiveError {
         LiveError::Startup {
             node: node.into(),

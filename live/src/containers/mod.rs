@@ -179,12 +179,10 @@ impl Containers {
         aof: bool,
         image: &str,
     ) -> Result<Containers, LiveError> {
-        let docker = engine::connect()
-            .await
-            .map_err(|e| LiveError::startup("docker", e))?;
+        let docker = engine::connect().await.map_err(LiveError::Engine)?;
         engine::ensure_image(&docker, image)
             .await
-            .map_err(|e| LiveError::startup("docker", e))?;
+            .map_err(LiveError::Engine)?;
         cleanup::install_signal_cleanup();
         let run = format!(
             "locksim-{}-{}-{:x}",
@@ -223,7 +221,7 @@ impl Containers {
         for (name, internal) in [(&c.ports_net, false), (&c.mesh_net, true)] {
             engine::create_network(&c.docker, name, internal, &c.run)
                 .await
-                .map_err(|e| LiveError::startup("docker", e))?;
+                .map_err(LiveError::Engine)?;
         }
         for (i, name) in names.iter().enumerate() {
             c.launch(i, name, free_port()?, None).await?;
