@@ -593,7 +593,7 @@ fn redlock5(c: &mut Criterion) {
     let (stalled, _) = real_lock(&rt, redlock(500), "bench:rl5s", &v);
     let rs_stalled = rslock(&rt, &v, "bench:rl5s-rslock");
     let stalled_node = q.nodes().pop().expect("five nodes").0;
-    q.pause(&stalled_node).expect("SIGSTOP");
+    rt.block_on(q.pause(&stalled_node)).expect("SIGSTOP");
     let mut g = c.benchmark_group("redlock5_stalled");
     configure(&mut g);
     let ratios = pair(
@@ -623,7 +623,7 @@ fn redlock5(c: &mut Criterion) {
     );
     g.finish();
     write_paired("redlock5_stalled", &ratios);
-    q.resume(&stalled_node).expect("SIGCONT");
+    rt.block_on(q.resume(&stalled_node)).expect("SIGCONT");
 }
 
 criterion_group!(benches, machine, single, replicated, redlock3, redlock5);

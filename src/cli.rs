@@ -452,7 +452,7 @@ where
     drop(rt);
     match outcome {
         Some(Ok(r)) => Ok(r),
-        Some(Err(e)) => Err(bad_input(e)),
+        Some(Err(e)) => Err(bad_input(live::chain(&e))),
         None => {
             eprintln!("interrupted: every server started was stopped");
             Err(exit::INTERRUPTED)

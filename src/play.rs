@@ -90,28 +90,11 @@ pub async fn play_processes_with(
     seed: Option<u64>,
     timeouts: live::Timeouts,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
-    let aof = scenario.faults.iter().any(|f| {
-        matches!(
-            f.action,
-            scenario::FaultAction::Restart {
-                persistence: true,
-                ..
-            }
-        )
-    });
-    // Refuse what cannot be played before any server starts.
-    live::driver::check_support_of(
-        scenario,
-        "processes",
-        &live::processes::Processes::can_inject,
-        scenario.topology.node_names().len(),
-    )?;
-    live::processes::find_redis_server()?;
-    let topology = scenario.topology.clone();
-    let provider =
-        tokio::task::spawn_blocking(move || live::processes::Processes::start(&topology, aof))
-            .await
-            .map_err(|e| live::LiveError::Io(std::io::Error::other(e.to_string())))??;
+    // Refuses what cannot be played before any server starts.
+    let s = scenario.clone();
+    let provider = tokio::task::spawn_blocking(move || live::processes::Processes::start_for(&s))
+        .await
+        .map_err(|e| live::LiveError::Io(std::io::Error::other(e)))??;
     let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
     play_live_with(scenario, provider, seed, timeouts).await
 }
@@ -137,17 +120,14 @@ pub async fn play_live_with(
     Ok((judge(scenario, seed, run.records, 0), run.problems))
 }
 
-/// Plays `scenario` on Redis containers (testcontainers; image from `LOCKSIM_REDIS_IMAGE`),
-/// removing every container and network afterwards (also on panic).
+/// Plays `scenario` on Redis containers (image from `LOCKSIM_REDIS_IMAGE`), removing every
+/// container and network afterwards (also on panic).
 pub async fn play_containers_with(
     scenario: &Scenario,
     seed: Option<u64>,
     timeouts: live::Timeouts,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
-    let s = scenario.clone();
-    let provider = tokio::task::spawn_blocking(move || live::containers::Containers::start_for(&s))
-        .await
-        .map_err(|e| live::LiveError::Io(std::io::Error::other(e.to_string())))??;
+    let provider = live::containers::Containers::start_for(scenario).await?;
     let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
     play_live_with(scenario, provider, seed, timeouts).await
 }

@@ -411,10 +411,12 @@ impl Bench {
 
     /// Promotes `node` on both backends: the real one with `Provider::promote` (the others
     /// follow it), the simulated one by flipping which keyspace is writable.
-    fn promote(&mut self, node: &str) {
+    async fn promote(&mut self, node: &str) {
         let n = self.index(node);
-        tokio::task::block_in_place(|| self.processes.promote(node))
-            .unwrap_or_else(|e| panic!("promote {node}: {e}"));
+        self.processes
+            .promote(node)
+            .await
+            .unwrap_or_else(|e| panic!("promote {node}: {}", live::chain(&e)));
         for (i, other) in self.nodes.iter_mut().enumerate() {
             other.writable = i == n;
         }
@@ -745,7 +747,7 @@ async fn replication_read_only_replica_and_promotion() {
     assert_eq!(b.await_same_keyspace(r).await, 6);
 
     // Promotion: the replica takes writes, the old primary follows it.
-    b.promote(r);
+    b.promote(r).await;
     b.expect(r, release("lock", "a"), Reply::Int(1)).await;
     b.expect(r, set_nx("lock", "b", Some(LONG_MS)), Reply::Ok)
         .await;

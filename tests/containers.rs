@@ -1,4 +1,4 @@
-//! The containers backend: Redis in Docker containers through `testcontainers`.
+//! The containers backend: Redis in Docker containers, driven through the engine's API.
 //!
 //! - the failover double grant through Sentinel (automatic failover, no manual promotion);
 //! - Redlock over 5 primaries with one, then a majority, cut off from the clients;
@@ -28,16 +28,19 @@ fn test_image() -> String {
 }
 
 /// Whether the engine and the image are here; in CI their absence fails the test.
-fn docker_ready() -> bool {
-    let check =
-        containers::engine_available().and_then(|()| containers::image_available(&test_image()));
+async fn docker_ready() -> bool {
+    let check = match containers::engine_available().await {
+        Ok(()) => containers::image_available(&test_image()).await,
+        Err(e) => Err(e),
+    };
     match check {
         Ok(()) => true,
         Err(e) if std::env::var_os("CI").is_some() => panic!(
-            "CI must run the containers tests, but: {e} (start dockerd; run scripts/build-image.sh)"
+            "CI must run the containers tests, but: {} (start dockerd; run scripts/build-image.sh)",
+            live::chain(&e)
         ),
         Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
+            eprintln!("SKIPPED (not in CI): {}", live::chain(&e));
             false
         }
     }
@@ -47,16 +50,11 @@ fn parse(json: &str) -> Scenario {
     Scenario::parse(json, Path::new("<test>")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Starts the scenario's containers off the async workers.
+/// Starts the scenario's containers.
 async fn start(s: &Scenario) -> Arc<Containers> {
-    let s = s.clone();
-    let image = test_image();
-    let c = tokio::task::spawn_blocking(move || {
-        Containers::start_with_image(&s.topology, false, &image)
-    })
-    .await
-    .expect("start thread")
-    .unwrap_or_else(|e| panic!("containers did not start: {e}"));
+    let c = Containers::start_with_image(&s.topology, false, &test_image())
+        .await
+        .unwrap_or_else(|e| panic!("containers did not start: {}", live::chain(&e)));
     Arc::new(c)
 }
 
@@ -94,7 +92,7 @@ fn engine_leftovers(run: &str) -> Vec<String> {
 }
 
 /// Drops the last handle on `c` and checks that the engine kept nothing of its run.
-fn drop_and_check(c: Arc<Containers>) {
+async fn drop_and_check(c: Arc<Containers>) {
     let run = c.run_id().to_string();
     drop(
         Arc::try_unwrap(c)
@@ -102,7 +100,7 @@ fn drop_and_check(c: Arc<Containers>) {
             .expect("the test holds the last handle"),
     );
     assert_eq!(engine_leftovers(&run), Vec::<String>::new(), "left behind");
-    let (cs, ns) = containers::leftovers(&run).expect("engine answers");
+    let (cs, ns) = containers::leftovers(&run).await.expect("engine answers");
     assert!(cs.is_empty() && ns.is_empty(), "left behind: {cs:?} {ns:?}");
 }
 
@@ -117,16 +115,17 @@ fn acquisitions(p: &Played) -> Vec<String> {
 }
 
 /// The value of `key` on every node, read directly (past any cut).
-fn values(c: &Containers, key: &str) -> Vec<Option<String>> {
-    c.nodes()
-        .iter()
-        .map(|(node, _)| c.command(node, &["GET", key]).expect("GET"))
-        .collect()
+async fn values(c: &Containers, key: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for (node, _) in c.nodes() {
+        out.push(c.command(&node, &["GET", key]).await.expect("GET"));
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_grants_the_lock_twice_on_real_containers() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     // The replica stalls (docker pause) until the primary is seen dropping it (repl-timeout
@@ -173,7 +172,7 @@ async fn sentinel_failover_grants_the_lock_twice_on_real_containers() {
         )),
         "no Sentinel promotion observed"
     );
-    drop_and_check(c);
+    drop_and_check(c).await;
 }
 
 const REDLOCK: &str = r#"{
@@ -209,9 +208,7 @@ async fn redlock_with(
         let (nodes, clients) = (nodes.clone(), clients.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            tokio::task::spawn_blocking(move || c.partition(&clients, &nodes, None))
-                .await
-                .expect("partition thread")
+            c.partition(&clients, &nodes, None).await
         })
     };
     let (played, problems) = play_live(&s, p, None).await.expect("played");
@@ -221,23 +218,17 @@ async fn redlock_with(
         played.verdict.summary()
     );
     let key = "lock:order:5001";
-    let during = values(&c, key);
-    let c2 = c.clone();
-    tokio::task::spawn_blocking(move || c2.heal(&clients, &nodes))
-        .await
-        .expect("heal thread")
-        .expect("heal");
+    let during = values(&c, key).await;
+    c.heal(&clients, &nodes).await.expect("heal");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = values(&c, key);
-    tokio::task::spawn_blocking(move || drop_and_check(c))
-        .await
-        .expect("drop thread");
+    let after = values(&c, key).await;
+    drop_and_check(c).await;
     (played, during, after)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redlock_holds_with_one_primary_cut_off_and_fails_cleanly_without_a_majority() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     // One of five cut off: a majority is still reachable; both clients get the lock in turn.
@@ -278,7 +269,7 @@ async fn redlock_holds_with_one_primary_cut_off_and_fails_cleanly_without_a_majo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_cut_off_from_its_replica_and_sentinels_keeps_serving_clients() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     let s = parse(
@@ -294,42 +285,37 @@ async fn a_primary_cut_off_from_its_replica_and_sentinels_keeps_serving_clients(
         }"#,
     );
     let c = start(&s).await;
-    let c2 = c.clone();
-    let (old_primary_writes, new_primary) = tokio::task::spawn_blocking(move || {
-        let others = vec![
-            "replica-1".to_string(),
-            "sentinel-1".to_string(),
-            "sentinel-2".to_string(),
-            "sentinel-3".to_string(),
-        ];
-        c2.partition(&["primary".to_string()], &others, None)
-            .expect("partition");
-        // Wait for the Sentinels to promote the replica (route() follows them).
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while c2.route(0) != 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The old primary still takes writes from clients through its published port.
-        let ok = c2
-            .command("primary", &["SET", "split", "old"])
-            .expect("SET on the old primary");
-        (ok, c2.route(0))
-    })
-    .await
-    .expect("thread");
+    let others = vec![
+        "replica-1".to_string(),
+        "sentinel-1".to_string(),
+        "sentinel-2".to_string(),
+        "sentinel-3".to_string(),
+    ];
+    c.partition(&["primary".to_string()], &others, None)
+        .await
+        .expect("partition");
+    // Wait for the Sentinels to promote the replica (route() follows them).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while c.route(0) != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The old primary still takes writes from clients through its published port.
+    let old_primary_writes = c
+        .command("primary", &["SET", "split", "old"])
+        .await
+        .expect("SET on the old primary");
     assert_eq!(old_primary_writes.as_deref(), Some("OK"));
-    assert_eq!(new_primary, 1, "the Sentinels should promote replica-1");
-    let vals = values(&c, "split");
+    assert_eq!(c.route(0), 1, "the Sentinels should promote replica-1");
+    let vals = values(&c, "split").await;
     assert_eq!(vals[0].as_deref(), Some("old"));
     assert_eq!(vals[1], None, "the new primary never saw the write");
-    tokio::task::spawn_blocking(move || drop_and_check(c))
-        .await
-        .expect("drop thread");
+    drop_and_check(c).await;
 }
 
 #[test]
 fn nothing_is_left_after_a_panic() {
-    if !docker_ready() {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    if !rt.block_on(docker_ready()) {
         return;
     }
     let s = parse(
@@ -340,7 +326,10 @@ fn nothing_is_left_after_a_panic() {
     let (tx, rx) = std::sync::mpsc::channel();
     let image = test_image();
     let joined = std::thread::spawn(move || {
-        let c = Containers::start_with_image(&s.topology, false, &image).expect("started");
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let c = rt
+            .block_on(Containers::start_with_image(&s.topology, false, &image))
+            .expect("started");
         let _ = tx.send(c.run_id().to_string());
         panic!("a test failing while its containers run");
     })
@@ -354,7 +343,7 @@ fn nothing_is_left_after_a_panic() {
 /// containers, and leaves nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_containers_scenario_meets_its_expect() {
-    if !docker_ready() {
+    if !docker_ready().await {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -387,7 +376,7 @@ async fn every_containers_scenario_meets_its_expect() {
             )),
             Err(e) => failures.push(format!("{}: {e}", file.display())),
         }
-        drop_and_check(c);
+        drop_and_check(c).await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -8,7 +8,7 @@
 //! [`Reply::Error`], until a probe is answered. A Redlock over five nodes with one frozen then
 //! costs one pending request on the frozen node, not one per acquisition.
 
-use crate::Timeouts;
+use crate::{ConnectError, Timeouts};
 use lock_core::{Command, Reply, Wire, Word};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
@@ -95,7 +95,7 @@ impl NodeConn {
     }
 
     /// Opens the connection now (within the connect timeout), if it is not open.
-    pub async fn connect(&self) -> Result<MultiplexedConnection, String> {
+    pub async fn connect(&self) -> Result<MultiplexedConnection, ConnectError> {
         if let Some(c) = self.open() {
             return Ok(c);
         }
@@ -103,8 +103,7 @@ impl NodeConn {
         if let Some(c) = self.open() {
             return Ok(c); // another send connected while this one waited
         }
-        let client =
-            redis::Client::open(self.url.as_str()).map_err(|e| format!("{}: {e}", self.url))?;
+        let client = redis::Client::open(self.url.as_str())?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response));
@@ -113,13 +112,7 @@ impl NodeConn {
             client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
-        .map_err(|_| {
-            format!(
-                "{}: no connection within {:?}",
-                self.url, self.timeouts.connect
-            )
-        })?
-        .map_err(|e| format!("{}: {e}", self.url))?;
+        .map_err(|_| ConnectError::Timeout(self.timeouts.connect))??;
         self.set(Some(conn.clone()));
         Ok(conn)
     }
@@ -152,6 +145,7 @@ impl NodeConn {
         let mut conn = match self.connect().await {
             Ok(c) => c,
             Err(e) => {
+                let e = format!("{}: {}", self.url, crate::chain(&e));
                 self.report(&e);
                 return (Reply::Error(e), true);
             }
@@ -270,7 +264,7 @@ mod tests {
         assert_eq!(conn.send(&get()).await, Reply::Nil);
         assert!(!conn.is_suspect());
 
-        p.pause(&node).unwrap();
+        p.pause(&node).await.unwrap();
         // Two requests in flight when the node froze: both time out, the node turns suspect.
         let g = get();
         let (a, b) = tokio::join!(conn.send(&g), conn.send(&g));
@@ -320,7 +314,7 @@ mod tests {
         );
 
         // The node wakes up: the next probe is answered and the breaker closes.
-        p.resume(&node).unwrap();
+        p.resume(&node).await.unwrap();
         let mut answered = false;
         for _ in 0..20 {
             if conn.send(&get()).await == Reply::Nil {

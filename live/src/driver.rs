@@ -2,11 +2,18 @@
 //! loop, one task for the fault schedule, the protected resource in-process, and a history
 //! stamped with the harness's monotonic clock.
 
+mod record;
+mod support;
+
+use record::Recorder;
+pub use support::check_support;
+pub(crate) use support::check_support_of;
+
 use crate::conn::NodeConn;
-use crate::{LiveError, Provider, Timeouts};
+use crate::{Backend, FaultError, LiveError, Provider, Timeouts};
 use checker::{Effect, Event as H, Healed, PromotedBy, Record};
 use lock_core::{Event as LockEvent, Reply, RequestId};
-use scenario::{After, Condition, FaultAction, Scenario, Topology};
+use scenario::{After, FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,171 +29,6 @@ pub struct LiveRun {
     /// history is still complete up to the end and can be checked. What makes the run
     /// inconclusive is recorded in the history itself.
     pub problems: Vec<String>,
-}
-
-/// Refuses a scenario that `provider` cannot play as written.
-pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(), LiveError> {
-    let supports = |f: &FaultAction| provider.supports(f);
-    check_support_of(
-        scenario,
-        provider.backend(),
-        &supports,
-        provider.nodes().len(),
-    )
-}
-
-/// Refuses, before any server is started, a scenario that a backend named `backend` — which
-/// can inject the faults `supports` accepts and offers `nodes` servers — cannot play.
-pub fn check_support_of(
-    scenario: &Scenario,
-    backend: &str,
-    supports: &dyn Fn(&FaultAction) -> Result<(), String>,
-    nodes: usize,
-) -> Result<(), LiveError> {
-    let backend = backend.to_string();
-    let refuse = |what: String| {
-        Err(LiveError::Unsupported {
-            backend: backend.clone(),
-            what,
-        })
-    };
-    if let Some(node) = scenario.clocks.nodes.keys().next() {
-        return refuse(format!(
-            "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
-        ));
-    }
-    if scenario.network != scenario::Network::default() {
-        return refuse("network: latency and loss cannot be shaped between local processes".into());
-    }
-    if let Topology::Replicated {
-        replication_lag_ms,
-        sentinel,
-        ..
-    } = &scenario.topology
-    {
-        if *replication_lag_ms > 0.0 {
-            return refuse(
-                "topology.replicated.replication_lag_ms: replication lag cannot be imposed on real servers (pause the replica instead)"
-                    .into(),
-            );
-        }
-        if sentinel.is_some() && backend == "processes" {
-            return refuse(
-                "topology.replicated.sentinel: Sentinel failover needs the containers backend"
-                    .into(),
-            );
-        }
-    }
-    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
-    for (i, f) in scenario.faults.iter().enumerate() {
-        let client_side = match &f.action {
-            FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
-            FaultAction::ClockJump { target, .. } => clients.contains(&target.as_str()),
-            _ => false,
-        };
-        if client_side && backend != "url" {
-            continue;
-        }
-        if let Err(why) = supports(&f.action) {
-            return refuse(format!("faults[{i}]: {why}"));
-        }
-    }
-    let want = if backend == "url" {
-        scenario.topology.lock_instances()
-    } else {
-        scenario.topology.node_names().len()
-    };
-    if nodes != want {
-        return refuse(format!(
-            "the scenario needs {want} Redis instances, {nodes} given"
-        ));
-    }
-    Ok(())
-}
-
-/// The history being written, stamped with the harness's monotonic clock. Conditions
-/// (`after`) wait on it.
-struct Recorder {
-    start: Instant,
-    records: Mutex<Vec<Record>>,
-    /// Woken on every record, for [`Recorder::wait_for`].
-    grew: tokio::sync::Notify,
-    /// What is waiting for which condition now (`faults[1] (crash primary)` → `A acquiring
-    /// the lock`); still waiting when the run ends makes it inconclusive.
-    pending: Mutex<BTreeMap<String, Condition>>,
-}
-
-impl Recorder {
-    fn now_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
-    }
-
-    fn record(&self, event: H) {
-        self.record_at(Instant::now(), event);
-    }
-
-    /// Records `event` as of `at` (an observation made a little earlier); the history is put in
-    /// time order when the run ends.
-    fn record_at(&self, at: Instant, event: H) {
-        let t_us = at.saturating_duration_since(self.start).as_micros() as u64;
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        records.push(Record { t_us, event });
-        drop(records);
-        self.grew.notify_waiters();
-    }
-
-    fn observe(&self, effect: Effect) {
-        self.record(H::Observed(effect));
-    }
-
-    fn inconclusive(&self, reason: String) {
-        self.record(H::Inconclusive { reason });
-    }
-
-    /// Waits until the history shows `condition`, at the latest until `until`; the time it was
-    /// first seen.
-    async fn wait_for(&self, condition: &Condition, until: Instant) -> Option<u64> {
-        let mut scanned = 0;
-        loop {
-            let grew = self.grew.notified();
-            tokio::pin!(grew);
-            grew.as_mut().enable();
-            {
-                let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(r) = records[scanned..]
-                    .iter()
-                    .find(|r| condition.met_by(&r.event))
-                {
-                    return Some(r.t_us);
-                }
-                scanned = records.len();
-            }
-            if tokio::time::timeout_at(until.into(), grew).await.is_err() {
-                return None;
-            }
-        }
-    }
-
-    /// Waits for `after` on behalf of `what` (`faults[1] (crash primary)`), from `at`; records
-    /// why the run is inconclusive when it is not seen in time. The instant to act at.
-    async fn wait_after(&self, after: &After, at: Instant, what: &str) -> Option<Instant> {
-        let until = at + Duration::from_millis(after.timeout_ms);
-        let pending = || self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending().insert(what.to_string(), after.condition.clone());
-        let seen = self.wait_for(&after.condition, until).await;
-        pending().remove(what);
-        match seen {
-            Some(t) => {
-                let seen = self.start + Duration::from_micros(t);
-                Some(at.max(seen + Duration::from_millis(after.delay_ms)))
-            }
-            None => {
-                let within = format!("within {} ms", after.timeout_ms);
-                self.inconclusive(after.condition.not_seen(what, &within));
-                None
-            }
-        }
-    }
 }
 
 enum Msg {
@@ -207,7 +49,7 @@ pub async fn play(
     check_support(scenario, provider.as_ref())?;
     let baseline = Arc::strong_count(&provider);
     let nodes = provider.nodes();
-    let instances = if provider.backend() == "url" {
+    let instances = if provider.backend() == Backend::Url {
         nodes.len()
     } else {
         scenario.topology.lock_instances()
@@ -221,9 +63,9 @@ pub async fn play(
         for (_, url) in &nodes {
             let c =
                 Arc::new(NodeConn::new(url.clone(), timeouts).reporting_to(sink.clone(), start));
-            c.connect().await.map_err(|reason| LiveError::Unreachable {
+            c.connect().await.map_err(|source| LiveError::Unreachable {
                 url: url.clone(),
-                reason,
+                source,
             })?;
             mine.push(c);
         }
@@ -238,7 +80,7 @@ pub async fn play(
     });
     rec.record(H::RunStarted {
         scenario: scenario.name.clone(),
-        backend: provider.backend().to_string(),
+        backend: provider.backend().name().to_string(),
         seed,
         resource: scenario.resource.key.clone(),
         ttl_ms: scenario.recipe.ttl_ms,
@@ -294,9 +136,9 @@ pub async fn play(
     for t in tasks {
         let _ = t.await;
     }
-    // Work on the blocking pool (a fault's confirmation, a probe) cannot be aborted: wait
-    // until every clone of the provider it holds is back, so the caller's handle is the last
-    // one again when this returns (bounded by the probes' own timeouts).
+    // A heal still under way when the run ended holds a clone of the provider: wait until
+    // every clone is back, so the caller's handle is the last one again when this returns
+    // (bounded by the probes' own timeouts).
     let settle_by = Instant::now() + 2 * CONFIRM_WITHIN;
     while Arc::strong_count(&provider) > baseline && Instant::now() < settle_by {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -345,30 +187,22 @@ async fn watch(provider: Arc<dyn Provider>, rec: Arc<Recorder>, replicated: bool
     // The primary last looked at, and the replicas it streamed to then.
     let mut linked: Option<(String, std::collections::BTreeSet<String>)> = None;
     while Instant::now() < end {
-        let p = provider.clone();
-        let names = names.clone();
         let primary_was = linked.as_ref().map(|(p, _)| p.clone());
-        let looked = tokio::task::spawn_blocking(move || {
-            let seen = p.take_observations();
-            let died = p.died_on_their_own();
-            let primary = names.get(p.route(0)).cloned().unwrap_or_default();
-            let replicas = if replicated {
-                p.admin_addr(&primary)
-                    .and_then(|a| crate::observe::connected_replicas(&a).ok())
-                    .map(|list| {
-                        list.iter()
-                            .filter_map(|(ip, port)| p.replica_named_by(ip, *port))
-                            .collect::<std::collections::BTreeSet<String>>()
-                    })
-            } else {
-                None
-            };
-            (Instant::now(), seen, died, primary, replicas)
-        })
-        .await;
-        let Ok((at, seen, died, primary, replicas)) = looked else {
-            break;
+        let seen = provider.take_observations();
+        let died = provider.died_on_their_own();
+        let primary = names.get(provider.route(0)).cloned().unwrap_or_default();
+        let replicas = match provider.admin_addr(&primary).filter(|_| replicated) {
+            Some(addr) => crate::observe::connected_replicas(&addr)
+                .await
+                .ok()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|(ip, port)| provider.replica_named_by(ip, *port))
+                        .collect::<std::collections::BTreeSet<String>>()
+                }),
+            None => None,
         };
+        let at = Instant::now();
         for (node, why) in died {
             rec.record_at(at, H::Observed(Effect::NodeDown { node: node.clone() }));
             rec.record_at(
@@ -465,7 +299,7 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
     rec.record(H::Fault(action.injected()));
     let client = |name: &str| ctx.clients.iter().position(|c| c == name);
     let p = ctx.provider.clone();
-    let result: Result<(), String> = match action.clone() {
+    let result: Result<(), LiveError> = match action.clone() {
         FaultAction::PauseClient { client: c, for_ms } => {
             send(
                 &ctx.inboxes,
@@ -487,11 +321,12 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
             Ok(())
         }
         FaultAction::PauseNode { node, for_ms } => {
-            let paused = confirmed(rec, p.clone(), node.clone(), |p, n| {
-                p.pause(n).map_err(|e| e.to_string())?;
-                p.confirm_paused(n, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodePaused { node: n.into() }])
-            })
+            let paused = async {
+                p.pause(&node).await?;
+                p.confirm_paused(&node, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodePaused { node: node.clone() });
+                Ok(())
+            }
             .await;
             if let Some(ms) = for_ms {
                 let rec = rec.clone();
@@ -504,41 +339,41 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                         return; // the run is over: the provider stops the node anyway
                     }
                     rec.record(H::Heal(Healed::ResumeNode { node: node.clone() }));
-                    let resumed = resume(&rec, p, node).await;
+                    let resumed = resume(&rec, p.as_ref(), &node).await;
                     settle(&rec, &format!("the end of {what}"), resumed);
                 });
             }
             paused
         }
-        FaultAction::ResumeNode(node) => resume(rec, p, node).await,
+        FaultAction::ResumeNode(node) => resume(rec, p.as_ref(), &node).await,
         FaultAction::Crash(node) => {
-            confirmed(rec, p, node, |p, n| {
-                p.crash(n).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_down(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodeDown { node: n.into() }])
-            })
+            async {
+                p.crash(&node).await?;
+                crate::observe::wait_down(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodeDown { node });
+                Ok(())
+            }
             .await
         }
         FaultAction::Restart { node, persistence } => {
-            confirmed(rec, p, node, move |p, n| {
-                p.restart(n, persistence).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::NodeUp { node: n.into() }])
-            })
+            async {
+                p.restart(&node, persistence).await?;
+                crate::observe::wait_up(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::NodeUp { node });
+                Ok(())
+            }
             .await
         }
         FaultAction::Promote(node) => {
-            confirmed(rec, p, node, |p, n| {
-                p.promote(n).map_err(|e| e.to_string())?;
-                let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-                crate::observe::wait_primary(&addr, CONFIRM_WITHIN)?;
-                Ok(vec![Effect::Promoted {
-                    node: n.into(),
+            async {
+                p.promote(&node).await?;
+                crate::observe::wait_primary(&look_at(p.as_ref(), &node)?, CONFIRM_WITHIN).await?;
+                rec.observe(Effect::Promoted {
+                    node,
                     by: PromotedBy::Manual,
-                }])
-            })
+                });
+                Ok(())
+            }
             .await
         }
         FaultAction::Partition {
@@ -560,64 +395,43 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 between: between.clone(),
                 and: and.clone(),
             };
-            blocking(p, move |p| p.partition(&between, &and, for_ms))
+            p.partition(&between, &and, for_ms)
                 .await
                 .map(|()| rec.observe(effect))
-                .map_err(|e| e.to_string())
         }
-        FaultAction::ClockJump { .. } => Err("not supported by this backend".into()),
+        FaultAction::ClockJump { target, .. } => Err(LiveError::fault(
+            action.describe(),
+            FaultError::ServerClock(target),
+        )),
     };
     settle(rec, what, result);
 }
 
 /// Thaws `node` and waits until it answers again.
-async fn resume(rec: &Recorder, p: Arc<dyn Provider>, node: String) -> Result<(), String> {
-    confirmed(rec, p, node, |p, n| {
-        p.resume(n).map_err(|e| e.to_string())?;
-        let addr = p.admin_addr(n).ok_or("cannot look at the node")?;
-        crate::observe::wait_up(&addr, CONFIRM_WITHIN)?;
-        Ok(vec![Effect::NodeUp { node: n.into() }])
-    })
-    .await
+async fn resume(rec: &Recorder, p: &dyn Provider, node: &str) -> Result<(), LiveError> {
+    p.resume(node).await?;
+    crate::observe::wait_up(&look_at(p, node)?, CONFIRM_WITHIN).await?;
+    rec.observe(Effect::NodeUp { node: node.into() });
+    Ok(())
+}
+
+/// Where the harness looks at `node` to confirm a fault's effect.
+fn look_at(p: &dyn Provider, node: &str) -> Result<String, LiveError> {
+    p.admin_addr(node)
+        .ok_or_else(|| LiveError::fault(node, FaultError::CannotLook))
 }
 
 /// Records why the run is inconclusive when `result` is an error.
-fn settle(rec: &Recorder, what: &str, result: Result<(), String>) {
-    if let Err(why) = result {
-        rec.inconclusive(format!("{what} did not take effect: {why}"));
+fn settle(rec: &Recorder, what: &str, result: Result<(), LiveError>) {
+    if let Err(e) = result {
+        rec.inconclusive(format!("{what} did not take effect: {}", crate::chain(&e)));
     }
-}
-
-/// Runs `act` on `node` on the blocking pool and records the effects it saw, stamped when it
-/// returned.
-async fn confirmed(
-    rec: &Recorder,
-    p: Arc<dyn Provider>,
-    node: String,
-    act: impl FnOnce(&dyn Provider, &str) -> Result<Vec<Effect>, String> + Send + 'static,
-) -> Result<(), String> {
-    let seen = tokio::task::spawn_blocking(move || act(p.as_ref(), &node))
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()))?;
-    for effect in seen {
-        rec.observe(effect);
-    }
-    Ok(())
 }
 
 fn send(inboxes: &[mpsc::UnboundedSender<Msg>], client: Option<usize>, msg: Msg) {
     if let Some(tx) = client.and_then(|c| inboxes.get(c)) {
         let _ = tx.send(msg);
     }
-}
-
-async fn blocking(
-    p: Arc<dyn Provider>,
-    f: impl FnOnce(&dyn Provider) -> Result<(), LiveError> + Send + 'static,
-) -> Result<(), LiveError> {
-    tokio::task::spawn_blocking(move || f(p.as_ref()))
-        .await
-        .unwrap_or_else(|e| Err(LiveError::Io(std::io::Error::other(e.to_string()))))
 }
 
 /// When a client task starts.

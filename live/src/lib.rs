@@ -2,26 +2,33 @@
 //! the `redis` crate against real servers.
 //!
 //! A [`Provider`] owns a topology of real servers and injects faults into it (the
-//! [`processes::Processes`] provider starts Debian's `redis-server` on loopback ports; a
-//! [`UrlProvider`] points at servers a user already runs and injects nothing). [`driver::play`]
-//! plays a scenario against a provider and returns the same history format the simulator
-//! writes, so the same checker judges both. It confirms every fault's effect with the probes in
-//! [`observe`] (and the provider's own observations, such as Sentinel's promotions) and records
-//! what it could not confirm as inconclusive.
+//! [`processes::Processes`] provider starts Debian's `redis-server` on loopback ports; the
+//! [`containers::Containers`] provider runs Redis in Docker containers, which needs a Docker
+//! engine speaking API 1.41 or newer (Docker 20.10 and later); a [`UrlProvider`] points at
+//! servers a user already runs and injects nothing). [`driver::play`] plays a scenario against a
+//! provider and returns the same history format the simulator writes, so the same checker
+//! judges both. It confirms every fault's effect with probes of its own (a crash when the server
+//! stops answering, a promotion when `ROLE` says `master`, ...) and the provider's own
+//! observations (Sentinel's promotions), and records what it could not confirm as
+//! inconclusive.
 
-pub mod admin;
+#![deny(missing_docs)]
+
+mod admin;
 pub mod conn;
 pub mod containers;
 pub mod driver;
+mod error;
 pub mod lock;
-pub mod observe;
+mod observe;
 pub mod processes;
+mod server;
 
 use scenario::FaultAction;
 use std::time::Duration;
-use thiserror::Error;
 
 pub use driver::{play, LiveRun};
+pub use error::{chain, ConnectError, FaultError, LiveError, ProbeError, Refusal, StartupError};
 
 /// Connect and response timeouts of every client connection.
 #[derive(Debug, Clone, Copy)]
@@ -42,47 +49,56 @@ impl Default for Timeouts {
     }
 }
 
-/// What can go wrong on real Redis.
-#[derive(Debug, Error)]
-pub enum LiveError {
-    /// The scenario asks for something this backend cannot do; nothing was started.
-    #[error("the {backend} backend cannot play this scenario: {what}")]
-    Unsupported { backend: String, what: String },
-    /// `redis-server` is not installed.
-    #[error("redis-server was not found on PATH: install Debian's redis-server (scripts/test.sh does) or pass --redis URL")]
-    NoRedisServer,
-    /// A server did not come up.
-    #[error("{node}: {reason}")]
-    Startup { node: String, reason: String },
-    /// A Redis server could not be reached.
-    #[error("cannot reach Redis at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
-    /// A fault could not be carried out.
-    #[error("fault `{fault}` failed: {reason}")]
-    Fault { fault: String, reason: String },
-    /// Anything the operating system refused.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+/// Which kind of real servers a provider runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Local `redis-server` processes ([`processes::Processes`]).
+    Processes,
+    /// Redis in Docker containers ([`containers::Containers`]).
+    Containers,
+    /// Servers a user already runs, by URL ([`UrlProvider`]).
+    Url,
+}
+
+impl Backend {
+    /// The backend's name in messages and histories (`processes`, `containers`, `url`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Processes => "processes",
+            Backend::Containers => "containers",
+            Backend::Url => "url",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A set of real Redis servers, by node name, and the faults that can be injected into them.
+///
+/// The faults are `async`: a provider does its work on the caller's runtime (or moves blocking
+/// work off its workers itself), and a caller that gives up on one drops its future.
+#[async_trait::async_trait]
 pub trait Provider: Send + Sync {
-    /// The backend's name, for messages and histories (`processes`, `url`, ...).
-    fn backend(&self) -> &str;
+    /// The backend (for messages, histories and what it can play).
+    fn backend(&self) -> Backend;
     /// Node names in instance order, with their `redis://` URLs.
     fn nodes(&self) -> Vec<(String, String)>;
-    /// Whether this provider can inject `fault`; the reason when it cannot.
-    fn supports(&self, fault: &FaultAction) -> Result<(), String>;
+    /// Whether this provider can inject `fault`; why when it cannot.
+    fn supports(&self, fault: &FaultAction) -> Result<(), Refusal>;
     /// Kills a node (it answers nothing until restarted).
-    fn crash(&self, node: &str) -> Result<(), LiveError>;
+    async fn crash(&self, node: &str) -> Result<(), LiveError>;
     /// Freezes a node.
-    fn pause(&self, node: &str) -> Result<(), LiveError>;
+    async fn pause(&self, node: &str) -> Result<(), LiveError>;
     /// Thaws a frozen node.
-    fn resume(&self, node: &str) -> Result<(), LiveError>;
+    async fn resume(&self, node: &str) -> Result<(), LiveError>;
     /// Starts a crashed node again, with its data or empty.
-    fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError>;
+    async fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError>;
     /// Makes a replica the primary; the others follow it.
-    fn promote(&self, node: &str) -> Result<(), LiveError>;
+    async fn promote(&self, node: &str) -> Result<(), LiveError>;
     /// The node clients send lock commands to for instance `instance` right now.
     fn route(&self, instance: usize) -> usize;
     /// The `host:port` at which the harness itself reaches `node` (past any partition), to
@@ -98,7 +114,7 @@ pub trait Provider: Send + Sync {
     }
     /// Waits until `node`, just told to freeze, is seen frozen (default: the pause call's own
     /// success is the confirmation, as `docker pause` returns once the container is frozen).
-    fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), String> {
+    async fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), LiveError> {
         let _ = (node, within);
         Ok(())
     }
@@ -113,22 +129,27 @@ pub trait Provider: Send + Sync {
     }
     /// Cuts every link between two groups of names (nodes, clients), healing after
     /// `for_ms` when given. Providers that cannot partition refuse.
-    fn partition(
+    async fn partition(
         &self,
         between: &[String],
         and: &[String],
         for_ms: Option<u64>,
     ) -> Result<(), LiveError> {
         let _ = for_ms;
-        Err(LiveError::Fault {
-            fault: format!(
-                "partition [{}] from [{}]",
-                between.join(", "),
-                and.join(", ")
-            ),
-            reason: format!("the {} backend cannot partition", self.backend()),
-        })
+        Err(LiveError::fault(
+            partition_name(between, and),
+            FaultError::CannotPartition(self.backend()),
+        ))
     }
+}
+
+/// How a partition fault is named in messages: `partition [a, b] from [c]`.
+pub(crate) fn partition_name(between: &[String], and: &[String]) -> String {
+    format!(
+        "partition [{}] from [{}]",
+        between.join(", "),
+        and.join(", ")
+    )
 }
 
 /// Servers a user already runs: lock instances by URL, no faults.
@@ -143,9 +164,10 @@ impl UrlProvider {
     }
 }
 
+#[async_trait::async_trait]
 impl Provider for UrlProvider {
-    fn backend(&self) -> &str {
-        "url"
+    fn backend(&self) -> Backend {
+        Backend::Url
     }
     fn nodes(&self) -> Vec<(String, String)> {
         self.urls
@@ -154,25 +176,24 @@ impl Provider for UrlProvider {
             .map(|(i, u)| (format!("redis-{}", i + 1), u.clone()))
             .collect()
     }
-    fn supports(&self, fault: &FaultAction) -> Result<(), String> {
-        Err(format!(
-            "`{}` — servers given by URL are never faulted",
-            fault.describe()
-        ))
+    fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {
+        Err(Refusal::NeverFaulted {
+            fault: fault.describe(),
+        })
     }
-    fn crash(&self, node: &str) -> Result<(), LiveError> {
+    async fn crash(&self, node: &str) -> Result<(), LiveError> {
         Err(no_faults(node))
     }
-    fn pause(&self, node: &str) -> Result<(), LiveError> {
+    async fn pause(&self, node: &str) -> Result<(), LiveError> {
         Err(no_faults(node))
     }
-    fn resume(&self, node: &str) -> Result<(), LiveError> {
+    async fn resume(&self, node: &str) -> Result<(), LiveError> {
         Err(no_faults(node))
     }
-    fn restart(&self, node: &str, _: bool) -> Result<(), LiveError> {
+    async fn restart(&self, node: &str, _: bool) -> Result<(), LiveError> {
         Err(no_faults(node))
     }
-    fn promote(&self, node: &str) -> Result<(), LiveError> {
+    async fn promote(&self, node: &str) -> Result<(), LiveError> {
         Err(no_faults(node))
     }
     fn route(&self, instance: usize) -> usize {
@@ -196,8 +217,5 @@ pub(crate) fn route_to_primary(
 }
 
 fn no_faults(node: &str) -> LiveError {
-    LiveError::Fault {
-        fault: node.to_string(),
-        reason: "servers given by URL are never faulted".into(),
-    }
+    LiveError::fault(node, FaultError::UrlServer)
 }

@@ -638,12 +638,12 @@ mod tests {
                 i + 1
             );
         }
-        p.pause("redis-3").unwrap();
+        p.pause("redis-3").await.unwrap();
         let t = Instant::now();
         a.acquire().await.expect("2 of 3 is a quorum");
         let took = t.elapsed();
         assert_eq!(a.release().await, 2);
-        p.resume("redis-3").unwrap();
+        p.resume("redis-3").await.unwrap();
         assert!(
             took < Duration::from_millis(150),
             "decided at quorum, not after the stalled node's 2 s timeout: {took:?}"
@@ -670,10 +670,10 @@ mod tests {
         // Nothing under way: settled at once.
         a.settled().await;
         // redis-3 is frozen while the lock is taken and given back, so its SET is a straggler.
-        p.pause("redis-3").unwrap();
+        p.pause("redis-3").await.unwrap();
         let token = a.acquire().await.expect("2 of 3 is a quorum").token;
         assert_eq!(a.release().await, 2);
-        p.resume("redis-3").unwrap();
+        p.resume("redis-3").await.unwrap();
         // It grants once redis-3 thaws, and stays: only feeding its reply sends the delete.
         let deadline = Instant::now() + Duration::from_secs(10);
         while get(&c[2], "lock:settled").await != Reply::Bulk(token.clone()) {
@@ -718,10 +718,10 @@ mod tests {
         };
         let mut a = RealLock::new(recipe, "lock:order", c.clone(), 5).unwrap();
         // redis-3 is frozen while the lock is taken and given back, so its SET is a straggler.
-        p.pause("redis-3").unwrap();
+        p.pause("redis-3").await.unwrap();
         let old = a.acquire().await.expect("2 of 3 is a quorum").token;
         assert_eq!(a.release().await, 2);
-        p.resume("redis-3").unwrap();
+        p.resume("redis-3").await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while get(&c[2], "lock:order").await != Reply::Bulk(old.clone()) {
             assert!(
@@ -790,7 +790,7 @@ mod tests {
         for conn in &c {
             assert_eq!(get(conn, "lock:gate").await, Reply::Bulk(old.clone()));
         }
-        p.pause("redis-3").unwrap();
+        p.pause("redis-3").await.unwrap();
         assert_eq!(a.release().await, 2, "redis-3 cannot answer while frozen");
         assert!(a.gates[2].delete.is_some(), "redis-3's delete is under way");
         // The next acquire decides on redis-1 and redis-2; its SET to redis-3 waits for the
@@ -799,7 +799,7 @@ mod tests {
         let new = a.acquire().await.expect("2 of 3 is a quorum").token;
         assert_eq!(a.gates[2].held.len(), 1, "the SET to redis-3 waits");
         assert!(a.gates[..2].iter().all(|g| g.delete.is_none()));
-        p.resume("redis-3").unwrap();
+        p.resume("redis-3").await.unwrap();
         tokio::time::timeout(Duration::from_secs(20), a.settled())
             .await
             .expect("every send answered within 20 s");

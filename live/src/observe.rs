@@ -1,50 +1,61 @@
-//! Seeing what a fault did on a real server: synchronous probes the driver runs (on tokio's
-//! blocking pool) after each fault and while the run lasts.
+//! Seeing what a fault did on a real server: async probes the driver runs after each fault
+//! and while the run lasts.
 //!
 //! A fault is only as good as its observed effect: a crash is confirmed when the server stops
 //! answering, a restart or a resume when it answers `PING` again, a promotion when `ROLE`
 //! says `master`, and a primary dropping a stalled replica when the replica leaves its
 //! `INFO replication`.
 
-use crate::admin::query;
+use crate::admin::ask;
+use crate::ProbeError;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// How often a probe asks again.
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
 /// Asks `probe` until it says yes or `within` has passed; `what` names the awaited state.
-fn until(within: Duration, what: &str, mut probe: impl FnMut() -> bool) -> Result<(), String> {
+async fn until<F: Future<Output = bool>>(
+    within: Duration,
+    what: &'static str,
+    mut probe: impl FnMut() -> F,
+) -> Result<(), ProbeError> {
     let deadline = Instant::now() + within;
     loop {
-        if probe() {
+        if probe().await {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("{what} was not seen within {within:?}"));
+            return Err(ProbeError::NotSeen { what, within });
         }
-        std::thread::sleep(PROBE_EVERY);
+        tokio::time::sleep(PROBE_EVERY).await;
     }
 }
 
 /// Waits until the server at `addr` no longer answers `PING`.
-pub fn wait_down(addr: &str, within: Duration) -> Result<(), String> {
-    until(within, "the node down", || {
-        query::<String>(addr, &["PING"]).is_err()
+pub async fn wait_down(addr: &str, within: Duration) -> Result<(), ProbeError> {
+    until(within, "the node down", || async {
+        ask::<String>(addr, &["PING"]).await.is_err()
     })
+    .await
 }
 
 /// Waits until the server at `addr` answers `PING`.
-pub fn wait_up(addr: &str, within: Duration) -> Result<(), String> {
-    until(within, "the node answering", || {
-        query::<String>(addr, &["PING"]).is_ok()
+pub async fn wait_up(addr: &str, within: Duration) -> Result<(), ProbeError> {
+    until(within, "the node answering", || async {
+        ask::<String>(addr, &["PING"]).await.is_ok()
     })
+    .await
 }
 
 /// Waits until `ROLE` on the server at `addr` says `master`.
-pub fn wait_primary(addr: &str, within: Duration) -> Result<(), String> {
-    until(within, "the node a primary", || {
-        query::<redis::Value>(addr, &["ROLE"]).is_ok_and(|v| role_is_master(&v))
+pub async fn wait_primary(addr: &str, within: Duration) -> Result<(), ProbeError> {
+    until(within, "the node a primary", || async {
+        ask::<redis::Value>(addr, &["ROLE"])
+            .await
+            .is_ok_and(|v| role_is_master(&v))
     })
+    .await
 }
 
 fn role_is_master(v: &redis::Value) -> bool {
@@ -58,8 +69,8 @@ fn role_is_master(v: &redis::Value) -> bool {
 }
 
 /// The replicas a primary streams to now, as `(ip, port)` from its `INFO replication`.
-pub fn connected_replicas(addr: &str) -> Result<Vec<(String, u16)>, String> {
-    let info = query::<String>(addr, &["INFO", "replication"])?;
+pub async fn connected_replicas(addr: &str) -> Result<Vec<(String, u16)>, ProbeError> {
+    let info = ask::<String>(addr, &["INFO", "replication"]).await?;
     Ok(parse_replicas(&info))
 }
 

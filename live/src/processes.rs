@@ -8,13 +8,14 @@
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
 use crate::admin::free_port;
-use crate::{LiveError, Provider};
+use crate::server::{Promotion, RedisArgs};
+use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
 use scenario::{FaultAction, Topology};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to accept connections, or a replica to link up.
@@ -76,6 +77,11 @@ struct Node {
 
 /// Redis servers running as local processes.
 pub struct Processes {
+    inner: Arc<Inner>,
+}
+
+/// The servers, shared with the blocking pool while one restarts.
+struct Inner {
     bin: PathBuf,
     root: PathBuf,
     aof: bool,
@@ -97,22 +103,31 @@ pub fn find_redis_server() -> Result<PathBuf, LiveError> {
 }
 
 impl Processes {
+    /// Starts the servers `scenario` needs after refusing (before anything starts) what local
+    /// processes cannot play; with an append-only file when a fault restarts a node with
+    /// persistence. Blocks until every server answers and every replica streams.
+    pub fn start_for(scenario: &scenario::Scenario) -> Result<Processes, LiveError> {
+        crate::driver::check_support_of(
+            scenario,
+            Backend::Processes,
+            &Processes::can_inject,
+            scenario.topology.node_names().len(),
+        )?;
+        find_redis_server()?;
+        Processes::start(&scenario.topology, crate::server::needs_aof(scenario))
+    }
+
     /// Starts the servers of `topology`; with `aof`, every write is fsynced to an append-only
-    /// file so a restart "with persistence" keeps it.
+    /// file so a restart "with persistence" keeps it. Blocks until every server answers and
+    /// every replica streams.
     pub fn start(topology: &Topology, aof: bool) -> Result<Processes, LiveError> {
-        let repl_timeout_s = match topology {
-            Topology::Replicated {
-                repl_timeout_ms, ..
-            } => repl_timeout_ms.div_ceil(1000).max(1),
-            _ => 60,
-        };
         let bin = find_redis_server()?;
         let root =
             std::env::temp_dir().join(format!("locksim-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&root)?;
         let names = topology.node_names();
         let replicated = matches!(topology, Topology::Replicated { .. });
-        let p = Processes {
+        let p = Inner {
             bin,
             root,
             aof,
@@ -120,7 +135,7 @@ impl Processes {
             nodes: Mutex::new(Vec::new()),
             primary: AtomicUsize::new(0),
             spawner: Spawner::new(),
-            repl_timeout_s,
+            repl_timeout_s: crate::server::repl_timeout_s(topology),
         };
         for (i, name) in names.iter().enumerate() {
             let dir = p.root.join(name);
@@ -144,9 +159,35 @@ impl Processes {
                 p.wait_link_up(i)?;
             }
         }
-        Ok(p)
+        Ok(Processes { inner: Arc::new(p) })
     }
 
+    /// Whether local processes can suffer `fault`: everything but partitions and server
+    /// clock jumps.
+    pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
+        match fault {
+            FaultAction::Partition { .. } => Err(Refusal::LoopbackPartition {
+                fault: fault.describe(),
+            }),
+            FaultAction::ClockJump { .. } => Err(Refusal::ServerClock {
+                fault: fault.describe(),
+                server: "a redis-server's clock",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// PIDs of the servers running now (for leak checks).
+    pub fn pids(&self) -> Vec<u32> {
+        self.inner
+            .lock()
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+            .collect()
+    }
+}
+
+impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Node>> {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -159,85 +200,32 @@ impl Processes {
         self.lock()
             .iter()
             .position(|n| n.name == node)
-            .ok_or_else(|| LiveError::Fault {
-                fault: node.into(),
-                reason: "no such node".into(),
-            })
+            .ok_or_else(|| LiveError::fault(node, FaultError::NoSuchNode))
     }
 
-    /// Whether local processes can suffer `fault`: everything but partitions and server
-    /// clock jumps.
-    pub fn can_inject(fault: &FaultAction) -> Result<(), String> {
-        match fault {
-            FaultAction::Partition { .. } => Err(format!(
-                "`{}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)",
-                fault.describe()
-            )),
-            FaultAction::ClockJump { .. } => Err(format!(
-                "`{}`: a redis-server's clock cannot be moved (client clocks can: target a client)",
-                fault.describe()
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// PIDs of the servers running now (for leak checks).
-    pub fn pids(&self) -> Vec<u32> {
-        self.lock()
-            .iter()
-            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
-            .collect()
-    }
-
-    /// Starts `node` (on its port, or a free one the first time).
+    /// Starts `node` (on its port, or a free one the first time; a first start tries three
+    /// ports).
     fn spawn(&self, node: &mut Node, replica_of: Option<u16>) -> Result<(), LiveError> {
-        let mut last = String::new();
-        for _ in 0..3 {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
             let port = if node.port != 0 {
                 node.port
             } else {
                 free_port()?
             };
+            let dir = node.dir.display().to_string();
+            let log = node.dir.join("redis.log");
+            let args = RedisArgs::new(port, &dir, self.aof, self.repl_timeout_s)
+                .bind("127.0.0.1")
+                .logfile(&log.display().to_string())
+                .replica_of(replica_of.map(|p| ("127.0.0.1", p)))
+                .into_args();
             let mut cmd = Command::new(&self.bin);
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--protected-mode",
-                "no",
-            ])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                if self.aof { "yes" } else { "no" },
-            ])
-            .args([
-                "--appendfsync",
-                "always",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ])
-            .args([
-                "--repl-diskless-sync",
-                "yes",
-                "--repl-diskless-sync-delay",
-                "0",
-            ])
-            .args(["--repl-timeout", &self.repl_timeout_s.to_string()])
-            .arg("--dir")
-            .arg(&node.dir)
-            .arg("--logfile")
-            .arg(node.dir.join("redis.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-            if let Some(p) = replica_of {
-                cmd.args(["--replicaof", "127.0.0.1", &p.to_string()]);
-            }
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             // SAFETY: prctl is async-signal-safe and touches only the child being set up.
             unsafe {
                 cmd.pre_exec(|| {
@@ -246,7 +234,7 @@ impl Processes {
                 });
             }
             let mut child = self.spawner.spawn(cmd)?;
-            match wait_ready(port, &mut child) {
+            match wait_ready(port, &mut child, &log) {
                 Ok(()) => {
                     node.port = port;
                     node.child = Some(child);
@@ -255,17 +243,13 @@ impl Processes {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    last = format!("{e}; log: {}", tail(&node.dir.join("redis.log")));
-                    if node.port != 0 {
-                        break; // a restart must keep its port
+                    // A restart must keep its port.
+                    if node.port != 0 || attempts == 3 {
+                        return Err(LiveError::startup(node.name.clone(), e));
                     }
                 }
             }
         }
-        Err(LiveError::Startup {
-            node: node.name.clone(),
-            reason: last,
-        })
     }
 
     fn wait_link_up(&self, i: usize) -> Result<(), LiveError> {
@@ -297,43 +281,23 @@ impl Processes {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Err(LiveError::Startup {
-            node: name,
-            reason: format!("replication not streaming within {STARTUP:?}"),
-        })
+        Err(LiveError::startup(
+            name,
+            StartupError::NotStreaming(STARTUP),
+        ))
     }
 
     fn signal(&self, node: &str, sig: libc::c_int) -> Result<(), LiveError> {
         let i = self.index(node)?;
         let nodes = self.lock();
         let Some(child) = nodes[i].child.as_ref() else {
-            return Err(LiveError::Fault {
-                fault: node.into(),
-                reason: "the node is not running".into(),
-            });
+            return Err(LiveError::fault(node, FaultError::NotRunning));
         };
         // SAFETY: kill(2) on a child we own and have not reaped.
         if unsafe { libc::kill(child.id() as libc::pid_t, sig) } != 0 {
             return Err(std::io::Error::last_os_error().into());
         }
         Ok(())
-    }
-}
-
-impl Provider for Processes {
-    fn backend(&self) -> &str {
-        "processes"
-    }
-
-    fn nodes(&self) -> Vec<(String, String)> {
-        self.lock()
-            .iter()
-            .map(|n| (n.name.clone(), format!("redis://127.0.0.1:{}", n.port)))
-            .collect()
-    }
-
-    fn supports(&self, fault: &FaultAction) -> Result<(), String> {
-        Processes::can_inject(fault)
     }
 
     fn crash(&self, node: &str) -> Result<(), LiveError> {
@@ -346,14 +310,7 @@ impl Provider for Processes {
         Ok(())
     }
 
-    fn pause(&self, node: &str) -> Result<(), LiveError> {
-        self.signal(node, libc::SIGSTOP)
-    }
-
-    fn resume(&self, node: &str) -> Result<(), LiveError> {
-        self.signal(node, libc::SIGCONT)
-    }
-
+    /// Kills `node` and starts it again on its port (blocks until it answers).
     fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError> {
         self.crash(node)?;
         let i = self.index(node)?;
@@ -377,36 +334,80 @@ impl Provider for Processes {
         started
     }
 
-    fn promote(&self, node: &str) -> Result<(), LiveError> {
+    fn pid(&self, node: &str) -> Result<u32, LiveError> {
         let i = self.index(node)?;
-        let port = self.port(i);
-        let fault = |reason: String| LiveError::Fault {
-            fault: format!("promote {node}"),
-            reason,
-        };
-        query::<String>(port, &["REPLICAOF", "NO", "ONE"]).map_err(fault)?;
-        self.primary.store(i, Ordering::SeqCst);
-        let others: Vec<u16> = {
-            let nodes = self.lock();
+        let pid = self.lock()[i].child.as_ref().map(|c| c.id());
+        pid.ok_or_else(|| LiveError::fault(node, FaultError::NotRunning))
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Processes {
+    fn backend(&self) -> Backend {
+        Backend::Processes
+    }
+
+    fn nodes(&self) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), format!("redis://127.0.0.1:{}", n.port)))
+            .collect()
+    }
+
+    fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {
+        Processes::can_inject(fault)
+    }
+
+    async fn crash(&self, node: &str) -> Result<(), LiveError> {
+        self.inner.crash(node)
+    }
+
+    async fn pause(&self, node: &str) -> Result<(), LiveError> {
+        self.inner.signal(node, libc::SIGSTOP)
+    }
+
+    async fn resume(&self, node: &str) -> Result<(), LiveError> {
+        self.inner.signal(node, libc::SIGCONT)
+    }
+
+    /// Starts the server on the blocking pool (it waits for the server to answer).
+    async fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError> {
+        let inner = self.inner.clone();
+        let name = node.to_string();
+        tokio::task::spawn_blocking(move || inner.restart(&name, persistence))
+            .await
+            .map_err(|e| LiveError::fault(format!("restart {node}"), e))?
+    }
+
+    async fn promote(&self, node: &str) -> Result<(), LiveError> {
+        let p = &self.inner;
+        let i = p.index(node)?;
+        let port = p.port(i);
+        let followers = {
+            let nodes = p.lock();
             (0..nodes.len())
                 .filter(|j| *j != i && nodes[*j].child.is_some())
-                .map(|j| nodes[j].port)
+                .map(|j| format!("127.0.0.1:{}", nodes[j].port))
                 .collect()
         };
-        for other in others {
-            // A frozen or dead node is left as it is, as Sentinel would.
-            let _ = query::<String>(other, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
-        }
-        Ok(())
+        let promotion = Promotion {
+            node,
+            index: i,
+            addr: format!("127.0.0.1:{port}"),
+            followers,
+            announce: ("127.0.0.1".into(), port),
+        };
+        crate::server::promote(promotion, &p.primary).await
     }
 
     fn route(&self, instance: usize) -> usize {
-        crate::route_to_primary(self.replicated, &self.primary, instance)
+        crate::route_to_primary(self.inner.replicated, &self.inner.primary, instance)
     }
 
     fn died_on_their_own(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for node in self.lock().iter_mut() {
+        for node in self.inner.lock().iter_mut() {
             let exited = node
                 .child
                 .as_mut()
@@ -420,24 +421,21 @@ impl Provider for Processes {
     }
 
     fn admin_addr(&self, node: &str) -> Option<String> {
-        let i = self.index(node).ok()?;
-        Some(format!("127.0.0.1:{}", self.port(i)))
+        let i = self.inner.index(node).ok()?;
+        Some(format!("127.0.0.1:{}", self.inner.port(i)))
     }
 
     fn replica_named_by(&self, _ip: &str, port: u16) -> Option<String> {
-        self.lock()
+        self.inner
+            .lock()
             .iter()
             .find(|n| n.port == port)
             .map(|n| n.name.clone())
     }
 
     /// Reads the process state in `/proc/<pid>/stat` until it says stopped (`T`).
-    fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), String> {
-        let i = self.index(node).map_err(|e| e.to_string())?;
-        let pid = self.lock()[i].child.as_ref().map(|c| c.id());
-        let Some(pid) = pid else {
-            return Err("the node is not running".into());
-        };
+    async fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), LiveError> {
+        let pid = self.inner.pid(node)?;
         let deadline = Instant::now() + within;
         loop {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -449,16 +447,17 @@ impl Provider for Processes {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "not seen stopped within {within:?} (state {state:?})"
+                return Err(LiveError::fault(
+                    format!("pause {node}"),
+                    FaultError::NotStopped { within, state },
                 ));
             }
-            std::thread::sleep(Duration::from_millis(2));
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 }
 
-impl Drop for Processes {
+impl Drop for Inner {
     fn drop(&mut self) {
         for node in self.lock().iter_mut() {
             if let Some(mut child) = node.child.take() {
@@ -476,22 +475,30 @@ fn unique() -> u64 {
 }
 
 /// One synchronous command to the local server on `port`.
-fn query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, String> {
+fn query<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> Result<T, redis::RedisError> {
     crate::admin::query(&format!("127.0.0.1:{port}"), args)
 }
 
-fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
+/// Waits until the server on `port` answers, or says why it did not (with its `log`'s end).
+fn wait_ready(port: u16, child: &mut Child, log: &Path) -> Result<(), StartupError> {
     let deadline = Instant::now() + STARTUP;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server exited at start ({status})"));
+            return Err(StartupError::Exited {
+                status,
+                log: tail(log),
+            });
         }
         if query::<String>(port, &["PING"]).is_ok() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(format!("no answer on port {port} within {STARTUP:?}"))
+    Err(StartupError::NoAnswer {
+        addr: format!("127.0.0.1:{port}"),
+        within: STARTUP,
+        detail: format!("; log: {}", tail(log)),
+    })
 }
 
 fn tail(log: &Path) -> String {

@@ -1,0 +1,82 @@
+//! What a backend can play: refusing a scenario before any server starts.
+
+use crate::{Backend, LiveError, Provider, Refusal};
+use scenario::{FaultAction, Scenario, Topology};
+
+/// Refuses a scenario that `provider` cannot play as written.
+pub fn check_support(scenario: &Scenario, provider: &dyn Provider) -> Result<(), LiveError> {
+    let supports = |f: &FaultAction| provider.supports(f);
+    check_support_of(
+        scenario,
+        provider.backend(),
+        &supports,
+        provider.nodes().len(),
+    )
+}
+
+/// Refuses, before any server is started, a scenario that `backend` — which can inject the
+/// faults `supports` accepts and offers `nodes` servers — cannot play.
+pub(crate) fn check_support_of(
+    scenario: &Scenario,
+    backend: Backend,
+    supports: &dyn Fn(&FaultAction) -> Result<(), Refusal>,
+    nodes: usize,
+) -> Result<(), LiveError> {
+    let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
+    if let Some(node) = scenario.clocks.nodes.keys().next() {
+        return refuse(format!(
+            "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
+        ));
+    }
+    if scenario.network != scenario::Network::default() {
+        return refuse("network: latency and loss cannot be shaped between local processes".into());
+    }
+    if let Topology::Replicated {
+        replication_lag_ms,
+        sentinel,
+        ..
+    } = &scenario.topology
+    {
+        if *replication_lag_ms > 0.0 {
+            return refuse(
+                "topology.replicated.replication_lag_ms: replication lag cannot be imposed on real servers (pause the replica instead)"
+                    .into(),
+            );
+        }
+        if sentinel.is_some() && backend == Backend::Processes {
+            return refuse(
+                "topology.replicated.sentinel: Sentinel failover needs the containers backend"
+                    .into(),
+            );
+        }
+    }
+    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
+    for (i, f) in scenario.faults.iter().enumerate() {
+        let client_side = match &f.action {
+            FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
+            FaultAction::ClockJump { target, .. } => clients.contains(&target.as_str()),
+            _ => false,
+        };
+        if client_side && backend != Backend::Url {
+            continue;
+        }
+        if let Err(source) = supports(&f.action) {
+            return Err(LiveError::UnsupportedFault {
+                backend,
+                index: i,
+                source,
+            });
+        }
+    }
+    let want = if backend == Backend::Url {
+        scenario.topology.lock_instances()
+    } else {
+        scenario.topology.node_names().len()
+    };
+    if nodes != want {
+        return refuse(format!(
+            "the scenario needs {want} Redis instances, {nodes} given"
+        ));
+    }
+    Ok(())
+}

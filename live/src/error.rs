@@ -1,0 +1,277 @@
+//! What can go wrong on real Redis, as typed errors with their sources kept.
+
+use crate::Backend;
+use std::time::Duration;
+use thiserror::Error;
+
+/// What can go wrong on real Redis.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The scenario asks for something this backend cannot do; nothing was started.
+    #[error("the {backend} backend cannot play this scenario: {what}")]
+    Unsupported {
+        /// The backend that refused.
+        backend: Backend,
+        /// What it cannot do, with where the scenario asks for it.
+        what: String,
+    },
+    /// The scenario schedules a fault this backend cannot inject; nothing was started.
+    #[error("the {backend} backend cannot play this scenario: faults[{index}]")]
+    UnsupportedFault {
+        /// The backend that refused.
+        backend: Backend,
+        /// The fault's index in the scenario's schedule.
+        index: usize,
+        /// Why it cannot.
+        #[source]
+        source: Refusal,
+    },
+    /// `redis-server` is not installed.
+    #[error("redis-server was not found on PATH: install Debian's redis-server (scripts/test.sh does) or pass --redis URL")]
+    NoRedisServer,
+    /// A server did not come up.
+    #[error("{node} did not start")]
+    Startup {
+        /// The node or Sentinel.
+        node: String,
+        /// What went wrong.
+        #[source]
+        source: StartupError,
+    },
+    /// The Docker engine could not be used (unreachable, no image, a network refused).
+    #[error("the containers backend cannot start")]
+    Engine(#[source] StartupError),
+    /// A Redis server could not be reached.
+    #[error("cannot reach Redis at {url}")]
+    Unreachable {
+        /// The server's URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: ConnectError,
+    },
+    /// A fault could not be carried out.
+    #[error("fault `{fault}` failed")]
+    Fault {
+        /// The fault, described.
+        fault: String,
+        /// Why it failed.
+        #[source]
+        source: FaultError,
+    },
+    /// A fault was carried out but its effect was not seen.
+    #[error(transparent)]
+    Unconfirmed(#[from] ProbeError),
+    /// Anything the operating system refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl LiveError {
+    /// A failed fault: `fault` (described) and why.
+    pub(crate) fn fault(fault: impl Into<String>, source: impl Into<FaultError>) -> LiveError {
+        LiveError::Fault {
+            fault: fault.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A server that did not start, and why.
+    pub(crate) fn startup(node: impl Into<String>, source: impl Into<StartupError>) -> LiveError {
+        LiveError::Startup {
+            node: node.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Why a backend cannot inject a fault.
+#[derive(Debug, Error)]
+pub enum Refusal {
+    /// Servers given by URL belong to the user.
+    #[error("`{fault}` — servers given by URL are never faulted")]
+    NeverFaulted {
+        /// The fault, described.
+        fault: String,
+    },
+    /// Local processes share the loopback interface.
+    #[error("`{fault}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)")]
+    LoopbackPartition {
+        /// The fault, described.
+        fault: String,
+    },
+    /// A real server's clock cannot be moved.
+    #[error("`{fault}`: {server} cannot be moved (client clocks can: target a client)")]
+    ServerClock {
+        /// The fault, described.
+        fault: String,
+        /// Whose clock (`a redis-server's clock`).
+        server: &'static str,
+    },
+    /// The protected resource lives in the harness.
+    #[error("`{fault}`: the protected resource lives in the harness and cannot be cut off")]
+    Resource {
+        /// The fault, described.
+        fault: String,
+    },
+}
+
+/// Why a fault could not be carried out.
+#[derive(Debug, Error)]
+pub enum FaultError {
+    /// The provider has no node of that name.
+    #[error("no such node")]
+    NoSuchNode,
+    /// The node's server is not running.
+    #[error("the node is not running")]
+    NotRunning,
+    /// The harness cannot look at the node to confirm the fault.
+    #[error("cannot look at the node")]
+    CannotLook,
+    /// Servers given by URL belong to the user.
+    #[error("servers given by URL are never faulted")]
+    UrlServer,
+    /// A server's clock cannot be moved (the target is no client).
+    #[error("{0}'s clock cannot be moved by this backend")]
+    ServerClock(String),
+    /// The command to send was empty.
+    #[error("no command")]
+    NoCommand,
+    /// This backend cannot cut links.
+    #[error("the {0} backend cannot partition")]
+    CannotPartition(Backend),
+    /// A partition names a name this backend cannot cut off.
+    #[error("the protected resource lives in the harness and cannot be partitioned by the containers backend")]
+    Resource,
+    /// A partition that cuts nothing.
+    #[error("no link between a client and a node, or between two nodes, to cut")]
+    NothingToCut,
+    /// A frozen process not seen stopped.
+    #[error("not seen stopped within {within:?} (state {state:?})")]
+    NotStopped {
+        /// How long the harness looked.
+        within: Duration,
+        /// The last process state seen.
+        state: Option<char>,
+    },
+    /// A restarted server that does not answer.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    /// The Docker engine refused.
+    #[error("the Docker engine refused")]
+    Engine(#[from] bollard::errors::Error),
+    /// A command to a server failed.
+    #[error("a command failed")]
+    Redis(#[from] redis::RedisError),
+    /// The operating system refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Starting a server again failed.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// Work moved off the async workers did not finish.
+    #[error("the provider's worker did not finish")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Why a server, a Sentinel or the engine did not come up.
+#[derive(Debug, Error)]
+pub enum StartupError {
+    /// `redis-server` exited while starting.
+    #[error("redis-server exited at start ({status}); log: {log}")]
+    Exited {
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// The last lines of its log.
+        log: String,
+    },
+    /// The server did not answer `PING` in time.
+    #[error("no answer on {addr} within {within:?}{detail}")]
+    NoAnswer {
+        /// Where it was asked.
+        addr: String,
+        /// How long.
+        within: Duration,
+        /// What else is known (the image, the log).
+        detail: String,
+    },
+    /// A replica's replication link did not come up.
+    #[error("replication not streaming within {0:?}")]
+    NotStreaming(Duration),
+    /// A Sentinel did not find the others and the replicas.
+    #[error("did not discover the other Sentinels and the replicas within {0:?}")]
+    SentinelsApart(Duration),
+    /// The image is not on the engine.
+    #[error("image {image} is not on the engine; build it with scripts/build-image.sh and set LOCKSIM_REDIS_IMAGE=locksim/redis:local")]
+    NotOnEngine {
+        /// The image.
+        image: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The image is not on the engine and could not be pulled.
+    #[error("image {image} is not on the engine and could not be pulled (scripts/build-image.sh builds locksim/redis:local)")]
+    NoImage {
+        /// The image.
+        image: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The Docker engine refused or is not there.
+    #[error("{what}")]
+    Engine {
+        /// What was being done.
+        what: String,
+        /// The engine's answer.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The operating system refused.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The server did not accept in time.
+    #[error("no connection within {0:?}")]
+    Timeout(Duration),
+    /// The `redis` crate refused.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+/// A fault's effect not seen, or a probe that could not ask.
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    /// The awaited state was not seen in time.
+    #[error("{what} was not seen within {within:?}")]
+    NotSeen {
+        /// The awaited state (`the node down`).
+        what: &'static str,
+        /// How long the probe looked.
+        within: Duration,
+    },
+    /// The server could not be asked.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+/// `error` and its sources, joined by `: ` (what a message for a person shows).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        // A transparent wrapper repeats its source's text: show it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = e.source();
+    }
+    out
+}
