@@ -17,9 +17,17 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// The key now holds this entry.
-    Put { key: String, entry: Entry },
+    Put {
+        /// The key written.
+        key: String,
+        /// What it holds now.
+        entry: Entry,
+    },
     /// The key is gone.
-    Del { key: String },
+    Del {
+        /// The key deleted.
+        key: String,
+    },
 }
 
 /// A node's keyspace.
