@@ -101,6 +101,37 @@ fn a_write_replicated_before_the_crash_survives_the_promote() {
     assert_eq!(w.value_on(replica), Some("v1"));
 }
 
+#[test]
+fn a_write_still_in_a_crashed_primarys_buffers_dies_with_it_even_if_it_restarts() {
+    let faults = r#"{"at_ms": 10, "crash": "primary"},
+        {"at_ms": 20, "restart": {"node": "primary", "persistence": true}}"#;
+    let sc = scenario(&replicated(1, 50.0, ""), faults);
+    let mut w = world(&sc);
+    let (primary, replica) = (w.node("primary"), w.node("replica-1"));
+    w.write(primary, "v1");
+    w.play_until(1000);
+    assert_eq!(w.value_on(primary), Some("v1"), "kept on disk");
+    // The simulator does not resync a restarted primary's replicas (Redis would).
+    assert_eq!(
+        w.value_on(replica),
+        None,
+        "the stream from the old life is gone"
+    );
+}
+
+#[test]
+fn a_paused_primary_streams_its_writes_when_it_resumes() {
+    let pause = r#"{"at_ms": 10, "pause_node": {"node": "primary", "for_ms": 100}}"#;
+    let sc = scenario(&replicated(1, 50.0, ""), pause);
+    let mut w = world(&sc);
+    w.write(w.node("primary"), "v1");
+    w.play_until(1000);
+    assert_eq!(
+        key_changes(&w, "replica-1"),
+        [(110.2, KeyChange::Set, true)]
+    );
+}
+
 /// Two replicas, 10 ms of lag, and replica-2 cut off from the primary for the whole run.
 fn one_of_two_replicas_cut() -> Scenario {
     let cut = r#"{"at_ms": 0, "partition": {"between": ["primary"], "and": ["replica-2"]}}"#;
