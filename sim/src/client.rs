@@ -1,7 +1,7 @@
 //! A simulated client process: the shared client host plus what only the simulator has —
 //! crashes, stop-the-world pauses and the events held back during one.
 
-use crate::world::Ev;
+use crate::events::Ev;
 use workload::Host;
 
 /// One simulated client process.

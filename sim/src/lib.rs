@@ -4,12 +4,21 @@
 //! streams (network, each client), no threads and no wall clock: the same scenario and seed
 //! give the same history, byte for byte. The clients run `lock-core`'s [`lock_core::LockMachine`],
 //! the very machine the real-Redis driver runs.
+//!
+//! Every fault's node and client names are resolved once, before the run. A scenario built
+//! in code whose fault names a node or client it does not have (a file with one does not
+//! validate) is not played: its history is the run's start, one
+//! [`checker::Event::Inconclusive`] per such name (naming the fault and the name), and the
+//! run's end, so its verdict is inconclusive rather than a verdict on another scenario.
 
-pub mod network;
+#![deny(missing_docs)]
+
 pub mod node;
-pub mod queue;
 
 mod client;
+mod events;
+mod network;
+mod queue;
 mod world;
 
 pub use world::SimRun;
@@ -27,11 +36,17 @@ pub const EVENT_BUDGET: u64 = 1_000_000;
 
 /// Plays a validated scenario with `seed` and returns its history, stopping after
 /// [`EVENT_BUDGET`] events.
+///
+/// A scenario that skipped validation and names an unknown node or client in a fault is not
+/// played (see the crate documentation).
 pub fn run(scenario: &Scenario, seed: u64) -> SimRun {
     run_with_budget(scenario, seed, EVENT_BUDGET)
 }
 
 /// [`run`] with another event budget.
 pub fn run_with_budget(scenario: &Scenario, seed: u64, budget: u64) -> SimRun {
-    world::World::new(scenario, seed).run(seed, budget)
+    match world::World::new(scenario, seed) {
+        Ok(world) => world.run(seed, budget),
+        Err(unknown) => world::not_played(scenario, seed, &unknown),
+    }
 }

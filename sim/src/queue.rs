@@ -50,12 +50,14 @@ impl<T> EventQueue<T> {
         self.slots[slot as usize].take().map(|item| (at, item))
     }
 
-    /// How many items wait.
-    pub fn len(&self) -> usize {
-        self.heap.len()
+    /// When the earliest item is due, if any.
+    #[cfg(test)]
+    pub fn next_at(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// Whether nothing waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }

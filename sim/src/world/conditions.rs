@@ -1,0 +1,103 @@
+//! Faults and client starts that wait for an observed state (`after`): when the condition is
+//! seen they are scheduled, and a condition never seen makes the run inconclusive.
+
+use super::{World, MS};
+use crate::events::Ev;
+use checker::Event as H;
+
+/// What waits for a condition: a fault (index) or a client start (index).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Waiting {
+    Fault(usize),
+    Start(usize),
+}
+
+/// A fault or client start that waits for an observed state (`after`).
+pub(super) struct Waiter<'s> {
+    what: Waiting,
+    /// Not before this true time (`at_ms`, `start_ms`), µs.
+    at: u64,
+    after: &'s scenario::After,
+    /// Whether the condition was seen (or the wait timed out): nothing more to do.
+    done: bool,
+}
+
+/// The event that carries out a fault or a client start.
+fn event_for(what: Waiting) -> Ev {
+    match what {
+        Waiting::Fault(i) => Ev::Fault(i),
+        Waiting::Start(c) => Ev::ClientStart(c),
+    }
+}
+
+impl World<'_> {
+    /// Puts every fault and client start on the queue: at its time, or (with `after`) its
+    /// condition's deadline, to be scheduled when the condition is seen.
+    pub(super) fn schedule_faults_and_starts(&mut self) {
+        let sc = self.sc;
+        let starts = sc.clients.iter().map(|c| (c.start_ms, c.after.as_ref()));
+        let faults = sc.faults.iter().map(|f| (f.at_ms, f.after.as_ref()));
+        let all = faults
+            .enumerate()
+            .map(|(i, f)| (Waiting::Fault(i), f))
+            .chain(starts.enumerate().map(|(i, c)| (Waiting::Start(i), c)));
+        for (what, (at_ms, after)) in all {
+            let at = at_ms * MS;
+            match after {
+                None => self.queue.push(at, event_for(what)),
+                Some(after) => {
+                    let deadline = at.saturating_add(after.timeout_ms * MS);
+                    self.queue
+                        .push(deadline, Ev::ConditionDeadline(self.waiters.len()));
+                    self.waiters.push(Waiter {
+                        what,
+                        at,
+                        after,
+                        done: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Schedules whatever waits for a state `event` shows (before it is recorded).
+    pub(super) fn wake_waiters(&mut self, event: &H) {
+        for w in self.waiters.iter_mut().filter(|w| !w.done) {
+            if w.after.condition.met_by(event) {
+                w.done = true;
+                let at = w.at.max(self.now + w.after.delay_ms * MS);
+                self.queue.push(at, event_for(w.what));
+            }
+        }
+    }
+
+    /// Waiter `i`'s wait times out: if its condition was not seen, the run is inconclusive.
+    pub(super) fn condition_deadline(&mut self, i: usize) {
+        if !self.waiters[i].done {
+            self.waiters[i].done = true;
+            let within = format!("within {} ms", self.waiters[i].after.timeout_ms);
+            let reason = self.not_seen(i, &within);
+            self.record(H::Inconclusive { reason });
+        }
+    }
+
+    /// The run ended: every condition still not seen makes it inconclusive.
+    pub(super) fn conditions_not_seen_by_the_end(&mut self) {
+        for i in 0..self.waiters.len() {
+            if !self.waiters[i].done {
+                let reason = self.not_seen(i, "by the end of the run");
+                self.record(H::Inconclusive { reason });
+            }
+        }
+    }
+
+    /// Why waiter `i`'s condition makes the run inconclusive.
+    fn not_seen(&self, i: usize, when: &str) -> String {
+        let w = &self.waiters[i];
+        let what = match w.what {
+            Waiting::Fault(f) => format!("faults[{f}] ({})", self.sc.faults[f].action.describe()),
+            Waiting::Start(c) => format!("clients[{c}] ({}) start", self.sc.clients[c].name),
+        };
+        w.after.condition.not_seen(&what, when)
+    }
+}

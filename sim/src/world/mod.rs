@@ -1,0 +1,311 @@
+//! The simulated world and its event loop: Redis nodes with replication and Sentinel, the
+//! network, clients running the lock core, the protected resource, and the fault schedule.
+//!
+//! [`World`] holds the state; its behaviour is split by concept, one `impl World` per file:
+//!
+//! - `plan`: fault names resolved to indices once, when the world is built;
+//! - `faults`: injecting and healing faults, and node crashes, restarts and pauses;
+//! - `nodes`: the requests a node serves and the key changes it records;
+//! - `replication`: the replication stream, its backlog, `repl-timeout` and `WAIT`;
+//! - `sentinel`: when Sentinel sees the primary down, its failover, and rejoining;
+//! - `clients`: hosting the clients and carrying out what they ask;
+//! - `resource`: the protected resource;
+//! - `conditions`: faults and client starts that wait for an observed state.
+//!
+//! This file builds the world, runs the loop and routes each event to its concept.
+
+mod clients;
+mod conditions;
+mod faults;
+mod nodes;
+mod plan;
+mod replication;
+mod resource;
+mod sentinel;
+#[cfg(test)]
+mod tests;
+
+use crate::client::SimClient;
+use crate::events::Ev;
+use crate::network::Network;
+use crate::node::{Effect, Keyspace};
+use crate::queue::EventQueue;
+use checker::{Effect as Seen, Event as H, Healed, Record};
+use conditions::Waiter;
+use lock_core::Event as LockEvent;
+use nodes::{Role, SimNode};
+use plan::Step;
+pub(crate) use plan::UnknownName;
+use scenario::{ClockSpec, Scenario, Topology};
+use std::collections::BTreeMap;
+use workload::clock::Clock;
+use workload::{streams, Host, Input, Output, Resource};
+
+/// Microseconds per millisecond: the queue runs on µs of true time.
+const MS: u64 = 1_000;
+
+/// What a run produced: the history and how many events the simulator processed.
+#[derive(Debug, Clone)]
+pub struct SimRun {
+    /// The history, in true-time order.
+    pub records: Vec<Record>,
+    /// Events processed by the loop (for the event-rate benchmark).
+    pub events: u64,
+    /// Why the run stopped before `duration_ms` (the event budget ran out), if it did: the
+    /// history is then a prefix of the run, and a property that holds on it is not proven.
+    pub cut_short: Option<String>,
+}
+
+/// The history of a scenario that cannot be played because a fault names a node or client
+/// it does not have: the run's start, one inconclusive record per such name, and its end.
+///
+/// Nothing is simulated. A run without that fault, or with it aimed at another node, would
+/// prove nothing about the scenario as written, and its verdict must not read as one.
+pub(crate) fn not_played(sc: &Scenario, seed: u64, unknown: &[UnknownName]) -> SimRun {
+    let at_start = |event| Record { t_us: 0, event };
+    let mut records = vec![at_start(run_started(sc, seed))];
+    records.extend(unknown.iter().map(|e| {
+        at_start(H::Inconclusive {
+            reason: format!("not played: {e}"),
+        })
+    }));
+    records.push(at_start(H::RunEnded {}));
+    SimRun {
+        records,
+        events: 0,
+        cut_short: None,
+    }
+}
+
+/// The history's first record.
+fn run_started(sc: &Scenario, seed: u64) -> H {
+    H::RunStarted {
+        scenario: sc.name.clone(),
+        backend: "sim".into(),
+        seed,
+        resource: sc.resource.key.clone(),
+        ttl_ms: sc.recipe.ttl_ms,
+        clocks: sc.clocks.starts(),
+        checker: sc.checker.clone(),
+    }
+}
+
+/// The simulated world.
+pub(crate) struct World<'s> {
+    sc: &'s Scenario,
+    key: String,
+    now: u64,
+    end: u64,
+    queue: EventQueue<Ev>,
+    nodes: Vec<SimNode>,
+    clients: Vec<SimClient>,
+    net: Network,
+    /// The faults with their names resolved, indexed as in the scenario.
+    plan: Vec<Step>,
+    /// The primary clients are told to use (replicated topology).
+    primary: usize,
+    lag_us: u64,
+    repl_timeout_us: u64,
+    sentinel_after: Option<u64>,
+    /// Replication writes held back by a cut link, per (primary, replica).
+    backlog: BTreeMap<(usize, usize), Vec<Effect>>,
+    /// Who generated which lock value, to name holders in key events (`None`: a value
+    /// several clients use, such as a fixed token).
+    owners: BTreeMap<String, Option<String>>,
+    resource: Resource,
+    next_wait: u64,
+    records: Vec<Record>,
+    outputs: Vec<Output>,
+    events: u64,
+    /// Faults and client starts waiting for a condition.
+    waiters: Vec<Waiter<'s>>,
+}
+
+impl<'s> World<'s> {
+    /// The world of `sc` at time 0, with its faults and client starts on the queue; or, if a
+    /// fault names a node or client `sc` does not have, every such name.
+    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> Result<World<'s>, Vec<UnknownName>> {
+        let default_clock = ClockSpec::default();
+        let names = sc.topology.node_names();
+        let plan = plan::resolve(sc, &names)?;
+        let nodes = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| SimNode {
+                clock: Clock::new(sc.clocks.nodes.get(&name).unwrap_or(&default_clock)),
+                role: match sc.topology {
+                    Topology::Replicated { .. } if i > 0 => Role::Replica { of: 0 },
+                    _ => Role::Primary,
+                },
+                name,
+                keyspace: Keyspace::default(),
+                up: true,
+                paused: false,
+                down_since: None,
+                deferred: Vec::new(),
+                incarnation: 0,
+                offset: 0,
+                acked: BTreeMap::new(),
+                waits: BTreeMap::new(),
+            })
+            .collect();
+        let instances = sc.topology.lock_instances();
+        let clients = (0..sc.clients.len())
+            .map(|i| SimClient::new(Host::for_scenario(sc, i, seed, instances)))
+            .collect();
+        let (lag_us, repl_timeout_us, sentinel_after) = match &sc.topology {
+            Topology::Replicated {
+                replication_lag_ms,
+                repl_timeout_ms,
+                sentinel,
+                ..
+            } => (
+                (replication_lag_ms * 1000.0) as u64,
+                repl_timeout_ms * MS,
+                sentinel.as_ref().map(|s| s.down_after_ms * MS),
+            ),
+            _ => (0, u64::MAX, None),
+        };
+        let mut w = World {
+            sc,
+            key: sc.resource.key.clone(),
+            now: 0,
+            end: sc.duration_ms * MS,
+            queue: EventQueue::default(),
+            nodes,
+            clients,
+            net: Network::new(sc.network.clone(), streams::network(seed)),
+            plan,
+            primary: 0,
+            lag_us,
+            repl_timeout_us,
+            sentinel_after,
+            backlog: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            resource: Resource::new(sc.resource.checks_fencing),
+            next_wait: 0,
+            records: Vec::with_capacity(1024),
+            outputs: Vec::new(),
+            events: 0,
+            waiters: Vec::new(),
+        };
+        w.schedule_faults_and_starts();
+        Ok(w)
+    }
+
+    /// Plays the run to its end or until `budget` events were processed.
+    pub(crate) fn run(mut self, seed: u64, budget: u64) -> SimRun {
+        self.record(run_started(self.sc, seed));
+        let mut cut_short = None;
+        while let Some((t, ev)) = self.queue.pop() {
+            if t > self.end {
+                break;
+            }
+            if self.events >= budget {
+                cut_short = Some(format!(
+                    "the simulator's event budget of {budget} events ran out at {} ms of {} ms",
+                    t / MS,
+                    self.end / MS
+                ));
+                self.now = t;
+                break;
+            }
+            self.now = t;
+            self.events += 1;
+            self.dispatch(ev);
+        }
+        match &cut_short {
+            Some(reason) => self.record(H::Inconclusive {
+                reason: format!("cut short: {reason}"),
+            }),
+            None => {
+                self.now = self.end;
+                self.conditions_not_seen_by_the_end();
+            }
+        }
+        self.record(H::RunEnded {});
+        SimRun {
+            records: self.records,
+            events: self.events,
+            cut_short,
+        }
+    }
+
+    /// Records what a fault was seen to do.
+    fn observe(&mut self, effect: Seen) {
+        self.record(H::Observed(effect));
+    }
+
+    /// Appends `event` to the history at the current time, first waking whatever waits for
+    /// it.
+    fn record(&mut self, event: H) {
+        self.wake_waiters(&event);
+        self.records.push(Record {
+            t_us: self.now,
+            event,
+        });
+    }
+
+    /// Carries out one event: routes it to the concept it belongs to.
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Fault(i) => self.inject(i),
+            Ev::Heal(i) => self.heal(i),
+            Ev::ResumeNode(n) => {
+                let node = self.nodes[n].name.clone();
+                self.record(H::Heal(Healed::ResumeNode { node }));
+                self.resume_node(n);
+            }
+            Ev::ResumeClient(c) => self.resume_client(c),
+            Ev::ClientStart(c) => {
+                if self.client_ready(c, &ev) {
+                    self.feed(c, Input::Start);
+                }
+            }
+            Ev::ClientTimer {
+                client,
+                epoch,
+                timer,
+            } => {
+                if !self.client_ready(client, &ev)
+                    || epoch != self.clients[client].host.clock().epoch
+                {
+                    return;
+                }
+                self.client_timer(client, timer);
+            }
+            Ev::Reply {
+                client,
+                request,
+                ref reply,
+            } => {
+                if !self.client_ready(client, &ev) {
+                    return;
+                }
+                let reply = reply.clone();
+                self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
+            }
+            Ev::WriteAck { client, commit } => {
+                if self.client_ready(client, &ev) && commit {
+                    self.feed(client, Input::CommitAcked);
+                }
+            }
+            Ev::WriteArrives {
+                client,
+                fencing,
+                commit,
+            } => self.resource_write(client, fencing, commit),
+            Ev::Request { node, .. }
+            | Ev::ReplicaApply { replica: node, .. }
+            | Ev::ReplicaAck { primary: node, .. }
+            | Ev::WaitTimeout { node, .. } => self.node_event(node, ev),
+            Ev::ReplicateSend { .. } => self.replicate_send(ev),
+            Ev::SentinelCheck { node, down_since } => self.sentinel_check(node, down_since),
+            Ev::ConditionDeadline(i) => self.condition_deadline(i),
+            Ev::ReplicaTimeout {
+                replica,
+                down_since,
+            } => self.replica_timeout(replica, down_since),
+        }
+    }
+}
