@@ -2,9 +2,11 @@
 //! loop, one task for the fault schedule, the protected resource in-process, and a history
 //! stamped with the harness's monotonic clock.
 
+mod client;
 mod record;
 mod support;
 
+use client::{LiveClient, Msg, Start};
 use record::Recorder;
 pub use support::check_support;
 pub(crate) use support::check_support_of;
@@ -12,13 +14,12 @@ pub(crate) use support::check_support_of;
 use crate::conn::NodeConn;
 use crate::{Backend, FaultError, LiveError, Provider, Timeouts};
 use checker::{Effect, Event as H, Healed, PromotedBy, Record};
-use lock_core::{Event as LockEvent, Reply, RequestId};
-use scenario::{After, FaultAction, Scenario, Topology};
+use scenario::{FaultAction, Scenario, Topology};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use workload::{Host, Input, Output, Resource};
+use workload::{Host, Resource};
 
 /// What a real run produced.
 #[derive(Debug, Clone)]
@@ -29,13 +30,6 @@ pub struct LiveRun {
     /// history is still complete up to the end and can be checked. What makes the run
     /// inconclusive is recorded in the history itself.
     pub problems: Vec<String>,
-}
-
-enum Msg {
-    Reply { request: RequestId, reply: Reply },
-    Pause(Duration),
-    Crash,
-    ClockJump(i64),
 }
 
 /// Plays `scenario` against `provider`'s servers with `seed` for tokens, jitter and work
@@ -431,145 +425,5 @@ fn settle(rec: &Recorder, what: &str, result: Result<(), LiveError>) {
 fn send(inboxes: &[mpsc::UnboundedSender<Msg>], client: Option<usize>, msg: Msg) {
     if let Some(tx) = client.and_then(|c| inboxes.get(c)) {
         let _ = tx.send(msg);
-    }
-}
-
-/// When a client task starts.
-struct Start {
-    /// `start_ms` as an instant.
-    at: Instant,
-    /// `start_ms`.
-    ms: u64,
-    /// The condition to wait for, and the client's description for messages.
-    after: Option<(After, String)>,
-    /// How far the fault schedule got (see [`inject_faults`]).
-    faults_done: watch::Receiver<u64>,
-}
-
-/// One client task's state.
-struct LiveClient {
-    host: Host,
-    conns: Vec<Arc<NodeConn>>,
-    provider: Arc<dyn Provider>,
-    rec: Arc<Recorder>,
-    resource: Arc<Mutex<Resource>>,
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-impl LiveClient {
-    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, mut start: Start) {
-        tokio::time::sleep_until(start.at.into()).await;
-        // The faults scheduled up to this millisecond come first (an aborted schedule: go on).
-        let _ = start.faults_done.wait_for(|b| start.ms < *b).await;
-        if let Some((after, what)) = start.after {
-            match self.rec.wait_after(&after, start.at, &what).await {
-                Some(when) => tokio::time::sleep_until(when.into()).await,
-                None => return,
-            }
-        }
-        self.feed(Input::Start);
-        while !self.host.client().is_done() && !self.host.client().is_crashed() {
-            let wake = self.next_deadline();
-            tokio::select! {
-                msg = inbox.recv() => match msg {
-                    Some(Msg::Reply { request, reply }) => self.feed(Input::Lock(LockEvent::Reply { request, reply })),
-                    Some(Msg::Pause(d)) => self.pause(d).await,
-                    Some(Msg::Crash) | None => break,
-                    Some(Msg::ClockJump(by)) => {
-                        let now = self.rec.now_us();
-                        self.host.jump_clock(now, by);
-                        self.rec.observe(Effect::ClockSet {
-                            target: self.host.client().name().to_string(),
-                            offset_ms: (self.host.clock().local(now) as f64 - now as f64) / 1000.0,
-                        });
-                    }
-                },
-                _ = tokio::time::sleep_until(wake.into()) => {
-                    let mut out = Vec::new();
-                    self.host.handle_timeout(self.rec.now_us(), &mut out);
-                    self.carry_out(out);
-                }
-            }
-        }
-        if !self.host.client().is_done() || self.host.client().is_crashed() {
-            self.rec.record(H::ClientCrashed {
-                client: self.host.client().name().to_string(),
-            });
-        }
-    }
-
-    /// A stop-the-world pause: the task does nothing at all for `d`.
-    async fn pause(&self, d: Duration) {
-        let client = self.host.client().name().to_string();
-        self.rec.observe(Effect::ClientPaused {
-            client: client.clone(),
-        });
-        tokio::time::sleep(d).await;
-        self.rec.record(H::Heal(Healed::ResumeClient {
-            client: client.clone(),
-        }));
-        self.rec.observe(Effect::ClientResumed { client });
-    }
-
-    /// When the next timer comes due (far away when none is pending).
-    fn next_deadline(&self) -> Instant {
-        match self.host.poll_timeout(self.rec.now_us()) {
-            Some(at) => self.rec.start + Duration::from_micros(at),
-            None => self.rec.start + Duration::from_secs(1 << 20),
-        }
-    }
-
-    /// Feeds `input` now and carries out what the client asks.
-    fn feed(&mut self, input: Input) {
-        let mut out = Vec::new();
-        self.host.handle(input, self.rec.now_us(), &mut out);
-        self.carry_out(out);
-    }
-
-    /// Sends the commands, writes to the resource and records; the host keeps the timers.
-    fn carry_out(&mut self, mut out: Vec<Output>) {
-        while !out.is_empty() {
-            let mut acked = false;
-            for o in out.drain(..) {
-                match o {
-                    Output::Send {
-                        instance,
-                        request,
-                        command,
-                    } => {
-                        let conn = self.conns[self.provider.route(instance)].clone();
-                        let tx = self.tx.clone();
-                        tokio::spawn(async move {
-                            let reply = conn.send(&command).await;
-                            let _ = tx.send(Msg::Reply { request, reply });
-                        });
-                    }
-                    Output::Write {
-                        commit,
-                        fencing_token,
-                    } => {
-                        let client = self.host.client().name().to_string();
-                        let accepted = self
-                            .resource
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .write(&client, fencing_token);
-                        self.rec.record(H::Write {
-                            client,
-                            fencing_token,
-                            accepted,
-                        });
-                        acked |= commit;
-                    }
-                    Output::Record(event) => self.rec.record(event),
-                    Output::Timer { .. } | Output::Crash => {}
-                }
-            }
-            if acked {
-                // The in-process resource acknowledges at once.
-                self.host
-                    .handle(Input::CommitAcked, self.rec.now_us(), &mut out);
-            }
-        }
     }
 }

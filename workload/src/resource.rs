@@ -36,6 +36,16 @@ impl Resource {
         }
         accepted
     }
+
+    /// Takes `client`'s write carrying `fencing` ([`Resource::write`]) and returns the history
+    /// record of it, which every backend appends as it is.
+    pub fn take_write(&mut self, client: &str, fencing: Option<u64>) -> checker::Event {
+        checker::Event::Write {
+            client: client.to_string(),
+            fencing_token: fencing,
+            accepted: self.write(client, fencing),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,18 +4,12 @@
 use super::World;
 use crate::events::Ev;
 use crate::network::Party;
-use checker::Event as H;
 
 impl World<'_> {
     /// Client `c`'s write reaches the resource.
     pub(super) fn resource_write(&mut self, c: usize, fencing: Option<u64>, commit: bool) {
-        let client = self.client_name(c);
-        let accepted = self.resource.write(&client, fencing);
-        self.record(H::Write {
-            client,
-            fencing_token: fencing,
-            accepted,
-        });
+        let write = self.resource.take_write(&self.client_name(c), fencing);
+        self.record(write);
         if let Some(at) = self
             .net
             .deliver_at(Party::Resource, Party::Client(c), self.now, true)
