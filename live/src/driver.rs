@@ -260,9 +260,13 @@ pub async fn play(
         let client = LiveClient {
             lp: ClientLoop::new(
                 spec.clone(),
-                scenario.recipe.clone(),
+                scenario.recipe.clone().validated(instances).map_err(|e| {
+                    LiveError::Unsupported {
+                        backend: provider.backend().to_string(),
+                        what: format!("recipe.{e}"),
+                    }
+                })?,
                 &scenario.resource.key,
-                instances,
             ),
             rng,
             clock: Clock::new(

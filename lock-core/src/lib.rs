@@ -18,7 +18,7 @@ pub use command::{Command, Op, Reply, Script, Shape, Wire, Word};
 pub use machine::{Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId};
 pub use recipe::{
     AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
-    WaitReplicas,
+    ValidRecipe, WaitReplicas,
 };
 pub use retry::{RetryPolicy, RetrySpecError};
 

@@ -14,6 +14,7 @@ mod world;
 
 pub use world::SimRun;
 
+use checker::{Event as H, Record};
 use scenario::Scenario;
 
 /// How many events one run may process before it stops, cut short ([`SimRun::cut_short`]).
@@ -27,11 +28,55 @@ pub const EVENT_BUDGET: u64 = 1_000_000;
 
 /// Plays a validated scenario with `seed` and returns its history, stopping after
 /// [`EVENT_BUDGET`] events.
+///
+/// A scenario whose recipe cannot run on its lock instances (which validation refuses) is not
+/// played: its history says so in an [`checker::Event::Inconclusive`] record naming the
+/// recipe field.
 pub fn run(scenario: &Scenario, seed: u64) -> SimRun {
     run_with_budget(scenario, seed, EVENT_BUDGET)
 }
 
 /// [`run`] with another event budget.
 pub fn run_with_budget(scenario: &Scenario, seed: u64, budget: u64) -> SimRun {
-    world::World::new(scenario, seed).run(seed, budget)
+    match world::World::new(scenario, seed) {
+        Ok(world) => world.run(seed, budget),
+        Err(e) => {
+            let at_start = |event| Record { t_us: 0, event };
+            let reason = format!("the recipe cannot run, so nothing was played: recipe.{e}");
+            SimRun {
+                records: vec![
+                    at_start(world::run_started(scenario, seed)),
+                    at_start(H::Inconclusive { reason }),
+                    at_start(H::RunEnded {}),
+                ],
+                events: 0,
+                cut_short: None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_recipe_that_cannot_run_gives_an_inconclusive_history_naming_the_field() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/safe-unique-token.json");
+        let mut sc = Scenario::load(&file).unwrap();
+        sc.recipe.ttl_ms = Some(0);
+        let run = run(&sc, 1);
+        let events: Vec<&H> = run.records.iter().map(|r| &r.event).collect();
+        assert!(matches!(
+            events[..],
+            [H::RunStarted { .. }, H::Inconclusive { .. }, H::RunEnded {}]
+        ));
+        let H::Inconclusive { reason } = events[1] else {
+            unreachable!()
+        };
+        assert!(reason.contains("recipe.ttl_ms"), "{reason}");
+        assert_eq!((run.events, run.cut_short), (0, None));
+    }
 }

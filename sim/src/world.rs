@@ -8,7 +8,7 @@ use crate::network::{Network, Party};
 use crate::node::{Effect, Entry, Keyspace};
 use crate::queue::EventQueue;
 use checker::{Effect as Seen, Event as H, Healed, KeyChange, PromotedBy, Record};
-use lock_core::{Command, Event as LockEvent, Reply, RequestId, TimerId};
+use lock_core::{Command, Event as LockEvent, RecipeError, Reply, RequestId, TimerId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scenario::{ClockSpec, FaultAction, Scenario, Topology};
@@ -159,6 +159,19 @@ fn event_for(what: Waiting) -> Ev {
     }
 }
 
+/// The first record of a simulated run of `sc` with `seed`.
+pub(crate) fn run_started(sc: &Scenario, seed: u64) -> H {
+    H::RunStarted {
+        scenario: sc.name.clone(),
+        backend: "sim".into(),
+        seed,
+        resource: sc.resource.key.clone(),
+        ttl_ms: sc.recipe.ttl_ms,
+        clocks: sc.clocks.starts(),
+        checker: sc.checker.clone(),
+    }
+}
+
 /// The simulated world.
 pub(crate) struct World<'s> {
     sc: &'s Scenario,
@@ -189,7 +202,8 @@ pub(crate) struct World<'s> {
 }
 
 impl<'s> World<'s> {
-    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> World<'s> {
+    /// The world of `sc` at time 0, or why its recipe cannot run on its lock instances.
+    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> Result<World<'s>, RecipeError> {
         let stream = |n: u64| {
             let mut r = ChaCha8Rng::seed_from_u64(seed);
             r.set_stream(n);
@@ -220,6 +234,7 @@ impl<'s> World<'s> {
             })
             .collect();
         let instances = sc.topology.lock_instances();
+        let recipe = sc.recipe.clone().validated(instances)?;
         let clients = sc
             .clients
             .iter()
@@ -227,7 +242,7 @@ impl<'s> World<'s> {
             .map(|(i, spec)| {
                 let clock = Clock::new(sc.clocks.clients.get(&spec.name).unwrap_or(&default_clock));
                 SimClient::new(
-                    ClientLoop::new(spec.clone(), sc.recipe.clone(), &sc.resource.key, instances),
+                    ClientLoop::new(spec.clone(), recipe.clone(), &sc.resource.key),
                     clock,
                     stream(100 + i as u64),
                 )
@@ -291,19 +306,11 @@ impl<'s> World<'s> {
                 }
             }
         }
-        w
+        Ok(w)
     }
 
     pub(crate) fn run(mut self, seed: u64, budget: u64) -> SimRun {
-        self.record(H::RunStarted {
-            scenario: self.sc.name.clone(),
-            backend: "sim".into(),
-            seed,
-            resource: self.key.clone(),
-            ttl_ms: self.sc.recipe.ttl_ms,
-            clocks: self.sc.clocks.starts(),
-            checker: self.sc.checker.clone(),
-        });
+        self.record(run_started(self.sc, seed));
         let mut cut_short = None;
         while let Some((t, ev)) = self.queue.pop() {
             if t > self.end {

@@ -3,8 +3,8 @@
 use crate::dist::sample_us;
 use checker::{Event as H, SectionEnd};
 use lock_core::{
-    Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, Recipe, RequestId,
-    TimerId,
+    Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, RequestId, TimerId,
+    ValidRecipe,
 };
 use rand::RngCore;
 use scenario::{ClientSpec, Workload};
@@ -82,11 +82,12 @@ pub struct ClientLoop {
 }
 
 impl ClientLoop {
-    /// A client following `spec`, locking `key` over `instances` with `recipe`.
-    pub fn new(spec: ClientSpec, recipe: Recipe, key: &str, instances: usize) -> ClientLoop {
+    /// A client following `spec`, locking `key` with `recipe` (over the instances it was
+    /// validated for).
+    pub fn new(spec: ClientSpec, recipe: ValidRecipe, key: &str) -> ClientLoop {
         ClientLoop {
             spec,
-            machine: LockMachine::new(recipe, key, instances),
+            machine: LockMachine::new(recipe, key),
             phase: Phase::Idle,
             iteration: 1,
             section_open: false,
@@ -364,7 +365,7 @@ impl ClientLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lock_core::Reply;
+    use lock_core::{Recipe, Reply};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use scenario::Dist;
@@ -396,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_whole_critical_section() {
-        let mut c = ClientLoop::new(spec(), Recipe::default(), "k", 1);
+        let mut c = ClientLoop::new(spec(), Recipe::default().validated(1).unwrap(), "k");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut out = Vec::new();
         c.handle(Input::Start, 0, &mut rng, &mut out);
@@ -466,7 +467,7 @@ mod tests {
         let mut s = spec();
         s.crash_after_commands = Some(1);
         let recipe = Recipe::default().with_pitfall(lock_core::Pitfall::SetnxThenExpire);
-        let mut c = ClientLoop::new(s, recipe, "k", 1);
+        let mut c = ClientLoop::new(s, recipe.validated(1).unwrap(), "k");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut out = Vec::new();
         c.handle(Input::Start, 0, &mut rng, &mut out);
