@@ -15,7 +15,9 @@ pub mod recipe;
 pub mod retry;
 
 pub use command::{Command, Op, Reply, Script, Shape, Wire, Word};
-pub use machine::{Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId};
+pub use machine::{
+    Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId, LATE_GRANT_ATTEMPTS,
+};
 pub use recipe::{
     AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
     ValidRecipe, WaitReplicas,

@@ -36,15 +36,21 @@ enum Slot {
     Failed,
 }
 
-/// One attempt of one acquisition. Attempt numbers start at 1 for every acquisition, so a
-/// reply is matched to its attempt by both: a straggler of an earlier acquisition is never
-/// taken for a reply of the current one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AttemptId {
-    /// Counts acquisitions ([`Event::Acquire`] from idle); only grows.
-    acquisition: u64,
-    attempt: u32,
-}
+/// One attempt, counted over the machine's whole life (every attempt of every acquisition;
+/// 1 is the first): a straggler of an earlier attempt or acquisition is never taken for a
+/// reply of the current one, and the attempts whose late grants are still awaited are the
+/// last [`LATE_GRANT_ATTEMPTS`] ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct AttemptId(u64);
+
+/// How many attempts, the current (or last) one included, still have their unanswered
+/// acquire requests awaited. A grant reported later than that is ignored, as if its reply had
+/// been lost: its key is left to expire by its TTL.
+///
+/// Without a limit, every request whose reply is lost (`network.loss`, a cut link, a crashed
+/// node) would be remembered for the machine's whole life. With it, the requests the machine
+/// remembers are at most [`LockMachine::max_inflight`].
+pub const LATE_GRANT_ATTEMPTS: u64 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -56,7 +62,7 @@ enum Purpose {
         round: u64,
     },
     Release,
-    /// A late grant's cleanup, or any reply nobody waits for.
+    /// A late grant's cleanup, or any reply nobody waits for (never kept in `inflight`).
     Cleanup,
 }
 
@@ -72,6 +78,8 @@ struct Pending {
 
 #[derive(Debug, Clone)]
 struct Attempt {
+    id: AttemptId,
+    /// 1-based within its acquisition.
     number: u32,
     started: Micros,
     slots: Vec<Slot>,
@@ -131,10 +139,13 @@ pub struct LockMachine {
     next_request: u64,
     next_timer: u64,
     next_round: u64,
-    /// The current (or last) acquisition; 0 before the first.
-    acquisition: u64,
+    /// The id of the current (or last) attempt; 0 before the first.
+    last_attempt: u64,
     /// The attempt whose grants make up the lock held now.
     held_attempt: Option<AttemptId>,
+    /// The requests whose replies still matter: of the current phase, or acquire requests of
+    /// the last [`LATE_GRANT_ATTEMPTS`] attempts (late grants). Never more than
+    /// [`LockMachine::max_inflight`].
     inflight: BTreeMap<RequestId, Pending>,
 }
 
@@ -153,7 +164,7 @@ impl LockMachine {
             next_request: 0,
             next_timer: 0,
             next_round: 0,
-            acquisition: 0,
+            last_attempt: 0,
             held_attempt: None,
             inflight: BTreeMap::new(),
         }
@@ -200,10 +211,10 @@ impl LockMachine {
         rng: &mut dyn RngCore,
         out: &mut Vec<Action>,
     ) {
+        let before = self.phase_mark();
         match event {
             Event::Acquire => {
                 if matches!(self.state, State::Idle) {
-                    self.acquisition += 1;
                     self.token = match &self.recipe.token {
                         TokenStyle::Unique => Arc::from(random_token(rng)),
                         TokenStyle::Fixed(v) => Arc::from(v.as_str()),
@@ -216,6 +227,57 @@ impl LockMachine {
             Event::Release => self.release(now, out),
             Event::Extend => self.start_extend(now, out),
         }
+        if self.phase_mark() != before {
+            self.retire_inflight();
+        }
+    }
+
+    /// How many requests the machine remembers now (for tests and diagnostics): never more
+    /// than [`LockMachine::max_inflight`].
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// The most requests the machine ever remembers, whatever is lost: one per instance for
+    /// each of the last [`LATE_GRANT_ATTEMPTS`] attempts, and one per instance for the WAIT,
+    /// extension or release under way.
+    pub fn max_inflight(&self) -> usize {
+        (LATE_GRANT_ATTEMPTS as usize + 1) * self.instances
+    }
+
+    /// What changes when requests stop mattering: a new attempt, another state, another
+    /// extension round.
+    fn phase_mark(&self) -> (u64, std::mem::Discriminant<State>, Option<u64>) {
+        let round = match &self.state {
+            State::Held(Held { round: Some(r), .. }) => Some(r.id),
+            _ => None,
+        };
+        (
+            self.last_attempt,
+            std::mem::discriminant(&self.state),
+            round,
+        )
+    }
+
+    /// Forgets the requests whose replies no longer matter: WAITs of an attempt that is over,
+    /// extensions of a round that is over, and acquire requests of attempts older than the
+    /// last [`LATE_GRANT_ATTEMPTS`]. Only the last changes what the machine does, and only for
+    /// a reply that comes that late.
+    fn retire_inflight(&mut self) {
+        let current = self.current_attempt();
+        let (round, releasing) = match &self.state {
+            State::Held(Held { round: Some(r), .. }) => (Some(r.id), false),
+            State::Releasing { .. } => (None, true),
+            _ => (None, false),
+        };
+        let oldest = AttemptId(self.last_attempt.saturating_sub(LATE_GRANT_ATTEMPTS - 1));
+        self.inflight.retain(|_, p| match p.purpose {
+            Purpose::Acquire(id) => id >= oldest,
+            Purpose::Wait(id) => Some(id) == current,
+            Purpose::Extend { round: r } => Some(r) == round,
+            Purpose::Release => releasing,
+            Purpose::Cleanup => false,
+        });
     }
 
     fn ttl(&self) -> Option<Micros> {
@@ -232,21 +294,25 @@ impl LockMachine {
     fn send(&mut self, instance: usize, purpose: Purpose, command: Command, out: &mut Vec<Action>) {
         self.next_request += 1;
         let request = RequestId(self.next_request);
+        let shape = command.shape();
+        out.push(Action::Send {
+            instance,
+            request,
+            command,
+        });
+        if purpose == Purpose::Cleanup {
+            return; // its reply changes nothing, so nothing waits for it
+        }
         let token = matches!(purpose, Purpose::Acquire(_)).then(|| self.token.clone());
         self.inflight.insert(
             request,
             Pending {
                 instance,
                 purpose,
-                shape: command.shape(),
+                shape,
                 token,
             },
         );
-        out.push(Action::Send {
-            instance,
-            request,
-            command,
-        });
     }
 
     fn request_timeout(&self) -> Micros {
@@ -303,10 +369,7 @@ impl LockMachine {
         }
         let due = match &self.state {
             State::Acquiring(a) if a.timeout == timer => Due::AcquireTimeout {
-                id: AttemptId {
-                    acquisition: self.acquisition,
-                    attempt: a.number,
-                },
+                id: a.id,
                 waiting: a.waiting.is_some(),
             },
             State::Backoff { attempt, timer: t } if *t == timer => Due::Retry { next: attempt + 1 },

@@ -37,7 +37,10 @@ impl LockMachine {
     pub(super) fn start_attempt(&mut self, number: u32, now: Micros, out: &mut Vec<Action>) {
         out.push(Action::AttemptStarted { attempt: number });
         let timeout = self.timer(now + self.request_timeout(), out);
+        self.last_attempt += 1;
+        let id = AttemptId(self.last_attempt);
         self.state = State::Acquiring(Attempt {
+            id,
             number,
             started: now,
             slots: vec![Slot::Pending; self.instances],
@@ -47,10 +50,6 @@ impl LockMachine {
             timeout,
         });
         let command = self.acquire_command();
-        let id = AttemptId {
-            acquisition: self.acquisition,
-            attempt: number,
-        };
         for instance in 0..self.instances {
             self.send(instance, Purpose::Acquire(id), command.clone(), out);
         }
@@ -85,10 +84,7 @@ impl LockMachine {
     /// The attempt under way, if one is.
     pub(super) fn current_attempt(&self) -> Option<AttemptId> {
         match &self.state {
-            State::Acquiring(a) => Some(AttemptId {
-                acquisition: self.acquisition,
-                attempt: a.number,
-            }),
+            State::Acquiring(a) => Some(a.id),
             _ => None,
         }
     }
@@ -170,10 +166,7 @@ impl LockMachine {
                 let targets: Vec<usize> = (0..self.instances)
                     .filter(|i| a.slots[*i] == Slot::Granted)
                     .collect();
-                let id = AttemptId {
-                    acquisition: self.acquisition,
-                    attempt: a.number,
-                };
+                let id = a.id;
                 let deadline = now + w.timeout_ms * MICROS_PER_MS + self.request_timeout();
                 let timeout = self.timer(deadline, out);
                 if let State::Acquiring(a) = &mut self.state {

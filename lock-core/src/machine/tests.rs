@@ -483,3 +483,89 @@ fn fixed_token_and_plain_del() {
     assert_eq!(a, vec![Action::Released { confirmed: 1 }]);
     assert!(h.m.is_idle());
 }
+
+/// Acquires over 3 instances with instance 2 never answering (its messages are lost), then
+/// releases, `cycles` times; the first cycle's sends.
+fn cycles_with_instance_2_lost(h: &mut Harness, cycles: u64) -> Vec<(usize, RequestId, Command)> {
+    let mut first = Vec::new();
+    for c in 0..cycles {
+        let t = c * 10 * MS;
+        let s = sends(&h.feed(Event::Acquire, t));
+        h.feed(reply(s[0].1, Reply::Ok), t + MS);
+        assert!(acquired(&h.feed(reply(s[1].1, Reply::Ok), t + MS)));
+        let rel = sends(&h.feed(Event::Release, t + 2 * MS));
+        for r in &rel {
+            h.feed(reply(r.1, Reply::Int(1)), t + 3 * MS);
+        }
+        assert!(h.m.is_idle());
+        if c == 0 {
+            first = s;
+        }
+        assert!(
+            h.m.inflight_len() <= h.m.max_inflight(),
+            "cycle {c}: {} requests remembered",
+            h.m.inflight_len()
+        );
+    }
+    first
+}
+
+#[test]
+fn requests_whose_replies_are_lost_are_not_remembered_forever() {
+    let mut h = redlock3();
+    cycles_with_instance_2_lost(&mut h, 200);
+    // Only instance 2's acquire requests of the last attempts are still awaited.
+    assert_eq!(h.m.inflight_len(), LATE_GRANT_ATTEMPTS as usize);
+    assert_eq!(h.m.max_inflight(), 27);
+}
+
+#[test]
+fn cleanups_and_finished_rounds_are_not_remembered() {
+    let r = Recipe {
+        redlock: Some(RedlockConfig::default()),
+        ttl_ms: Some(3_000),
+        ..Recipe::default()
+    };
+    let mut h = Harness::new(r, 3);
+    // The attempt fails at once (2 refusals); the cleanup of the one grant is never answered.
+    let s = sends(&h.feed(Event::Acquire, 0));
+    h.feed(reply(s[0].1, Reply::Ok), MS);
+    h.feed(reply(s[1].1, Reply::Nil), MS);
+    let a = h.feed(reply(s[2].1, Reply::Nil), MS);
+    assert_eq!(sends(&a).len(), 1, "the grant is cleaned up");
+    assert_eq!(h.m.inflight_len(), 0, "nothing waits for a cleanup's reply");
+    // A retry wins; an extension round is decided by 2 of 3 and the third never answers.
+    let (retry, at) = *timers(&a).last().unwrap();
+    let s = sends(&h.feed(Event::Timer(retry), at));
+    for x in &s {
+        h.feed(reply(x.1, Reply::Ok), at + MS);
+    }
+    let ext = sends(&h.feed(Event::Extend, at + 2 * MS));
+    h.feed(reply(ext[0].1, Reply::Int(1)), at + 3 * MS);
+    let a = h.feed(reply(ext[1].1, Reply::Int(1)), at + 3 * MS);
+    assert!(a.iter().any(|x| matches!(x, Action::Extended { .. })));
+    assert_eq!(
+        h.m.inflight_len(),
+        0,
+        "the decided round's third reply is not awaited"
+    );
+    // Its reply, should it come after all, changes nothing.
+    assert_eq!(h.feed(reply(ext[2].1, Reply::Int(1)), at + 4 * MS), vec![]);
+}
+
+#[test]
+fn a_grant_later_than_the_last_attempts_is_ignored_as_lost() {
+    let mut h = redlock3();
+    let first = cycles_with_instance_2_lost(&mut h, LATE_GRANT_ATTEMPTS + 1);
+    // The first attempt is now one too many attempts back: its grant is taken for lost.
+    assert_eq!(h.feed(reply(first[2].1, Reply::Ok), 10_000 * MS), vec![]);
+}
+
+#[test]
+fn a_grant_of_an_attempt_still_awaited_is_cleaned_up() {
+    let mut h = redlock3();
+    let first = cycles_with_instance_2_lost(&mut h, LATE_GRANT_ATTEMPTS);
+    let a = sends(&h.feed(reply(first[2].1, Reply::Ok), 10_000 * MS));
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].0, 2);
+}
