@@ -34,6 +34,17 @@ enum Slot {
     Granted,
     Refused,
     Failed,
+    /// SETNX granted, but PEXPIRE failed or went unanswered: our key may be there with no
+    /// TTL. Counts as failed, and is deleted with the lock as well as on failure.
+    Unexpired,
+}
+
+impl Slot {
+    /// Whether the instance holds (or may hold) the key with our token, as far as the machine
+    /// learned: the release of the lock, or the cleanup of a failed attempt, must reach it.
+    fn holds_our_key(self) -> bool {
+        matches!(self, Slot::Granted | Slot::Expiring | Slot::Unexpired)
+    }
 }
 
 /// One attempt, counted over the machine's whole life (every attempt of every acquisition;

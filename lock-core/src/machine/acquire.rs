@@ -141,6 +141,9 @@ impl LockMachine {
                     }
                     Slot::Granted
                 }
+                // PEXPIRE answers 0 only when the key is gone; anything else leaves it.
+                (None, Reply::Int(0)) if p.shape == Shape::PExpire => Slot::Refused,
+                (None, _) if p.shape == Shape::PExpire => Slot::Unexpired,
                 (None, Reply::Error(_)) => Slot::Failed,
                 (None, _) => Slot::Refused,
             };
@@ -159,7 +162,7 @@ impl LockMachine {
         let (granted, refused, failed) = (
             count(Slot::Granted),
             count(Slot::Refused),
-            count(Slot::Failed),
+            count(Slot::Failed) + count(Slot::Unexpired),
         );
         if granted >= self.quorum {
             if let Some(w) = self.recipe.wait_replicas.clone() {
@@ -222,7 +225,7 @@ impl LockMachine {
             self.fail_attempt(FailReason::ValidityElapsed, now, rng, out);
             return;
         }
-        let granted = a.slots.iter().map(|s| *s == Slot::Granted).collect();
+        let granted = a.slots.iter().map(|s| s.holds_our_key()).collect();
         let fencing = a.fencing;
         self.held_attempt = self.current_attempt();
         out.push(Action::Acquired {
@@ -261,7 +264,7 @@ impl LockMachine {
         let number = a.number;
         // Unlock everywhere we may hold the key: granted, or silent (the grant may have landed).
         let targets: Vec<usize> = (0..self.instances)
-            .filter(|i| matches!(a.slots[*i], Slot::Granted | Slot::Failed | Slot::Expiring))
+            .filter(|i| a.slots[*i].holds_our_key() || a.slots[*i] == Slot::Failed)
             .collect();
         let cmd = self.release_command();
         for i in targets {
@@ -309,8 +312,10 @@ impl LockMachine {
             self.drop_inflight(|p| p == Purpose::Acquire(id));
             if let State::Acquiring(a) = &mut self.state {
                 for s in a.slots.iter_mut() {
-                    if matches!(s, Slot::Pending | Slot::Expiring) {
-                        *s = Slot::Failed;
+                    match s {
+                        Slot::Pending => *s = Slot::Failed,
+                        Slot::Expiring => *s = Slot::Unexpired,
+                        _ => {}
                     }
                 }
             }

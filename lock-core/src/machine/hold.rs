@@ -82,12 +82,14 @@ impl LockMachine {
     }
 
     pub(super) fn decide_extend(&mut self, now: Micros, out: &mut Vec<Action>) {
-        let State::Held(Held { round: Some(r), .. }) = &self.state else {
+        let State::Held(h) = &self.state else {
             return;
         };
-        let r = r.clone();
-        if r.confirmed >= self.quorum {
-            let valid_until = self.valid_until(r.started);
+        let Some(r) = h.round.clone() else {
+            return;
+        };
+        let valid_until = self.valid_until(r.started);
+        let reason = if r.confirmed >= self.quorum && valid_until > now {
             out.push(Action::Extended { valid_until });
             let validity = self.timer(valid_until, out);
             let next = now.max(r.started + self.ttl().unwrap_or(0) / 3);
@@ -98,18 +100,26 @@ impl LockMachine {
                 h.validity = Some(validity);
                 h.watchdog = Some(watchdog);
             }
+            return;
+        } else if r.confirmed >= self.quorum {
+            // Confirmed so late that the validity it buys has run out already: as if the
+            // validity timer had fired (which says so, unless it has).
+            (!h.lost).then_some(LostReason::ValidityElapsed)
         } else if r.failed > self.instances - self.quorum {
-            if let State::Held(h) = &mut self.state {
-                h.round = None;
-                h.lost = true;
-                h.watchdog = None;
-            }
-            out.push(Action::Lost {
-                reason: LostReason::ExtendFailed {
-                    confirmed: r.confirmed,
-                    needed: self.quorum,
-                },
-            });
+            Some(LostReason::ExtendFailed {
+                confirmed: r.confirmed,
+                needed: self.quorum,
+            })
+        } else {
+            return;
+        };
+        if let State::Held(h) = &mut self.state {
+            h.round = None;
+            h.lost = true;
+            h.watchdog = None;
+        }
+        if let Some(reason) = reason {
+            out.push(Action::Lost { reason });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Releasing: the release of a held lock, the abandonment of an acquisition under way, and
 //! the commands that delete a key holding a given token.
 
-use super::{Action, FailReason, LockMachine, Purpose, Slot, State};
+use super::{Action, FailReason, LockMachine, Purpose, State};
 use crate::command::{Command, Reply};
 use crate::recipe::ReleaseStyle;
 use crate::Micros;
@@ -48,7 +48,7 @@ impl LockMachine {
             State::Acquiring(a) => {
                 // Abandon the attempt; late grants are cleaned up as they arrive.
                 let t: Vec<usize> = (0..self.instances)
-                    .filter(|i| matches!(a.slots[*i], Slot::Granted | Slot::Expiring))
+                    .filter(|i| a.slots[*i].holds_our_key())
                     .collect();
                 out.push(Action::Failed {
                     attempts: a.number,

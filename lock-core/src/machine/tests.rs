@@ -569,3 +569,74 @@ fn a_grant_of_an_attempt_still_awaited_is_cleaned_up() {
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].0, 2);
 }
+
+fn redlock3_setnx_then_expire() -> Harness {
+    let r = Recipe {
+        redlock: Some(RedlockConfig::default()),
+        ..Recipe::default().with_pitfall(crate::Pitfall::SetnxThenExpire)
+    };
+    Harness::new(r, 3)
+}
+
+#[test]
+fn a_setnx_whose_pexpire_failed_is_released_with_the_lock() {
+    let mut h = redlock3_setnx_then_expire();
+    let s = sends(&h.feed(Event::Acquire, 0));
+    let mut expires = Vec::new();
+    for x in &s {
+        expires.extend(sends(&h.feed(reply(x.1, Reply::Int(1)), MS)));
+    }
+    // Instance 2's key is there without a TTL: its PEXPIRE failed.
+    h.feed(reply(expires[2].1, Reply::Error("ERR".into())), 2 * MS);
+    h.feed(reply(expires[0].1, Reply::Int(1)), 2 * MS);
+    assert!(acquired(
+        &h.feed(reply(expires[1].1, Reply::Int(1)), 2 * MS)
+    ));
+    let rel: Vec<usize> = sends(&h.feed(Event::Release, 3 * MS))
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(rel, vec![0, 1, 2]);
+}
+
+#[test]
+fn a_setnx_whose_pexpire_is_under_way_at_the_grant_is_released_with_the_lock() {
+    let mut h = redlock3_setnx_then_expire();
+    let s = sends(&h.feed(Event::Acquire, 0));
+    let mut expires = Vec::new();
+    for x in &s {
+        expires.extend(sends(&h.feed(reply(x.1, Reply::Int(1)), MS)));
+    }
+    h.feed(reply(expires[0].1, Reply::Int(1)), 2 * MS);
+    assert!(acquired(
+        &h.feed(reply(expires[1].1, Reply::Int(1)), 2 * MS)
+    ));
+    // Instance 2's PEXPIRE never comes back: its key may have no TTL.
+    let rel: Vec<usize> = sends(&h.feed(Event::Release, 3 * MS))
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(rel, vec![0, 1, 2]);
+}
+
+#[test]
+fn an_extension_confirmed_after_its_validity_is_a_loss() {
+    let r = Recipe {
+        ttl_ms: Some(3_000),
+        ..Recipe::default()
+    };
+    let mut h = Harness::new(r, 1);
+    let s = sends(&h.feed(Event::Acquire, 0));
+    let a = h.feed(reply(s[0].1, Reply::Ok), MS);
+    let (wd, at) = timers(&a)[1];
+    let ext = sends(&h.feed(Event::Timer(wd), at));
+    // The confirmation comes when the validity it would buy is over (the validity timer,
+    // due long before, has not been delivered yet).
+    let a = h.feed(reply(ext[0].1, Reply::Int(1)), at + 3_000 * MS);
+    assert_eq!(
+        a,
+        vec![Action::Lost {
+            reason: LostReason::ValidityElapsed
+        }]
+    );
+}
