@@ -8,6 +8,10 @@
 //!
 //! Every knob of the protocol is in a [`Recipe`]; [`Recipe::default`] is the safe recipe and
 //! each classic mistake is a [`Pitfall`] that turns one knob.
+//! A machine runs only a [`ValidRecipe`], a recipe [`Recipe::validated`] checked against
+//! the number of instances it locks.
+
+#![deny(missing_docs)]
 
 pub mod command;
 pub mod machine;

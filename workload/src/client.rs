@@ -18,9 +18,15 @@ pub enum Input {
     /// An event for the lock machine (a reply, a lock timer).
     Lock(LockEvent),
     /// The work timer numbered `gen` fired.
-    WorkDone { gen: u64 },
+    WorkDone {
+        /// The `gen` of the [`Output::WorkTimer`] that set it.
+        gen: u64,
+    },
     /// The think timer numbered `gen` fired.
-    ThinkDone { gen: u64 },
+    ThinkDone {
+        /// The `gen` of the [`Output::ThinkTimer`] that set it.
+        gen: u64,
+    },
     /// The resource acknowledged the write at the end of the critical section.
     CommitAcked,
 }
@@ -31,19 +37,39 @@ pub enum Output {
     /// Send `command` to lock instance `instance`; feed the reply back as
     /// `Input::Lock(Event::Reply { request, .. })`.
     Send {
+        /// The lock instance, by index.
         instance: usize,
+        /// Quoted back with the reply.
         request: RequestId,
+        /// What to send.
         command: Command,
     },
     /// Feed `Input::Lock(Event::Timer(timer))` when the client's clock reaches `at`.
-    LockTimer { timer: TimerId, at: Micros },
+    LockTimer {
+        /// The machine's timer.
+        timer: TimerId,
+        /// When, on the client's clock.
+        at: Micros,
+    },
     /// Feed `Input::WorkDone { gen }` when the client's clock reaches `at`.
-    WorkTimer { gen: u64, at: Micros },
+    WorkTimer {
+        /// Which work timer (a newer one supersedes it).
+        gen: u64,
+        /// When, on the client's clock.
+        at: Micros,
+    },
     /// Feed `Input::ThinkDone { gen }` when the client's clock reaches `at`.
-    ThinkTimer { gen: u64, at: Micros },
+    ThinkTimer {
+        /// Which think timer (a newer one supersedes it).
+        gen: u64,
+        /// When, on the client's clock.
+        at: Micros,
+    },
     /// Write to the protected resource; for `commit`, feed `Input::CommitAcked` on its ack.
     Write {
+        /// The write at the end of the critical section (else the one at its start).
         commit: bool,
+        /// The fencing token the write carries, if the lock gave one.
         fencing_token: Option<u64>,
     },
     /// Append this event to the history at the current true time.

@@ -20,7 +20,12 @@ pub enum Event {
     /// The owner wants the lock.
     Acquire,
     /// An instance answered a command (or the driver gave up on it: [`Reply::Error`]).
-    Reply { request: RequestId, reply: Reply },
+    Reply {
+        /// The request answered, as [`Action::Send`] named it.
+        request: RequestId,
+        /// The instance's answer.
+        reply: Reply,
+    },
     /// A timer set with [`Action::SetTimer`] is due.
     Timer(TimerId),
     /// The owner is done with the lock (or gives up an acquisition under way).
@@ -35,14 +40,22 @@ pub enum Event {
 pub enum FailReason {
     /// Too many instances refused or did not answer for a quorum.
     Contended {
+        /// Instances that granted.
         granted: usize,
+        /// Instances that refused (the key was taken).
         refused: usize,
+        /// Instances that failed or did not answer in time.
         failed: usize,
     },
     /// A quorum was reached, but so late that no validity was left.
     ValidityElapsed,
     /// WAIT saw fewer replicas acknowledge than asked.
-    NotReplicated { acked: i64, needed: u32 },
+    NotReplicated {
+        /// The fewest replicas one WAIT saw acknowledge (0 when one never answered).
+        acked: i64,
+        /// The replicas the recipe asks for.
+        needed: u32,
+    },
     /// The owner released while the acquisition was under way.
     Abandoned,
 }
@@ -52,7 +65,12 @@ pub enum FailReason {
 #[serde(rename_all = "snake_case")]
 pub enum LostReason {
     /// The watchdog's extension was confirmed by fewer than a quorum.
-    ExtendFailed { confirmed: usize, needed: usize },
+    ExtendFailed {
+        /// Instances that confirmed the extension.
+        confirmed: usize,
+        /// The quorum.
+        needed: usize,
+    },
     /// The validity ran out (by the owner's clock) without an extension.
     ValidityElapsed,
 }
@@ -95,28 +113,61 @@ impl std::fmt::Display for LostReason {
 pub enum Action {
     /// Send `command` to instance `instance`; answer with [`Event::Reply`] quoting `request`.
     Send {
+        /// The instance, by index (0 for a plain lock).
         instance: usize,
+        /// Quoted back with the reply.
         request: RequestId,
+        /// What to send.
         command: Command,
     },
     /// Deliver [`Event::Timer`] with `timer` when the caller's clock reaches `at`.
-    SetTimer { timer: TimerId, at: Micros },
+    SetTimer {
+        /// Quoted back when the timer fires.
+        timer: TimerId,
+        /// When, on the caller's clock.
+        at: Micros,
+    },
     /// An acquisition attempt began (1-based).
-    AttemptStarted { attempt: u32 },
+    AttemptStarted {
+        /// The attempt's number within its acquisition.
+        attempt: u32,
+    },
     /// An acquisition attempt failed; another may follow after a backoff.
-    AttemptFailed { attempt: u32, reason: FailReason },
+    AttemptFailed {
+        /// The attempt's number within its acquisition.
+        attempt: u32,
+        /// Why it failed.
+        reason: FailReason,
+    },
     /// The owner holds the lock until `valid_until` on its own clock (`u64::MAX`: no expiry).
     Acquired {
+        /// The value the lock key holds.
         token: String,
+        /// The fencing token, when the recipe takes one.
         fencing_token: Option<u64>,
+        /// Until when the owner may trust the lock, on its own clock; always later than now.
         valid_until: Micros,
     },
     /// The acquisition gave up after `attempts` attempts.
-    Failed { attempts: u32, reason: FailReason },
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed.
+        reason: FailReason,
+    },
     /// An extension was confirmed by a quorum.
-    Extended { valid_until: Micros },
+    Extended {
+        /// The new end of the validity, on the owner's clock; always later than now.
+        valid_until: Micros,
+    },
     /// The owner should stop trusting the lock.
-    Lost { reason: LostReason },
+    Lost {
+        /// Why.
+        reason: LostReason,
+    },
     /// The release finished; `confirmed` instances deleted our key.
-    Released { confirmed: usize },
+    Released {
+        /// Instances that confirmed deleting our key.
+        confirmed: usize,
+    },
 }
