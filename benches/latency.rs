@@ -430,7 +430,10 @@ fn machine(c: &mut Criterion) {
         } else {
             redlock(500)
         };
-        let mut m = LockMachine::new(recipe, "bench:machine", instances);
+        let recipe = recipe
+            .validated(instances)
+            .expect("the bench's recipes are valid");
+        let mut m = LockMachine::new(recipe, "bench:machine");
         let mut rng = StdRng::seed_from_u64(1);
         let mut out = Vec::new();
         let mut sends = Vec::new();

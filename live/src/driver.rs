@@ -85,11 +85,16 @@ pub async fn play(
     let mut inboxes = Vec::new();
     let mut tasks = Vec::new();
     let (done_before, faults_done) = watch::channel(0);
+    let recipe = scenario
+        .recipe
+        .clone()
+        .validated(instances)
+        .map_err(|reason| LiveError::Recipe { instances, reason })?;
     for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
         let client = LiveClient {
-            host: Host::for_scenario(scenario, i, seed, instances),
+            host: Host::for_scenario(scenario, i, seed, &recipe),
             conns,
             provider: provider.clone(),
             rec: rec.clone(),

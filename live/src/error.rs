@@ -15,6 +15,14 @@ pub enum LiveError {
         /// What it cannot do, with where the scenario asks for it.
         what: String,
     },
+    /// The recipe cannot run on this many lock instances; nothing was started.
+    #[error("the recipe cannot run on {instances} lock instances: recipe.{reason}")]
+    Recipe {
+        /// How many lock instances the servers give.
+        instances: usize,
+        /// Which recipe field, and why.
+        reason: lock_core::RecipeError,
+    },
     /// The scenario schedules a fault this backend cannot inject; nothing was started.
     #[error("the {backend} backend cannot play this scenario: faults[{index}]")]
     UnsupportedFault {

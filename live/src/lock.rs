@@ -146,11 +146,11 @@ impl RealLock {
         conns: Vec<Arc<NodeConn>>,
         seed: u64,
     ) -> Result<RealLock, RecipeError> {
-        recipe.validate(conns.len())?;
+        let recipe = recipe.validated(conns.len())?;
         let (tx, rx) = unbounded_channel();
         let gates = conns.iter().map(|_| Gate::default()).collect();
         Ok(RealLock {
-            machine: LockMachine::new(recipe, key, conns.len()),
+            machine: LockMachine::new(recipe, key),
             conns,
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: Instant::now(),

@@ -9,7 +9,7 @@ pub const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then 
 /// Compare-and-pexpire: push the expiry out only while the key still holds our token.
 pub const EXTEND_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
-/// Acquire and take a fencing token in one step: SET NX (PX when ARGV[2] > 0), then INCR the
+/// Acquire and take a fencing token in one step: SET NX (PX when `ARGV[2]` > 0), then INCR the
 /// per-resource counter; nil when the lock is taken.
 pub const FENCED_ACQUIRE_SCRIPT: &str = "local ok if ARGV[2] == '0' then ok = redis.call('SET', KEYS[1], ARGV[1], 'NX') else ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) end if ok then return redis.call('INCR', KEYS[2]) end return false";
 
@@ -19,41 +19,83 @@ pub const FENCED_ACQUIRE_SCRIPT: &str = "local ok if ARGV[2] == '0' then ok = re
 pub enum Command {
     /// `SET key value NX [PX ttl]`: take the lock if free, atomically with its expiry.
     SetNx {
+        /// The lock key.
         key: String,
+        /// The token written.
         value: String,
+        /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
     /// `SETNX key value`: take the lock if free, with no expiry (the first half of a pitfall).
-    SetNxLegacy { key: String, value: String },
+    SetNxLegacy {
+        /// The lock key.
+        key: String,
+        /// The token written.
+        value: String,
+    },
     /// `SET key value [PX ttl]`: unconditional write (last writer wins).
     Set {
+        /// The lock key.
         key: String,
+        /// The token written.
         value: String,
+        /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
     /// `PEXPIRE key ttl`.
-    PExpire { key: String, ttl_ms: u64 },
+    PExpire {
+        /// The lock key.
+        key: String,
+        /// The expiry in milliseconds.
+        ttl_ms: u64,
+    },
     /// `GET key`.
-    Get { key: String },
+    Get {
+        /// The key read.
+        key: String,
+    },
     /// `DEL key`.
-    Del { key: String },
+    Del {
+        /// The key deleted, whoever's value it holds.
+        key: String,
+    },
     /// `INCR key`.
-    Incr { key: String },
+    Incr {
+        /// The counter incremented.
+        key: String,
+    },
     /// `WAIT replicas timeout`: block until that many replicas acknowledged earlier writes.
-    Wait { replicas: u32, timeout_ms: u64 },
+    Wait {
+        /// Replicas that must acknowledge.
+        replicas: u32,
+        /// How long the server may block, in milliseconds.
+        timeout_ms: u64,
+    },
     /// The compare-and-delete script ([`RELEASE_SCRIPT`]).
-    Release { key: String, token: String },
+    Release {
+        /// The lock key.
+        key: String,
+        /// The token the key must still hold to be deleted.
+        token: String,
+    },
     /// The compare-and-pexpire script ([`EXTEND_SCRIPT`]).
     Extend {
+        /// The lock key.
         key: String,
+        /// The token the key must still hold to be extended.
         token: String,
+        /// The new expiry in milliseconds.
         ttl_ms: u64,
     },
     /// The acquire-with-fencing-token script ([`FENCED_ACQUIRE_SCRIPT`]).
     FencedAcquire {
+        /// The lock key.
         key: String,
+        /// The per-resource counter the fencing token is drawn from.
         counter_key: String,
+        /// The token written.
         token: String,
+        /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
 }
@@ -79,16 +121,27 @@ pub enum Op {
 /// A command's variant without its arguments: cheap to keep while a reply is awaited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// [`Command::SetNx`].
     SetNx,
+    /// [`Command::SetNxLegacy`].
     SetNxLegacy,
+    /// [`Command::Set`].
     Set,
+    /// [`Command::PExpire`].
     PExpire,
+    /// [`Command::Get`].
     Get,
+    /// [`Command::Del`].
     Del,
+    /// [`Command::Incr`].
     Incr,
+    /// [`Command::Wait`].
     Wait,
+    /// [`Command::Release`].
     Release,
+    /// [`Command::Extend`].
     Extend,
+    /// [`Command::FencedAcquire`].
     FencedAcquire,
 }
 

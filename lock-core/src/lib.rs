@@ -8,6 +8,10 @@
 //!
 //! Every knob of the protocol is in a [`Recipe`]; [`Recipe::default`] is the safe recipe and
 //! each classic mistake is a [`Pitfall`] that turns one knob.
+//! A machine runs only a [`ValidRecipe`], a recipe [`Recipe::validated`] checked against
+//! the number of instances it locks.
+
+#![deny(missing_docs)]
 
 pub mod command;
 pub mod machine;
@@ -15,10 +19,12 @@ pub mod recipe;
 pub mod retry;
 
 pub use command::{Command, Op, Reply, Script, Shape, Wire, Word};
-pub use machine::{Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId};
+pub use machine::{
+    Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId, LATE_GRANT_ATTEMPTS,
+};
 pub use recipe::{
     AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
-    WaitReplicas,
+    ValidRecipe, WaitReplicas,
 };
 pub use retry::{RetryPolicy, RetrySpecError};
 

@@ -130,7 +130,18 @@ impl Recipe {
         }
     }
 
-    /// Checks the recipe against the number of lock instances it will run on.
+    /// The recipe, checked against the number of lock instances it will run on: the only way
+    /// to a [`ValidRecipe`], and so to a [`crate::LockMachine`].
+    pub fn validated(self, instances: usize) -> Result<ValidRecipe, RecipeError> {
+        self.validate(instances)?;
+        Ok(ValidRecipe {
+            recipe: self,
+            instances,
+        })
+    }
+
+    /// Checks the recipe against the number of lock instances it will run on (the checks of
+    /// [`Recipe::validated`], without keeping the result).
     pub fn validate(&self, instances: usize) -> Result<(), RecipeError> {
         let err = |field, reason: String| Err(RecipeError { field, reason });
         if self.ttl_ms == Some(0) {
@@ -252,6 +263,45 @@ impl Recipe {
     }
 }
 
+/// A [`Recipe`] that passed [`Recipe::validate`] for [`ValidRecipe::instances`] lock
+/// instances. Only [`Recipe::validated`] makes one, and it cannot be changed afterwards, so a
+/// [`crate::LockMachine`] built from it never runs a recipe that cannot run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRecipe {
+    recipe: Recipe,
+    instances: usize,
+}
+
+impl ValidRecipe {
+    /// The recipe.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    /// How many lock instances it was checked for (1 for a plain lock).
+    pub fn instances(&self) -> usize {
+        self.instances
+    }
+
+    /// The grants needed out of [`ValidRecipe::instances`].
+    pub fn quorum(&self) -> usize {
+        self.recipe.quorum(self.instances)
+    }
+
+    /// The recipe back, to change it (and validate it again).
+    pub fn into_recipe(self) -> Recipe {
+        self.recipe
+    }
+}
+
+impl std::ops::Deref for ValidRecipe {
+    type Target = Recipe;
+
+    fn deref(&self) -> &Recipe {
+        &self.recipe
+    }
+}
+
 /// The classic ways to get a Redis lock wrong, each one knob away from the safe recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -337,6 +387,21 @@ mod tests {
             ..Recipe::default()
         };
         assert_eq!(r.validate(1).unwrap_err().field, "ttl_ms");
+    }
+
+    #[test]
+    fn validated_keeps_the_instance_count_and_refuses_what_validate_refuses() {
+        let r = Recipe {
+            redlock: Some(RedlockConfig::default()),
+            ..Recipe::default()
+        };
+        let v = r.clone().validated(5).unwrap();
+        assert_eq!((v.instances(), v.quorum(), v.recipe()), (5, 3, &r));
+        assert_eq!(v.ttl_ms, r.ttl_ms, "derefs to the recipe");
+        assert_eq!(v.into_recipe(), r);
+        let e = Recipe::default().validated(3).unwrap_err();
+        assert_eq!(e, Recipe::default().validate(3).unwrap_err());
+        assert_eq!(e.field, "redlock");
     }
 
     #[test]

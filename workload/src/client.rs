@@ -3,8 +3,8 @@
 use crate::dist::sample_us;
 use checker::{Event as H, SectionEnd};
 use lock_core::{
-    Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, Recipe, RequestId,
-    TimerId,
+    Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, RequestId, TimerId,
+    ValidRecipe,
 };
 use rand::RngCore;
 use scenario::{ClientSpec, Workload};
@@ -29,16 +29,26 @@ pub enum Output {
     /// Send `command` to lock instance `instance`; feed the reply back as
     /// `Input::Lock(Event::Reply { request, .. })`.
     Send {
+        /// The lock instance, by index.
         instance: usize,
+        /// Quoted back with the reply.
         request: RequestId,
+        /// What to send.
         command: Command,
     },
     /// Feed `Input::Timer(timer)` when the client's clock reaches `at`; setting a timer
     /// again moves it.
-    Timer { timer: Timer, at: Micros },
+    Timer {
+        /// Which timer.
+        timer: Timer,
+        /// When, on the client's clock.
+        at: Micros,
+    },
     /// Write to the protected resource; for `commit`, feed `Input::CommitAcked` on its ack.
     Write {
+        /// The write at the end of the critical section (else the one at its start).
         commit: bool,
+        /// The fencing token the write carries, if the lock gave one.
         fencing_token: Option<u64>,
     },
     /// Append this event to the history at the current true time.
@@ -89,11 +99,12 @@ pub struct ClientLoop {
 }
 
 impl ClientLoop {
-    /// A client following `spec`, locking `key` over `instances` with `recipe`.
-    pub fn new(spec: ClientSpec, recipe: Recipe, key: &str, instances: usize) -> ClientLoop {
+    /// A client following `spec`, locking `key` with `recipe` (over the instances it was
+    /// validated for).
+    pub fn new(spec: ClientSpec, recipe: ValidRecipe, key: &str) -> ClientLoop {
         ClientLoop {
             spec,
-            machine: LockMachine::new(recipe, key, instances),
+            machine: LockMachine::new(recipe, key),
             phase: Phase::Idle,
             iteration: 1,
             section_open: false,
@@ -380,7 +391,7 @@ impl ClientLoop {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use lock_core::Reply;
+    use lock_core::{Recipe, Reply};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use scenario::Dist;
@@ -413,7 +424,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_whole_critical_section() {
-        let mut c = ClientLoop::new(spec(), Recipe::default(), "k", 1);
+        let mut c = ClientLoop::new(spec(), Recipe::default().validated(1).unwrap(), "k");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut out = Vec::new();
         c.handle(Input::Start, 0, &mut rng, &mut out);
@@ -486,7 +497,7 @@ pub(crate) mod tests {
         let mut s = spec();
         s.crash_after_commands = Some(1);
         let recipe = Recipe::default().with_pitfall(lock_core::Pitfall::SetnxThenExpire);
-        let mut c = ClientLoop::new(s, recipe, "k", 1);
+        let mut c = ClientLoop::new(s, recipe.validated(1).unwrap(), "k");
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut out = Vec::new();
         c.handle(Input::Start, 0, &mut rng, &mut out);

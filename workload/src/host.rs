@@ -19,7 +19,7 @@
 use crate::clock::Clock;
 use crate::timers::Timers;
 use crate::{streams, ClientLoop, Input, Output, Timer};
-use lock_core::Micros;
+use lock_core::{Micros, ValidRecipe};
 use rand_chacha::ChaCha8Rng;
 use scenario::{ClockSpec, Scenario};
 
@@ -33,9 +33,15 @@ pub struct Host {
 }
 
 impl Host {
-    /// Hosts scenario client number `index` of `scenario`, locking over `instances` lock
-    /// instances, with its clock from `scenario.clocks` and its random stream of `seed`.
-    pub fn for_scenario(scenario: &Scenario, index: usize, seed: u64, instances: usize) -> Host {
+    /// Hosts scenario client number `index` of `scenario`, locking with `recipe` (the
+    /// scenario's, validated for its lock instances), with its clock from `scenario.clocks`
+    /// and its random stream of `seed`.
+    pub fn for_scenario(
+        scenario: &Scenario,
+        index: usize,
+        seed: u64,
+        recipe: &ValidRecipe,
+    ) -> Host {
         let spec = &scenario.clients[index];
         let clock = scenario
             .clocks
@@ -43,12 +49,7 @@ impl Host {
             .get(&spec.name)
             .cloned()
             .unwrap_or_default();
-        let client = ClientLoop::new(
-            spec.clone(),
-            scenario.recipe.clone(),
-            &scenario.resource.key,
-            instances,
-        );
+        let client = ClientLoop::new(spec.clone(), recipe.clone(), &scenario.resource.key);
         Host::new(client, &clock, streams::client(seed, index))
     }
 
@@ -153,7 +154,10 @@ mod tests {
 
     fn host(clock: ClockSpec) -> Host {
         let spec = crate::client::tests::spec();
-        let client = ClientLoop::new(spec, Recipe::default(), "k", 1);
+        let recipe = Recipe::default()
+            .validated(1)
+            .expect("the default recipe is valid");
+        let client = ClientLoop::new(spec, recipe, "k");
         Host::new(client, &clock, streams::client(1, 0))
     }
 

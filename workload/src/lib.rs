@@ -13,6 +13,8 @@
 //! (offset, rate, jumps) as a function of true time, and [`dist`] samples the scenario's
 //! duration distributions.
 
+#![deny(missing_docs)]
+
 pub mod client;
 pub mod clock;
 pub mod dist;

@@ -32,7 +32,7 @@ use crate::node::{Effect, Keyspace};
 use crate::queue::EventQueue;
 use checker::{Effect as Seen, Event as H, Healed, Record};
 use conditions::Waiter;
-use lock_core::Event as LockEvent;
+use lock_core::{Event as LockEvent, RecipeError};
 use nodes::{Role, SimNode};
 use plan::Step;
 pub(crate) use plan::UnknownName;
@@ -56,17 +56,36 @@ pub struct SimRun {
     pub cut_short: Option<String>,
 }
 
-/// The history of a scenario that cannot be played because a fault names a node or client
-/// it does not have: the run's start, one inconclusive record per such name, and its end.
+/// Why a scenario that skipped validation cannot be played as written, one reason per
+/// problem: a fault naming a node or client the scenario does not have, or a recipe that
+/// cannot run on its lock instances.
+#[derive(Debug)]
+pub(crate) struct Unplayable(Vec<String>);
+
+impl From<Vec<UnknownName>> for Unplayable {
+    fn from(unknown: Vec<UnknownName>) -> Self {
+        Unplayable(unknown.iter().map(|e| e.to_string()).collect())
+    }
+}
+
+impl From<RecipeError> for Unplayable {
+    fn from(e: RecipeError) -> Self {
+        Unplayable(vec![format!("the recipe cannot run: recipe.{e}")])
+    }
+}
+
+/// The history of a scenario that cannot be played: the run's start, one inconclusive
+/// record per reason, and its end.
 ///
-/// Nothing is simulated. A run without that fault, or with it aimed at another node, would
-/// prove nothing about the scenario as written, and its verdict must not read as one.
-pub(crate) fn not_played(sc: &Scenario, seed: u64, unknown: &[UnknownName]) -> SimRun {
+/// Nothing is simulated. A run without that fault, or with it aimed at another node, or
+/// with another recipe, would prove nothing about the scenario as written, and its verdict
+/// must not read as one.
+pub(crate) fn not_played(sc: &Scenario, seed: u64, why: &Unplayable) -> SimRun {
     let at_start = |event| Record { t_us: 0, event };
     let mut records = vec![at_start(run_started(sc, seed))];
-    records.extend(unknown.iter().map(|e| {
+    records.extend(why.0.iter().map(|reason| {
         at_start(H::Inconclusive {
-            reason: format!("not played: {e}"),
+            reason: format!("not played: {reason}"),
         })
     }));
     records.push(at_start(H::RunEnded {}));
@@ -122,12 +141,14 @@ pub(crate) struct World<'s> {
 }
 
 impl<'s> World<'s> {
-    /// The world of `sc` at time 0, with its faults and client starts on the queue; or, if a
-    /// fault names a node or client `sc` does not have, every such name.
-    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> Result<World<'s>, Vec<UnknownName>> {
+    /// The world of `sc` at time 0, with its faults and client starts on the queue; or why
+    /// it cannot be played as written.
+    pub(crate) fn new(sc: &'s Scenario, seed: u64) -> Result<World<'s>, Unplayable> {
         let default_clock = ClockSpec::default();
         let names = sc.topology.node_names();
         let plan = plan::resolve(sc, &names)?;
+        let instances = sc.topology.lock_instances();
+        let recipe = sc.recipe.clone().validated(instances)?;
         let nodes = names
             .into_iter()
             .enumerate()
@@ -149,9 +170,8 @@ impl<'s> World<'s> {
                 waits: BTreeMap::new(),
             })
             .collect();
-        let instances = sc.topology.lock_instances();
         let clients = (0..sc.clients.len())
-            .map(|i| SimClient::new(Host::for_scenario(sc, i, seed, instances)))
+            .map(|i| SimClient::new(Host::for_scenario(sc, i, seed, &recipe)))
             .collect();
         let (lag_us, repl_timeout_us, sentinel_after) = match &sc.topology {
             Topology::Replicated {

@@ -50,8 +50,12 @@ fn names_resolve_to_the_nodes_and_clients_they_name() {
 #[test]
 fn an_unknown_node_is_an_error_not_node_0() {
     let sc = with_fault(FaultAction::Crash("primray".into()));
-    let Err(unknown) = World::new(&sc, 1) else {
-        panic!("an unknown node must not build a world");
+    assert!(
+        World::new(&sc, 1).is_err(),
+        "an unknown node must not build a world"
+    );
+    let Err(unknown) = crate::world::plan::resolve(&sc, &sc.topology.node_names()) else {
+        panic!("an unknown node must not resolve");
     };
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].fault, 0);
