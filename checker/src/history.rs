@@ -4,6 +4,7 @@
 //! clock, or the harness's monotonic clock on real Redis. Client clocks never appear here.
 
 use crate::fault::{Effect, Healed, Injected};
+use crate::quote::{clip, strip_position};
 use crate::verdict::CheckConfig;
 use lock_core::{Op, Reply};
 use serde::{Deserialize, Serialize};
@@ -352,25 +353,6 @@ pub enum HistoryError {
     Io(#[from] std::io::Error),
 }
 
-/// The longest stretch of a value quoted in an error message, in characters.
-pub(crate) const QUOTE_MAX_CHARS: usize = 200;
-
-/// `text`, cut to `max` characters with a note of how much was left out.
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((at, _)) => format!("{}... ({} more bytes)", &text[..at], text.len() - at),
-    }
-}
-
-/// serde_json appends " at line L column C"; the position is reported separately.
-fn strip_position(msg: &str) -> &str {
-    match msg.rfind(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    }
-}
-
 /// Writes records as JSON lines.
 pub fn write_jsonl(records: &[Record], mut w: impl Write) -> Result<(), HistoryError> {
     for r in records {
@@ -397,7 +379,7 @@ fn parse_line(text: &str, n: usize) -> Result<Record, HistoryError> {
         line: n,
         column,
         field,
-        reason: clip(reason, QUOTE_MAX_CHARS),
+        reason: clip(reason),
     };
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| parse(Some(e.column()), None, strip_position(&e.to_string())))?;

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod history;
 mod progress;
 mod property;
+pub mod quote;
 mod safety;
 pub mod tune;
 mod verdict;

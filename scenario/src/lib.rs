@@ -15,6 +15,7 @@ mod model;
 mod space;
 mod validate;
 
+pub use checker::quote::QUOTE_MAX_CHARS;
 pub use condition::{After, Condition, DEFAULT_TIMEOUT_MS};
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultAction};
@@ -23,4 +24,4 @@ pub use model::{
     Topology, Workload,
 };
 pub use space::{FaultKind, FaultSpace};
-pub use validate::{MAX_DESCRIPTION_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES, QUOTE_MAX_CHARS};
+pub use validate::{MAX_DESCRIPTION_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES};

@@ -4,6 +4,7 @@ use crate::condition::{After, Condition};
 use crate::error::ScenarioError;
 use crate::fault::FaultAction;
 use crate::model::{Backend, Dist, Scenario, Topology, Workload};
+use checker::quote::{clip, strip_position};
 use lock_core::recipe::{MAX_INSTANCES, MAX_MS};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,7 +37,7 @@ impl Scenario {
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let mut field = e.path().to_string();
             let inner = e.into_inner();
-            let mut reason = strip_position(&inner.to_string());
+            let mut reason = strip_position(&inner.to_string()).to_string();
             let syntax = inner.is_syntax() || inner.is_eof();
             if syntax && (field == "." || field == "?" || field.ends_with('?')) {
                 // A syntax error around a key: find the field from the text itself.
@@ -571,26 +572,6 @@ fn too_long(field: &str, value: &str, max: usize) -> Result<(), (String, String)
 
 fn join(names: &BTreeSet<String>) -> String {
     names.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// The longest stretch of a value quoted in an error message, in characters: a
-/// million-character name is not echoed in full.
-pub const QUOTE_MAX_CHARS: usize = 200;
-
-/// `text` cut to [`QUOTE_MAX_CHARS`] characters, with a note of how much was left out.
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_MAX_CHARS) {
-        None => text.to_string(),
-        Some((at, _)) => format!("{}... ({} more bytes)", &text[..at], text.len() - at),
-    }
-}
-
-/// serde_json appends " at line L column C"; the line is reported separately.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
 }
 
 impl Dist {

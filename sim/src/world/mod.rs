@@ -68,6 +68,30 @@ impl From<Vec<UnknownName>> for Unplayable {
     }
 }
 
+impl Unplayable {
+    /// Every `clocks` entry of `sc` that names no node (of `nodes`) or client of it.
+    fn unknown_clocks(sc: &Scenario, nodes: &[String]) -> Result<(), Unplayable> {
+        let clients: Vec<&str> = sc.clients.iter().map(|c| c.name.as_str()).collect();
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        let mut why = Vec::new();
+        for (kind, clocks, known) in [
+            ("nodes", &sc.clocks.nodes, &nodes),
+            ("clients", &sc.clocks.clients, &clients),
+        ] {
+            let what = &kind[..kind.len() - 1];
+            for name in clocks.keys().filter(|n| !known.contains(&n.as_str())) {
+                why.push(format!(
+                    "clocks.{kind}.{name} names `{name}`, which is no {what} of this scenario"
+                ));
+            }
+        }
+        match why.is_empty() {
+            true => Ok(()),
+            false => Err(Unplayable(why)),
+        }
+    }
+}
+
 impl From<RecipeError> for Unplayable {
     fn from(e: RecipeError) -> Self {
         Unplayable(vec![format!("the recipe cannot run: recipe.{e}")])
@@ -147,6 +171,7 @@ impl<'s> World<'s> {
         let default_clock = ClockSpec::default();
         let names = sc.topology.node_names();
         let plan = plan::resolve(sc, &names)?;
+        Unplayable::unknown_clocks(sc, &names)?;
         let instances = sc.topology.lock_instances();
         let recipe = sc.recipe.clone().validated(instances)?;
         let nodes = names

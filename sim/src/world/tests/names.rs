@@ -4,7 +4,7 @@
 use super::*;
 use crate::network::Party;
 use crate::world::plan::{Step, Target};
-use scenario::{Fault, FaultAction};
+use scenario::{ClockSpec, Fault, FaultAction};
 
 /// A scenario built in code, past validation: a fault names a node that does not exist.
 fn with_fault(action: FaultAction) -> Scenario {
@@ -100,4 +100,30 @@ fn a_run_with_an_unknown_name_is_not_played_and_says_why() {
     assert!(reasons[2].contains("faults[2]") && reasons[2].contains("which is no client"));
     let verdict = checker::check(&run.records, &sc.checker);
     assert!(!verdict.is_conclusive());
+}
+
+#[test]
+fn a_clock_for_an_unknown_node_or_client_is_not_played() {
+    let mut sc = scenario(&replicated(1, 0.0, ""), "");
+    sc.clocks
+        .nodes
+        .insert("primray".into(), ClockSpec::default());
+    sc.clocks.clients.insert("Z".into(), ClockSpec::default());
+    let run = crate::run(&sc, 1);
+    let reasons: Vec<&str> = run
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            H::Inconclusive { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "not played: clocks.nodes.primray names `primray`, which is no node of this scenario",
+            "not played: clocks.clients.Z names `Z`, which is no client of this scenario",
+        ]
+    );
+    assert_eq!(run.events, 0);
 }
