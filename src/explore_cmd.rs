@@ -127,7 +127,8 @@ pub fn explore(
             Ok(s) => s,
             Err(e) => return out.finish(bad(e)),
         };
-        let text = match serde_json::to_string_pretty(&shrunk.scenario) {
+        // Data-file references are rewritten to load from where the file is written.
+        let text = match serde_json::to_string_pretty(&shrunk.scenario.relocated(&path)) {
             Ok(t) => t + "\n",
             Err(e) => return out.finish(bad(e)),
         };

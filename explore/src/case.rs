@@ -8,7 +8,7 @@ use proptest::strategy::{BoxedStrategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use scenario::{Dist, Fault, FaultAction, FaultKind, FaultSpace, Scenario, Topology};
+use scenario::{Dist, Fault, FaultAction, FaultKind, FaultSpace, Scenario, Span, Topology};
 
 /// One fault slot: which kind, when, which target, how much.
 #[derive(Debug, Clone)]
@@ -102,6 +102,21 @@ fn lerp(lo: u64, hi: u64, millionths: u32) -> u64 {
     lo + ((hi - lo) as u128 * millionths as u128 / 1_000_000) as u64
 }
 
+/// A pause's duration for a slot's amount: the point that far into a range (as always), or
+/// the distribution's quantile at `(amount + 0.5) / 1_000_001` (so the amount shrinks toward
+/// the shortest pauses and the highest quantile reached is 1 - 5e-7), at least 1 ms.
+pub(crate) fn span_ms(span: &Span, millionths: u32) -> u64 {
+    match span {
+        Span::Range([lo, hi]) => lerp(*lo, *hi, millionths),
+        Span::Dist(d) => {
+            let u = (millionths as f64 + 0.5) / 1_000_001.0;
+            d.quantile_ms(u)
+                .round()
+                .clamp(1.0, lock_core::recipe::MAX_MS as f64) as u64
+        }
+    }
+}
+
 fn lerp_i(lo: i64, hi: i64, millionths: u32) -> i64 {
     lo + ((hi - lo) as i128 * millionths as i128 / 1_000_000) as i64
 }
@@ -150,13 +165,13 @@ pub(crate) fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> S
                 persistence: slot.persistence,
             },
             FaultKind::Promote { .. } => FaultAction::Promote(t),
-            FaultKind::PauseNode { for_ms: [a, b], .. } => FaultAction::PauseNode {
+            FaultKind::PauseNode { for_ms, .. } => FaultAction::PauseNode {
                 node: t,
-                for_ms: Some(lerp(*a, *b, slot.amount)),
+                for_ms: Some(span_ms(for_ms, slot.amount)),
             },
-            FaultKind::PauseClient { for_ms: [a, b], .. } => FaultAction::PauseClient {
+            FaultKind::PauseClient { for_ms, .. } => FaultAction::PauseClient {
                 client: t,
-                for_ms: lerp(*a, *b, slot.amount),
+                for_ms: span_ms(for_ms, slot.amount),
             },
             FaultKind::CrashClient { .. } => FaultAction::CrashClient(t),
             FaultKind::ClockJump { by_ms: [a, b], .. } => FaultAction::ClockJump {

@@ -14,6 +14,9 @@ pub struct ScenarioError {
     pub line: Option<usize>,
     /// What is wrong.
     pub reason: String,
+    /// For a data file that cannot be used: which file, which line and why (also in
+    /// `reason`).
+    pub data: Option<crate::datafile::DataFileError>,
 }
 
 impl fmt::Display for ScenarioError {

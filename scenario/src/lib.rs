@@ -8,20 +8,27 @@
 #![deny(missing_docs)]
 
 mod condition;
+mod datafile;
+mod dist;
+mod empirical;
 mod error;
 mod fault;
 mod locate;
 mod model;
+mod references;
 mod space;
 mod validate;
 
 pub use checker::quote::QUOTE_MAX_CHARS;
 pub use condition::{After, Condition, DEFAULT_TIMEOUT_MS};
+pub use datafile::{DataFileError, MAX_DATA_FILE_BYTES};
+pub use dist::{lognormal_params, normal_quantile, Z99};
+pub use empirical::{Buckets, Data, Empirical, Source, Unit};
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultAction};
 pub use model::{
     Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, ResourceSpec, Scenario, Sentinel,
     Topology, Workload,
 };
-pub use space::{FaultKind, FaultSpace};
+pub use space::{FaultKind, FaultSpace, Span};
 pub use validate::{MAX_DESCRIPTION_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES};

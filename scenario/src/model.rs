@@ -132,9 +132,10 @@ pub struct Sentinel {
     pub down_after_ms: u64,
 }
 
-/// A distribution of durations, in milliseconds.
+/// A distribution of durations, in milliseconds. In JSON it is an object naming one form
+/// (`{"fixed_ms": 5}`, `{"samples_file": "data/work-ms.txt"}`, ...; see `scenarios/README.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "crate::dist::DistRepr", into = "crate::dist::DistRepr")]
 pub enum Dist {
     /// Always this long.
     FixedMs(f64),
@@ -147,31 +148,18 @@ pub enum Dist {
         /// The 99th percentile, in milliseconds.
         p99: f64,
     },
-}
-
-impl Dist {
-    /// Checks the parameters; the reason names what is wrong.
-    pub fn check(&self) -> Result<(), String> {
-        let finite =
-            |x: f64| x.is_finite() && (0.0..=lock_core::recipe::MAX_MS as f64).contains(&x);
-        match self {
-            Dist::FixedMs(x) if !finite(*x) => Err(format!(
-                "must be between 0 and {} ms, got {x}",
-                lock_core::recipe::MAX_MS
-            )),
-            Dist::UniformMs([a, b]) if !finite(*a) || !finite(*b) || a > b => Err(format!(
-                "needs 0 <= low <= high <= {} ms, got [{a}, {b}]",
-                lock_core::recipe::MAX_MS
-            )),
-            Dist::LognormalMs { p50, p99 } if !(*p50 > 0.0 && p50.is_finite()) => {
-                Err(format!("p50 must be greater than 0, got {p50}"))
-            }
-            Dist::LognormalMs { p50, p99 } if !(p99 >= p50 && finite(*p99)) => {
-                Err(format!("p99 ({p99}) must not be below p50 ({p50})"))
-            }
-            _ => Ok(()),
-        }
-    }
+    /// Pareto (heavy-tailed): `P(X > x) = (scale / x)^shape` for `x >= scale`, optionally
+    /// capped at `max`.
+    ParetoMs {
+        /// The smallest value (x_m), in milliseconds.
+        scale: f64,
+        /// The tail index (alpha); the smaller, the heavier the tail.
+        shape: f64,
+        /// Draws above this are cut to it, in milliseconds.
+        max: Option<f64>,
+    },
+    /// The user's own measurements: samples or histogram buckets.
+    Empirical(crate::empirical::Empirical),
 }
 
 /// Latency and loss.

@@ -1,6 +1,9 @@
 //! Fault spaces: what `locksim explore` may draw a fault schedule from.
 
-use serde::{Deserialize, Serialize};
+use crate::model::Dist;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 
 /// The faults exploration may inject, and the parameter ranges it may vary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,15 +51,15 @@ pub enum FaultKind {
     PauseNode {
         /// The nodes it may strike.
         nodes: Vec<String>,
-        /// The range of durations, in milliseconds.
-        for_ms: [u64; 2],
+        /// The durations: a range, or a distribution, in milliseconds.
+        for_ms: Span,
     },
     /// Freeze one of these clients for a time in the range.
     PauseClient {
         /// The clients it may strike.
         clients: Vec<String>,
-        /// The range of durations, in milliseconds.
-        for_ms: [u64; 2],
+        /// The durations: a range, or a distribution, in milliseconds.
+        for_ms: Span,
     },
     /// Kill one of these clients.
     CrashClient {
@@ -105,5 +108,43 @@ impl FaultKind {
             FaultKind::ClockJump { targets, .. } => targets,
             FaultKind::Partition { parties, .. } => parties,
         }
+    }
+}
+
+/// Where a fault-space pause's duration comes from: `[low, high]` (a seed picks a point in
+/// the range) or a distribution such as `{"pareto_ms": {...}}` (a seed picks a quantile).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Span {
+    /// A range of whole milliseconds, `1 <= low <= high`.
+    Range([u64; 2]),
+    /// A distribution (heavy-tailed ones model GC and VM pauses).
+    Dist(Dist),
+}
+
+impl Serialize for Span {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Span::Range(r) => r.serialize(s),
+            Span::Dist(d) => d.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a range [low, high] or a distribution such as {\"lognormal_ms\": {\"p50\": 50, \"p99\": 2000}}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Span, A::Error> {
+                <[u64; 2]>::deserialize(SeqAccessDeserializer::new(a)).map(Span::Range)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Span, A::Error> {
+                Dist::deserialize(MapAccessDeserializer::new(a)).map(Span::Dist)
+            }
+        }
+        d.deserialize_any(V)
     }
 }

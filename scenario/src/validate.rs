@@ -3,7 +3,7 @@
 use crate::condition::{After, Condition};
 use crate::error::ScenarioError;
 use crate::fault::FaultAction;
-use crate::model::{Backend, Dist, Scenario, Topology, Workload};
+use crate::model::{Backend, Scenario, Topology, Workload};
 use checker::quote::{clip, strip_position};
 use lock_core::recipe::{MAX_INSTANCES, MAX_MS};
 use std::collections::BTreeSet;
@@ -17,6 +17,7 @@ impl Scenario {
             field: String::new(),
             line,
             reason,
+            data: None,
         };
         let bytes =
             std::fs::read(path).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
@@ -63,8 +64,11 @@ impl Scenario {
                 field: clip(if field == "." { "" } else { &field }),
                 line: (inner.line() > 0).then_some(inner.line()),
                 reason: clip(&reason),
+                data: None,
             }
         })?;
+        let mut scenario = scenario;
+        scenario.load_data(origin)?;
         scenario
             .validate()
             .map_err(|(field, reason)| ScenarioError {
@@ -72,6 +76,7 @@ impl Scenario {
                 field: clip(&field),
                 line: None,
                 reason: clip(&reason),
+                data: None,
             })?;
         Ok(scenario)
     }
@@ -404,7 +409,7 @@ impl Scenario {
         nodes: &BTreeSet<String>,
         clients: &BTreeSet<String>,
     ) -> Result<(), (String, String)> {
-        use crate::space::FaultKind;
+        use crate::space::{FaultKind, Span};
         let fail = |field: String, reason: String| Err((field, reason));
         if space.kinds.is_empty() {
             return fail(
@@ -476,9 +481,26 @@ impl Scenario {
                 }
             }
             let range_ok = match kind {
-                FaultKind::PauseNode { for_ms: [a, b], .. }
-                | FaultKind::PauseClient { for_ms: [a, b], .. }
+                FaultKind::PauseNode {
+                    for_ms: Span::Range([a, b]),
+                    ..
+                }
+                | FaultKind::PauseClient {
+                    for_ms: Span::Range([a, b]),
+                    ..
+                }
                 | FaultKind::Partition { for_ms: [a, b], .. } => 1 <= *a && a <= b && *b <= MAX_MS,
+                FaultKind::PauseNode {
+                    for_ms: Span::Dist(d),
+                    ..
+                }
+                | FaultKind::PauseClient {
+                    for_ms: Span::Dist(d),
+                    ..
+                } => {
+                    d.check().or_else(|r| fail(format!("{field}.for_ms"), r))?;
+                    true
+                }
                 FaultKind::ClockJump { by_ms: [a, b], .. } => {
                     a <= b && a.unsigned_abs() <= MAX_MS && b.unsigned_abs() <= MAX_MS
                 }
@@ -572,15 +594,4 @@ fn too_long(field: &str, value: &str, max: usize) -> Result<(), (String, String)
 
 fn join(names: &BTreeSet<String>) -> String {
     names.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-impl Dist {
-    /// The distribution's median, in milliseconds (for summaries).
-    pub fn median_ms(&self) -> f64 {
-        match self {
-            Dist::FixedMs(x) => *x,
-            Dist::UniformMs([a, b]) => (a + b) / 2.0,
-            Dist::LognormalMs { p50, .. } => *p50,
-        }
-    }
 }

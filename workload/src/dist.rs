@@ -1,13 +1,14 @@
 //! Sampling the scenario's duration distributions from a seeded RNG.
 
 use rand::Rng;
-use rand_distr::{Distribution, LogNormal};
-use scenario::Dist;
-
-/// z-score of the 99th percentile of a standard normal distribution.
-const Z99: f64 = 2.326_347_874;
+use rand_distr::{Distribution, LogNormal, Pareto};
+use scenario::{Data, Dist, Empirical};
 
 /// Draws one duration in microseconds.
+///
+/// An empirical distribution of samples picks one of them uniformly; one of histogram
+/// buckets picks a bucket with probability proportional to its count, then a uniform value
+/// between its lower bound (the previous bucket's `le`, 0 for the first) and its `le`.
 pub fn sample_us<R: Rng + ?Sized>(d: &Dist, rng: &mut R) -> u64 {
     let ms = match d {
         Dist::FixedMs(x) => *x,
@@ -19,15 +20,36 @@ pub fn sample_us<R: Rng + ?Sized>(d: &Dist, rng: &mut R) -> u64 {
             }
         }
         Dist::LognormalMs { p50, p99 } => {
-            let mu = p50.ln();
-            let sigma = ((p99.ln() - mu) / Z99).max(0.0);
+            let (mu, sigma) = scenario::lognormal_params(*p50, *p99);
             match LogNormal::new(mu, sigma) {
                 Ok(ln) => ln.sample(rng),
                 Err(_) => *p50,
             }
         }
+        Dist::ParetoMs { scale, shape, max } => {
+            let x = match Pareto::new(*scale, *shape) {
+                Ok(p) => p.sample(rng),
+                Err(_) => *scale,
+            };
+            x.min(max.unwrap_or(f64::INFINITY))
+                .min(lock_core::recipe::MAX_MS as f64)
+        }
+        Dist::Empirical(e) => empirical_ms(e, rng),
     };
     (ms * 1000.0).round().max(0.0) as u64
+}
+
+/// One draw from an empirical distribution, in milliseconds (0 when it holds no data).
+fn empirical_ms<R: Rng + ?Sized>(e: &Empirical, rng: &mut R) -> f64 {
+    match e.data() {
+        Some(Data::Samples(xs)) if !xs.is_empty() => xs[rng.gen_range(0..xs.len())],
+        Some(Data::Buckets(b)) if b.total() > 0 => {
+            let i = b.bucket_of(rng.gen_range(0..b.total()));
+            let (lo, hi) = (b.lower_ms(i), b.upper_ms[i]);
+            lo + (hi - lo) * rng.gen::<f64>()
+        }
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]
