@@ -222,3 +222,30 @@ pub(crate) fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> S
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_is_drawn_as_always_and_a_distribution_as_a_quantile() {
+        for amount in [0, 1, 499_999, 500_000, 999_999, 1_000_000] {
+            assert_eq!(
+                span_ms(&Span::Range([10, 1500]), amount),
+                lerp(10, 1500, amount)
+            );
+        }
+        let pareto = Span::Dist(Dist::ParetoMs {
+            scale: 20.0,
+            shape: 1.0,
+            max: Some(5000.0),
+        });
+        // P(X > x) = 20 / x: the median is 40 ms, the 99th percentile 2000 ms.
+        assert_eq!(span_ms(&pareto, 500_000), 40);
+        assert_eq!(span_ms(&pareto, 990_000), 2000);
+        assert_eq!(span_ms(&pareto, 0), 20);
+        assert_eq!(span_ms(&pareto, 1_000_000), 5000);
+        // A distribution that can be 0 still pauses for 1 ms.
+        assert_eq!(span_ms(&Span::Dist(Dist::FixedMs(0.0)), 7), 1);
+    }
+}
