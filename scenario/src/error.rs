@@ -16,7 +16,7 @@ pub struct ScenarioError {
     pub reason: String,
     /// For a data file that cannot be used: which file, which line and why (also in
     /// `reason`).
-    pub data: Option<crate::datafile::DataFileError>,
+    pub data: Option<Box<crate::datafile::DataFileError>>,
 }
 
 impl fmt::Display for ScenarioError {

@@ -52,7 +52,7 @@ impl Scenario {
                 field: checker::quote::clip(&format!("{field}.{key}")),
                 line: None,
                 reason: checker::quote::clip(&data.to_string()),
-                data: Some(data),
+                data: Some(Box::new(data)),
             })?;
         }
         Ok(())
