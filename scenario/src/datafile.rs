@@ -42,6 +42,10 @@ pub(crate) fn read(path: &Path) -> Result<String, DataFileError> {
             format!("larger than {MAX_DATA_FILE_BYTES} bytes"),
         ));
     }
+    // A byte-order mark (spreadsheets write one) is not part of the first line.
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;

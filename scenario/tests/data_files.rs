@@ -83,7 +83,8 @@ fn one_number_per_line_with_comments_and_blanks() {
 #[test]
 fn a_named_csv_column() {
     let dir = scratch();
-    let text = "# exported\nts,\"work_ms\",host\n1,20,a\n2, 30 ,b\n3,\"10\",c\n";
+    // A spreadsheet's byte-order mark, quoted cells, blanks around cells, a comment.
+    let text = "\u{feff}\"work_ms\",ts,host\n20,1,a\n 30 ,2,b # late\n\"10\",3,c\n";
     let work = json!({"samples_file": "data/w.csv", "column": "work_ms"});
     let s = load_with(&dir, "w.csv", text, work).unwrap();
     assert_eq!(samples(&s), vec![10.0, 20.0, 30.0]);
