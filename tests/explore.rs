@@ -228,3 +228,58 @@ fn bad_exploration_input_is_refused() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"));
     }
 }
+
+/// `tune-empirical.json` draws its client pauses from a Pareto distribution (scale 20 ms,
+/// shape 1.2, cut at 5000 ms): the pauses seeds draw stay in [20, 5000] with the median
+/// near 20 · 2^(1/1.2) ≈ 35.6 ms; and a shrunk failure, written to another directory, still
+/// finds its work-time file and replays its violation.
+#[test]
+fn heavy_tailed_pauses_follow_their_distribution_and_a_shrunk_file_keeps_its_data() {
+    let s = load("tune-empirical.json");
+    let mut pauses = Vec::new();
+    for seed in 0..400 {
+        let run = explore::run_seed(&s, seed).unwrap();
+        for f in &run.scenario.faults {
+            if let FaultAction::PauseClient { for_ms, .. } = f.action {
+                pauses.push(for_ms);
+            }
+        }
+    }
+    pauses.sort_unstable();
+    assert!(pauses.len() > 100, "{}", pauses.len());
+    assert!(
+        pauses[0] >= 20 && *pauses.last().unwrap() <= 5000,
+        "{pauses:?}"
+    );
+    let median = pauses[pauses.len() / 2];
+    assert!((28..=46).contains(&median), "median {median}");
+    let report = explore::explore(&s, 0, 400, 2, false, &quiet).unwrap();
+    let (seed, _) = report.failing.first().expect("a long pause breaks a seed");
+    let shrunk = explore::shrink(&s, *seed, Some(Property::MutualExclusion)).unwrap();
+    let dir = std::env::temp_dir().join(format!("locksim-relocated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("shrunk.json");
+    let text = serde_json::to_string_pretty(&shrunk.scenario.relocated(&out)).unwrap();
+    std::fs::write(&out, text).unwrap();
+    let reread = Scenario::load(&out).unwrap_or_else(|e| panic!("{e}"));
+    let data = |d: &locksim::scenario::Dist| match d {
+        locksim::scenario::Dist::Empirical(e) => e.data().cloned(),
+        d => panic!("not empirical: {d:?}"),
+    };
+    assert!(data(&reread.clients[0].work_ms).is_some());
+    // The reference written names the shipped file from where the scenario now is.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let written = v["clients"][0]["work_ms"]["samples_file"].as_str().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/data/work-ms.txt");
+    assert_eq!(
+        dir.join(written).canonicalize().unwrap(),
+        shipped.canonicalize().unwrap()
+    );
+    assert_eq!(
+        data(&reread.clients[0].work_ms),
+        data(&shrunk.scenario.clients[0].work_ms)
+    );
+    let played = locksim::play::play_sim(&reread, None);
+    assert!(played.matches_expect(), "{}", played.verdict.summary());
+}

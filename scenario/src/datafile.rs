@@ -46,10 +46,16 @@ pub(crate) fn read(path: &Path) -> Result<String, DataFileError> {
     if bytes.starts_with(b"\xef\xbb\xbf") {
         bytes.drain(..3);
     }
+    utf8(bytes).map_err(|(line, reason)| fail(Some(line), reason))
+}
+
+/// The bytes as text, or the 1-based line and the offset of the first byte that is not
+/// UTF-8 (as a reason).
+pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, (usize, String)> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        fail(Some(line), "not UTF-8".into())
+        (line, format!("not UTF-8: invalid byte at offset {at}"))
     })
 }
 

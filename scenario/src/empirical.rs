@@ -95,8 +95,9 @@ pub enum Data {
 }
 
 /// An empirical distribution: the reference to its data (what a scenario file says) and,
-/// once loaded, the data itself.
-#[derive(Debug, Clone, PartialEq)]
+/// once loaded, the data itself. Two are equal when the reference and the data are (however
+/// the file's path was resolved).
+#[derive(Debug, Clone)]
 pub struct Empirical {
     /// Where the data comes from.
     pub source: Source,
@@ -108,6 +109,13 @@ pub struct Empirical {
     resolved: Option<PathBuf>,
     /// The data, once loaded.
     data: Option<Data>,
+}
+
+impl PartialEq for Empirical {
+    fn eq(&self, other: &Empirical) -> bool {
+        (&self.source, self.unit, self.max, &self.data)
+            == (&other.source, other.unit, other.max, &other.data)
+    }
 }
 
 impl Empirical {
@@ -180,8 +188,8 @@ impl Empirical {
     }
 
     /// Rewrites the file reference so that it names the same file from `dir`, where a
-    /// scenario file is about to be written: relative when both can be resolved, else
-    /// absolute. Does nothing to an inline histogram or a file never loaded.
+    /// scenario file is about to be written: relative when the two share a directory below
+    /// the root, else absolute. Does nothing to an inline histogram or a file never loaded.
     pub fn rebase(&mut self, dir: &Path) {
         let Some(resolved) = &self.resolved else {
             return;
@@ -217,8 +225,8 @@ impl Empirical {
     }
 }
 
-/// `target` as seen from `dir`: a relative path when both canonicalize, else `target`
-/// made absolute.
+/// `target` as seen from `dir`: a relative path when both canonicalize and share a
+/// directory below the root, else `target` made absolute.
 fn relative(target: &Path, dir: &Path) -> PathBuf {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
@@ -233,6 +241,10 @@ fn relative(target: &Path, dir: &Path) -> PathBuf {
         .zip(d.components())
         .take_while(|(a, b)| a == b)
         .count();
+    if common <= 1 {
+        // Nothing shared but the root: `../../..` would only be harder to read.
+        return t;
+    }
     let mut out = PathBuf::new();
     for _ in d.components().skip(common) {
         out.push("..");

@@ -59,8 +59,8 @@ impl Scenario {
     }
 
     /// The scenario as it must be written to `file` to load again from there: every data
-    /// file reference rewritten relative to `file`'s directory (absolute when no relative
-    /// path can be found). The data are the same; only the references change.
+    /// file reference rewritten relative to `file`'s directory (absolute when the two share
+    /// no directory below the root). The data are the same; only the references change.
     pub fn relocated(&self, file: &Path) -> Scenario {
         let mut s = self.clone();
         let dir = file.parent().unwrap_or(Path::new(""));

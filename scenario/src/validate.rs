@@ -21,14 +21,7 @@ impl Scenario {
         };
         let bytes =
             std::fs::read(path).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            error(
-                Some(line),
-                format!("not UTF-8: invalid byte at offset {at}"),
-            )
-        })?;
+        let text = crate::datafile::utf8(bytes).map_err(|(line, why)| error(Some(line), why))?;
         Scenario::parse(&text, path)
     }
 
