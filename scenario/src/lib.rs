@@ -4,6 +4,11 @@
 //! (unknown fields are errors) and validates it as a whole, so a scenario that cannot be
 //! played is refused before anything starts; every error names the file, the field path and,
 //! for syntax and type errors, the line.
+//!
+//! A distribution can be the user's own data ([`Empirical`]: samples, a CSV column or
+//! Prometheus histogram buckets); its file is read when the scenario loads, relative to the
+//! scenario file, and a bad file is refused with its line ([`DataFileError`]). A scenario
+//! written elsewhere keeps working through [`Scenario::relocated`].
 
 #![deny(missing_docs)]
 
