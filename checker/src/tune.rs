@@ -54,6 +54,19 @@ impl Rate {
         }
     }
 
+    /// The verdict against a risk target: [`Decision::Safe`] when the upper bound is at or
+    /// below `max_risk`, [`Decision::Broken`] when the lower bound is above it, else
+    /// [`Decision::Undecided`] (more trials would narrow the interval).
+    pub fn decide(&self, max_risk: f64) -> Decision {
+        if self.high <= max_risk {
+            Decision::Safe
+        } else if self.low > max_risk {
+            Decision::Broken
+        } else {
+            Decision::Undecided
+        }
+    }
+
     /// The point estimate, `hits / trials` (0 with no trials).
     pub fn estimate(&self) -> f64 {
         if self.trials == 0 {
@@ -103,11 +116,15 @@ pub struct TunePoint {
     /// Seeds whose run was inconclusive (cut short by the simulator's event budget, or an
     /// `after` condition never seen): what held there is not proven.
     pub inconclusive: u64,
-    /// Seeds in which mutual exclusion broke or a stale write got through, of the conclusive
-    /// seeds.
+    /// Seeds in which mutual exclusion broke or a stale write got through (either property
+    /// judged violated), of the conclusive seeds.
     pub per_seed: Rate,
-    /// Critical sections that broke (overlapped another holder's, or had a stale write
-    /// accepted), of the critical sections run in the conclusive seeds.
+    /// Critical sections that broke, of the critical sections run in the conclusive seeds
+    /// ([`crate::count_sections`]): a section is one client's grant, from `Acquired` to its
+    /// `SectionEnded` (or crash, or the run's end); it broke when it overlapped another
+    /// client's section (both count) or the resource accepted a write under its grant after
+    /// one under a newer grant. The interval treats sections as independent trials; sections
+    /// of one seed are not quite (one long pause breaks two), so read it as approximate.
     pub per_section: Rate,
     /// The setting's verdict against `--max-risk`, when one was given.
     pub decision: Option<Decision>,
@@ -204,5 +221,12 @@ mod tests {
         // Known value: 5/50 → [0.0435, 0.2136] (Wilson, z = 1.96).
         assert!((small.low - 0.043_5).abs() < 0.000_5 && (small.high - 0.213_6).abs() < 0.000_5);
         assert_eq!(Rate::wilson(0, 0).high, 1.0);
+    }
+
+    #[test]
+    fn a_rate_is_decided_only_when_its_interval_clears_the_target() {
+        assert_eq!(Rate::wilson(0, 10_000).decide(1e-3), Decision::Safe);
+        assert_eq!(Rate::wilson(50, 1_000).decide(1e-3), Decision::Broken);
+        assert_eq!(Rate::wilson(0, 100).decide(1e-3), Decision::Undecided);
     }
 }
