@@ -42,8 +42,11 @@ pub fn count_sections(records: &[Record]) -> SectionCount {
         }
         active.push(j);
     }
-    let by_record: BTreeMap<usize, usize> =
-        ivs.iter().enumerate().map(|(j, iv)| (iv.index, j)).collect();
+    let by_record: BTreeMap<usize, usize> = ivs
+        .iter()
+        .enumerate()
+        .map(|(j, iv)| (iv.index, j))
+        .collect();
     for w in stale_writes(records) {
         if let StaleWrite::Superseded { acquired_at, .. } = w {
             if let Some(&j) = by_record.get(&acquired_at) {
