@@ -9,7 +9,9 @@ use lock_core::RetryPolicy;
 use serde::Serialize;
 
 /// How every [`Rate`]'s interval is computed, as the reports name it.
-pub const INTERVAL_METHOD: &str = "Wilson score interval, 95 % two-sided";
+pub const INTERVAL_METHOD: &str = "Wilson score interval, 95 % two-sided; per critical section \
+    widened, where wider, to the seed-clustered interval (sections of one seed are not \
+    independent: one long pause breaks several)";
 
 /// The z value of a two-sided 95 % interval.
 const Z95: f64 = 1.959_963_984_540_054;
@@ -62,6 +64,27 @@ impl Rate {
         }
     }
 
+    /// The rate of hits per trial over independent clusters (seeds) of trials that need not
+    /// be independent within a cluster (critical sections of one seed): the Wilson interval
+    /// of all hits over all trials, widened where the cluster-robust normal interval of the
+    /// ratio estimator (`r ± z·se`, `se² = m/(m−1) · Σ(hᵢ − r·nᵢ)² / N²`) is wider. With no
+    /// hit, or one cluster, it is the Wilson interval.
+    pub fn clustered(sums: &ClusterSums) -> Rate {
+        let wilson = Rate::wilson(sums.hits, sums.trials);
+        if sums.clusters < 2 || sums.trials == 0 || sums.hits == 0 {
+            return wilson;
+        }
+        let (m, n) = (sums.clusters as f64, sums.trials as f64);
+        let r = sums.hits as f64 / n;
+        let spread = sums.hh as f64 - 2.0 * r * sums.hn as f64 + r * r * sums.nn as f64;
+        let se = (m / (m - 1.0) * spread.max(0.0)).sqrt() / n;
+        Rate {
+            low: wilson.low.min((r - Z95 * se).max(0.0)),
+            high: wilson.high.max((r + Z95 * se).min(1.0)),
+            ..wilson
+        }
+    }
+
     /// The verdict against a risk target: [`Decision::Safe`] when the upper bound is at or
     /// below `max_risk`, [`Decision::Broken`] when the lower bound is above it, else
     /// [`Decision::Undecided`] (more trials would narrow the interval).
@@ -82,6 +105,47 @@ impl Rate {
         } else {
             self.hits as f64 / self.trials as f64
         }
+    }
+}
+
+/// Hits and trials summed over clusters (seeds), with the exact integer sums of squares
+/// [`Rate::clustered`] needs: the same whatever order the clusters were added in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterSums {
+    /// Clusters added.
+    pub clusters: u64,
+    /// Hits, over all clusters.
+    pub hits: u64,
+    /// Trials, over all clusters.
+    pub trials: u64,
+    /// Σ hitsᵢ².
+    pub hh: u128,
+    /// Σ hitsᵢ·trialsᵢ.
+    pub hn: u128,
+    /// Σ trialsᵢ².
+    pub nn: u128,
+}
+
+impl ClusterSums {
+    /// Adds one cluster of `trials` trials, `hits` of which failed.
+    pub fn add(&mut self, hits: u64, trials: u64) {
+        let (h, n) = (hits as u128, trials as u128);
+        self.clusters += 1;
+        self.hits += hits;
+        self.trials += trials;
+        self.hh += h * h;
+        self.hn += h * n;
+        self.nn += n * n;
+    }
+
+    /// Adds every cluster of `other`.
+    pub fn merge(&mut self, other: &ClusterSums) {
+        self.clusters += other.clusters;
+        self.hits += other.hits;
+        self.trials += other.trials;
+        self.hh += other.hh;
+        self.hn += other.hn;
+        self.nn += other.nn;
     }
 }
 
@@ -131,8 +195,8 @@ pub struct TunePoint {
     /// ([`crate::count_sections`]): a section is one client's grant, from `Acquired` to its
     /// `SectionEnded` (or crash, or the run's end); it broke when it overlapped another
     /// client's section (both count) or the resource accepted a write under its grant after
-    /// one under a newer grant. The interval treats sections as independent trials; sections
-    /// of one seed are not quite (one long pause breaks two), so read it as approximate.
+    /// one under a newer grant. Sections of one seed are not independent (one long pause
+    /// breaks several), so the interval is [`Rate::clustered`] over seeds.
     pub per_section: Rate,
     /// The setting's verdict against `--max-risk`, when one was given.
     pub decision: Option<Decision>,
@@ -236,5 +300,25 @@ mod tests {
         assert_eq!(Rate::wilson(0, 10_000).decide(1e-3), Decision::Safe);
         assert_eq!(Rate::wilson(50, 1_000).decide(1e-3), Decision::Broken);
         assert_eq!(Rate::wilson(0, 100).decide(1e-3), Decision::Undecided);
+    }
+
+    #[test]
+    fn clustered_hits_widen_the_interval_and_spread_ones_do_not() {
+        // 1000 seeds of 50 sections, 20 broken sections in all.
+        let mut bunched = ClusterSums::default();
+        let mut spread = ClusterSums::default();
+        for i in 0..1000 {
+            bunched.add(if i < 2 { 10 } else { 0 }, 50);
+            spread.add(if i < 20 { 1 } else { 0 }, 50);
+        }
+        let wilson = Rate::wilson(20, 50_000);
+        let (b, s) = (Rate::clustered(&bunched), Rate::clustered(&spread));
+        assert_eq!((b.hits, b.trials), (20, 50_000));
+        assert!(b.high > 1.5 * wilson.high, "{b:?} vs {wilson:?}");
+        assert!((s.high - wilson.high).abs() < 1e-4, "{s:?} vs {wilson:?}");
+        let mut none = ClusterSums::default();
+        none.add(0, 50);
+        none.add(0, 50);
+        assert_eq!(Rate::clustered(&none), Rate::wilson(0, 100));
     }
 }

@@ -1,6 +1,7 @@
 //! What one seed's history says about a setting: acquire latencies, critical sections,
 //! unavailability after holder crashes, and whether (and how many of its sections) it broke.
 
+use checker::tune::ClusterSums;
 use checker::{count_sections, Event, Outcome, Property, Record, Verdict};
 use std::collections::BTreeMap;
 
@@ -28,10 +29,8 @@ pub(super) struct Tally {
     pub inconclusive: u64,
     /// Conclusive seeds that broke (mutual exclusion or a stale write).
     pub broken_seeds: u64,
-    /// Critical sections in the conclusive seeds.
-    pub conclusive_sections: u64,
-    /// Of those, the sections that broke.
-    pub broken_sections: u64,
+    /// Per conclusive seed: its critical sections, and those that broke.
+    pub sections_by_seed: ClusterSums,
 }
 
 impl Tally {
@@ -47,8 +46,7 @@ impl Tally {
         self.sections += other.sections;
         self.inconclusive += other.inconclusive;
         self.broken_seeds += other.broken_seeds;
-        self.conclusive_sections += other.conclusive_sections;
-        self.broken_sections += other.broken_sections;
+        self.sections_by_seed.merge(&other.sections_by_seed);
     }
 
     /// Adds one seed's history and its verdict.
@@ -61,8 +59,7 @@ impl Tally {
         if verdict.is_conclusive() {
             let count = count_sections(records);
             self.broken_seeds += (me || uw) as u64;
-            self.conclusive_sections += count.sections;
-            self.broken_sections += count.broken;
+            self.sections_by_seed.add(count.broken, count.sections);
         } else {
             self.inconclusive += 1;
         }

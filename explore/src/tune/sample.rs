@@ -50,7 +50,7 @@ fn run_seeds(
 }
 
 fn per_section(t: &Tally) -> Rate {
-    Rate::wilson(t.broken_sections, t.conclusive_sections)
+    Rate::clustered(&t.sections_by_seed)
 }
 
 /// Measures setting `setting` at `ttl_ms` (`s` is the scenario with both applied). Without a
