@@ -416,3 +416,55 @@ fn adaptive_sampling_decides_as_a_fixed_budget_does_with_fewer_seeds() {
         .any(|p| p.bisected && p.ttl_ms == rec));
     assert_eq!(bisected.resolution_ms, Some(20));
 }
+
+/// `--json` prints the report alone on stdout, with the intervals and the risk settings;
+/// without it the summary says what each series took and what the budget left undecided.
+#[test]
+fn the_cli_prints_json_and_says_what_the_budget_could_not_decide() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tune-json");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("closed-form.json");
+    std::fs::write(&file, serde_json::to_string(&stalled_holder()).unwrap()).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            file.to_str().unwrap(),
+            "--ttl-ms",
+            "300,1200",
+            "--watchdog",
+            "off",
+            "--max-risk",
+            "0.01",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_locksim"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--seeds", "300", "--rate-per-s", "2.5", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON only");
+    assert_eq!(v["max_risk"], 0.01);
+    assert_eq!(v["rate_per_s"], 2.5);
+    assert_eq!(v["resolution_ms"], 50);
+    assert!(v["interval_method"].as_str().unwrap().contains("Wilson"));
+    let p = &v["points"][0];
+    assert_eq!(p["decision"], "broken");
+    assert!(p["per_section"]["high"].as_f64().unwrap() > p["per_section"]["low"].as_f64().unwrap());
+    assert!(v["recommended"][0]["seeds_spent"].as_u64().unwrap() > 0);
+
+    // 16 seeds decide neither TTL at 1 % per section (about 29 sections bound 1200 ms near
+    // 12 %, and the few breaks at 300 ms leave 1 % inside its interval).
+    let out = run(&["--seeds", "16"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("no TTL tried is safe at risk 1e-2 per section; 32 seeds spent"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("undecided within the budget of 16 seeds per TTL: 300, 1200 ms"),
+        "{stdout}"
+    );
+}
