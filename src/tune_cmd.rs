@@ -224,6 +224,17 @@ fn summary(report: &TuneReport, stdout: &mut Out) {
             (None, None) => "no TTL tried is safe".to_string(),
         };
         outln!(stdout, "{series}: {ttl}; {} seeds spent", rec.seeds_spent);
+        let chosen = report
+            .points
+            .iter()
+            .find(|p| p.setting == rec.setting && Some(p.ttl_ms) == rec.ttl_ms);
+        if let (Some(p), Some(rate)) = (chosen, report.rate_per_s) {
+            let (expected, bound) = p.violations_per_day(rate);
+            outln!(
+                stdout,
+                "  at {rate} acquisitions/s: {expected:.1} broken sections a day expected, at most {bound:.1} (95 %)"
+            );
+        }
         if !rec.undecided_ttls_ms.is_empty() {
             let list: Vec<String> = rec.undecided_ttls_ms.iter().map(u64::to_string).collect();
             outln!(

@@ -456,6 +456,12 @@ fn the_cli_prints_json_and_says_what_the_budget_could_not_decide() {
 
     // 16 seeds decide neither TTL at 1 % per section (about 29 sections bound 1200 ms near
     // 12 %, and the few breaks at 300 ms leave 1 % inside its interval).
+    let out = run(&["--seeds", "300", "--rate-per-s", "1"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("at 1 acquisitions/s: 0.0 broken sections a day expected, at most"),
+        "{stdout}"
+    );
     let out = run(&["--seeds", "16"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

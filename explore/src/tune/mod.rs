@@ -7,6 +7,13 @@
 //! batches until its break rate's 95 % interval lies wholly below the target (safe) or above
 //! it (broken), or the seed budget runs out (undecided); then, per series, the TTL between
 //! the last unsafe swept TTL and the first safe one is bisected to `resolution_ms`.
+//!
+//! What the decisions do not correct for: each look at a doubling batch (and each TTL) is a
+//! fresh 95 % interval, not adjusted for the repeated looks, so the chance that some
+//! decision of a sweep is wrong is above 5 %; and with no broken section at all the
+//! per-section bound treats sections as independent (with breaks, [`Rate::clustered`]
+//! widens it for sections of one seed breaking together). Every TTL draws the same seeds,
+//! 0, 1, 2, …, so neighbouring TTLs see the same fault schedules.
 
 mod measure;
 mod sample;
