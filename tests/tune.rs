@@ -283,9 +283,10 @@ fn p_pause_at_least(m: u64) -> f64 {
 
 /// The break probability per seed is known in closed form, and the estimated interval holds
 /// it. A's key is set at 1 ms and expires at `1 + TTL`; B is granted it within 4 ms after
-/// (one 3 ms retry cycle plus the 1 ms reply); A's section, stalled at 100 ms, ends at
-/// `100 + pause`. So the seed breaks exactly when the pause exceeds `TTL − 99 + δ` for some
-/// δ in [0, 4]: its probability lies between `p_pause_at_least(TTL − 99 + 5)` and
+/// (one 3 ms retry cycle plus the 1 ms reply; at TTL 500, B's grant lands at 504 ms); A's
+/// section, stalled at 100 ms, ends under a millisecond after `100 + pause` (its history shows
+/// 0.4 ms). So the seed breaks exactly when the pause exceeds `TTL − 99 + δ` for some δ in
+/// [0, 4]: its probability lies between `p_pause_at_least(TTL − 99 + 5)` and
 /// `p_pause_at_least(TTL − 99)` (a band 0.1 % of the pause range wide).
 #[test]
 fn the_break_rate_interval_contains_the_closed_form_probability() {
