@@ -3,7 +3,8 @@
 //! [`history`] is the one JSON-lines format every backend writes; [`check`] reads a history
 //! and returns a [`Verdict`]: for each [`Property`], whether it holds, and a [`Finding`] for
 //! every violation, naming the clients, the true times and the faults before it. [`tune`]
-//! holds the plain results of a TTL sweep, so that whoever renders them needs no simulator.
+//! holds the plain results of a TTL sweep, so that whoever renders them needs no simulator;
+//! [`count_sections`] counts the critical sections that broke, for its per-section rates.
 
 #![deny(missing_docs)]
 
@@ -14,6 +15,7 @@ mod progress;
 mod property;
 pub mod quote;
 mod safety;
+mod sections;
 pub mod tune;
 mod verdict;
 
@@ -26,4 +28,5 @@ pub use check::{check, MAX_FAULTS_LISTED, MAX_FINDINGS_LISTED};
 pub use fault::{Effect, Healed, Injected, PromotedBy};
 pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use property::Property;
+pub use sections::{count_sections, SectionCount};
 pub use verdict::{CheckConfig, Finding, Outcome, Verdict};

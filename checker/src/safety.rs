@@ -29,13 +29,16 @@ pub(crate) fn end_of_history(records: &[Record]) -> u64 {
     records.iter().map(|r| r.t_us).max().unwrap_or(0)
 }
 
-/// A span during which one client held the lock.
-struct Interval<'a> {
+/// A span during which one client held the lock: one critical section.
+pub(crate) struct Interval<'a> {
     /// Index of the `Acquired` record, to keep record order among equal starts.
-    index: usize,
-    client: &'a str,
-    start: u64,
-    end: u64,
+    pub(crate) index: usize,
+    /// The holder.
+    pub(crate) client: &'a str,
+    /// When it was granted.
+    pub(crate) start: u64,
+    /// When its section ended, it crashed, or the run ended.
+    pub(crate) end: u64,
 }
 
 /// Closes a client's open spans at `end`.
@@ -51,7 +54,7 @@ fn close<'a>(done: &mut Vec<Interval<'a>>, client: &'a str, spans: Vec<(usize, u
 }
 
 /// Every holding interval, sorted by start then record order.
-fn holding_intervals(records: &[Record]) -> Vec<Interval<'_>> {
+pub(crate) fn holding_intervals(records: &[Record]) -> Vec<Interval<'_>> {
     let mut open: BTreeMap<&str, Vec<(usize, u64)>> = BTreeMap::new();
     let mut done = Vec::new();
     for (i, r) in records.iter().enumerate() {
@@ -155,50 +158,102 @@ pub(crate) fn mutual_exclusion(records: &[Record], out: &mut Findings) {
     }
 }
 
-/// An accepted write under an older grant than one already accepted, or under no grant.
-pub(crate) fn unsafe_writes(records: &[Record], out: &mut Findings) {
+/// An accepted write the resource should have refused.
+pub(crate) enum StaleWrite<'a> {
+    /// From a client that had never acquired the lock.
+    Ungranted {
+        /// The writer.
+        client: &'a str,
+        /// When the write was accepted.
+        t_us: u64,
+    },
+    /// Under an older grant than one whose write was already accepted.
+    Superseded {
+        /// The writer.
+        client: &'a str,
+        /// When the write was accepted.
+        t_us: u64,
+        /// The writer's grant number (grants counted in history order, from 1).
+        grant: u64,
+        /// The index of that grant's `Acquired` record: which section wrote.
+        acquired_at: usize,
+        /// The newer grant already accepted, its writer, and the time of that write.
+        newer: (u64, &'a str, u64),
+    },
+}
+
+/// Every accepted write under an older grant than one already accepted, or under no grant,
+/// in history order.
+pub(crate) fn stale_writes(records: &[Record]) -> Vec<StaleWrite<'_>> {
+    let mut found = Vec::new();
     let mut grants: u64 = 0;
-    // Each client's most recent grant number.
-    let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
+    // Each client's most recent grant number, and the index of its `Acquired` record.
+    let mut latest: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
     // The newest grant accepted so far: (grant, client, time of that write).
     let mut newest: Option<(u64, &str, u64)> = None;
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         match &r.event {
             Event::Acquired { client, .. } => {
                 grants += 1;
-                latest.insert(client.as_str(), grants);
+                latest.insert(client.as_str(), (grants, i));
             }
             Event::Write {
                 client,
                 accepted: true,
                 ..
             } => match latest.get(client.as_str()) {
-                None => out.add(Property::UnsafeWrites, || finding(
-                    Property::UnsafeWrites,
-                    vec![client.clone()],
-                    vec![r.t_us],
-                    format!(
-                        "{client}'s write at {} was accepted though {client} had never acquired the lock",
-                        ms(r.t_us)
-                    ),
-                )),
-                Some(&g) => match newest {
-                    Some((ng, nc, nt)) if g < ng => out.add(Property::UnsafeWrites, || finding(
-                        Property::UnsafeWrites,
-                        vec![client.clone(), nc.to_string()],
-                        vec![nt, r.t_us],
-                        format!(
-                            "{client}'s write at {} under grant #{g} was accepted after {nc}'s write at {} under newer grant #{ng}",
-                            ms(r.t_us),
-                            ms(nt)
-                        ),
-                    )),
+                None => found.push(StaleWrite::Ungranted {
+                    client,
+                    t_us: r.t_us,
+                }),
+                Some(&(g, acquired_at)) => match newest {
+                    Some(n) if g < n.0 => found.push(StaleWrite::Superseded {
+                        client,
+                        t_us: r.t_us,
+                        grant: g,
+                        acquired_at,
+                        newer: n,
+                    }),
                     Some((ng, _, _)) if g == ng => {}
                     _ => newest = Some((g, client.as_str(), r.t_us)),
                 },
             },
             _ => {}
         }
+    }
+    found
+}
+
+/// An accepted write under an older grant than one already accepted, or under no grant.
+pub(crate) fn unsafe_writes(records: &[Record], out: &mut Findings) {
+    for w in stale_writes(records) {
+        out.add(Property::UnsafeWrites, || match w {
+            StaleWrite::Ungranted { client, t_us } => finding(
+                Property::UnsafeWrites,
+                vec![client.to_string()],
+                vec![t_us],
+                format!(
+                    "{client}'s write at {} was accepted though {client} had never acquired the lock",
+                    ms(t_us)
+                ),
+            ),
+            StaleWrite::Superseded {
+                client,
+                t_us,
+                grant: g,
+                newer: (ng, nc, nt),
+                ..
+            } => finding(
+                Property::UnsafeWrites,
+                vec![client.to_string(), nc.to_string()],
+                vec![nt, t_us],
+                format!(
+                    "{client}'s write at {} under grant #{g} was accepted after {nc}'s write at {} under newer grant #{ng}",
+                    ms(t_us),
+                    ms(nt)
+                ),
+            ),
+        });
     }
 }
 

@@ -51,7 +51,10 @@ pub fn sweep_markdown(report: &TuneReport, command: &str) -> String {
     let _ = writeln!(s, "# TTL sweep: {}\n", report.scenario);
     let _ = writeln!(s, "Made with `{command}`.\n");
     let with_retry = several_retries(report);
-    for Recommendation { setting, ttl_ms } in &report.recommended {
+    for Recommendation {
+        setting, ttl_ms, ..
+    } in &report.recommended
+    {
         let name = label(setting, with_retry);
         let _ = match ttl_ms {
             Some(t) => writeln!(
