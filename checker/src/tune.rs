@@ -49,8 +49,16 @@ impl Rate {
             hits,
             trials,
             // Exact at the ends: no hit has no lower bound above 0, all hits none below 1.
-            low: if hits == 0 { 0.0 } else { (centre - half).max(0.0) },
-            high: if hits >= trials { 1.0 } else { (centre + half).min(1.0) },
+            low: if hits == 0 {
+                0.0
+            } else {
+                (centre - half).max(0.0)
+            },
+            high: if hits >= trials {
+                1.0
+            } else {
+                (centre + half).min(1.0)
+            },
         }
     }
 
