@@ -99,7 +99,7 @@ fn how_to_read(s: &mut String, report: &TuneReport) {
     let _ = writeln!(s, "\n## How to read this\n");
     let _ = writeln!(
         s,
-        "Each break rate is breaks / trials with its 95 % confidence interval ({}). **Broken seeds**: seeds in which mutual exclusion broke or a stale write was accepted, of the conclusive seeds. **Broken sections**: critical sections that overlapped another holder's or had a stale write accepted, of all critical sections run in those seeds. No break seen bounds a rate, it does not prove it zero: 0 breaks in {n} seeds only says the per-seed rate is below {} at 95 % confidence. Rates below 0.1 % are in ppm (parts per million, 1 ppm = 1e-6).",
+        "Each break rate is breaks / trials with its 95 % confidence interval ({}). **Broken seeds**: seeds in which mutual exclusion broke or a stale write was accepted, of the conclusive seeds. **Broken sections**: critical sections that overlapped another holder's or had a stale write accepted, of all critical sections run in those seeds. No break seen bounds a rate, it does not prove it zero: 0 breaks in {n} seeds only says the per-seed rate is below {} at 95 % confidence. An interval that stays below 0.1 % is in ppm (parts per million, 1 ppm = 1e-6).",
         report.interval_method,
         bound(&zero)
     );

@@ -220,11 +220,11 @@ fn a_risk_target_decides_every_ttl_and_says_how_the_answer_was_found() {
     );
     assert_eq!(
         cells("1000"),
-        ["0 / 10000 (0–380 ppm)", "undecided", "0 (≤ 1660) |"]
+        ["0 / 10000 (0–384 ppm)", "undecided", "0 (≤ 1659) |"]
     );
     assert_eq!(
         cells("1500"),
-        ["0 / 100000 (0–38 ppm)", "safe", "0 (≤ 166) |"]
+        ["0 / 100000 (0–38.4 ppm)", "safe", "0 (≤ 166) |"]
     );
     assert!(row(&md, RATES, "1500").contains("| 1500 (bisected) |"));
     assert!(row(&md, COSTS, "1500").contains("| 1500 (bisected) |"));
