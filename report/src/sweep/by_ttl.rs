@@ -1,7 +1,7 @@
 //! Charts of one measure against TTL: one series per setting (watchdog × retry policy), each
 //! series' recommended TTL marked by a vertical line.
 
-use super::{color, label, series_points, several_retries, svg_error};
+use super::{color, legend_series, series_points, svg_error};
 use checker::tune::{TunePoint, TuneReport};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -16,7 +16,6 @@ pub(super) fn chart(
     y: impl Fn(&TunePoint) -> Option<f64>,
 ) -> String {
     let rows = &report.points;
-    let with_retry = several_retries(report);
     let series = &report.recommended;
     // Recommended TTL → the series recommending it.
     let mut marks: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -96,19 +95,7 @@ pub(super) fn chart(
                 ("sans-serif", 13).into_font().color(&line),
             )));
         }
-        for (i, s) in series.iter().enumerate() {
-            let color = color(i);
-            let y = (i as u32 * LEGEND_ROW + LEGEND_ROW / 2) as i32;
-            let _ = legend.draw(&PathElement::new(
-                vec![(72, y), (96, y)],
-                color.stroke_width(2),
-            ));
-            let _ = legend.draw(&Text::new(
-                label(&s.setting, with_retry),
-                (104, y - 7),
-                ("sans-serif", 13).into_font(),
-            ));
-        }
+        legend_series(&legend, report, LEGEND_ROW as i32);
         let _ = root.present();
     }
     svg

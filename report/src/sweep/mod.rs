@@ -11,7 +11,8 @@ mod placer;
 mod tradeoff;
 
 use checker::tune::{Setting, TunePoint, TuneReport};
-use plotters::style::RGBColor;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
 pub use markdown::sweep_markdown;
 
@@ -56,6 +57,32 @@ fn series_points<'a>(
     setting: &'a Setting,
 ) -> impl Iterator<Item = &'a TunePoint> + 'a {
     report.points.iter().filter(move |p| &p.setting == setting)
+}
+
+/// The legend's rows below a chart: per series, its line and dot in its colour and its name;
+/// row `i` is centred `i × row` + `row / 2` pixels down `area`.
+fn legend_series<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, report: &TuneReport, row: i32) {
+    let with_retry = several_retries(report);
+    for (i, s) in report.recommended.iter().enumerate() {
+        let y = i as i32 * row + row / 2;
+        let ink = color(i);
+        let _ = area.draw(&PathElement::new(
+            vec![(72, y), (96, y)],
+            ink.stroke_width(2),
+        ));
+        let _ = area.draw(&Circle::new((84, y), 4, ink.filled()));
+        let _ = area.draw(&Text::new(
+            label(&s.setting, with_retry),
+            (104, y - 7),
+            ("sans-serif", 13).into_font(),
+        ));
+    }
+}
+
+/// A downward triangle centred on `(x, y)`, closed (the last point is the first): "the
+/// rate is below this".
+fn triangle((x, y): (i32, i32)) -> Vec<(i32, i32)> {
+    vec![(x - 5, y - 4), (x + 5, y - 4), (x, y + 5), (x - 5, y - 4)]
 }
 
 /// In place of a chart that could not be drawn.

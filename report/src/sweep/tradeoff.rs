@@ -5,8 +5,9 @@
 
 use super::format::risk;
 use super::placer::{text_w, Placer};
-use super::{color, label, series_points, several_retries, svg_error};
+use super::{color, legend_series, series_points, svg_error, triangle};
 use checker::tune::{TunePoint, TuneReport};
+use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
@@ -89,7 +90,6 @@ pub(super) fn chart(report: &TuneReport) -> String {
         return format!("<p>{TITLE}: no holder crashed in any setting, so there is no unavailability to draw.</p>");
     }
     let series = &report.recommended;
-    let with_retry = several_retries(report);
     let undrawn = report.points.len() - dots.len();
     let legend_rows = series.len() as i32 + 1 + i32::from(undrawn > 0);
     let height = PLOT_H + (LEGEND_ROW * legend_rows) as u32 + 10;
@@ -187,7 +187,7 @@ pub(super) fn chart(report: &TuneReport) -> String {
                 ));
             }
         }
-        draw_legend(&legend, report, with_retry, undrawn);
+        draw_legend(&legend, report, undrawn);
         let _ = root.present();
     }
     svg
@@ -196,14 +196,14 @@ pub(super) fn chart(report: &TuneReport) -> String {
 /// One point: with a break seen, a dot at the estimate and a bar over the interval; without,
 /// a downward triangle at the upper bound and a bar from it down (the rate is below).
 fn draw_dot<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
+    area: &DrawingArea<DB, Shift>,
     d: &Dot<'_>,
     at: (i32, i32),
     low: (i32, i32),
     high: (i32, i32),
 ) {
     let ink = color(d.series);
-    let (x, y) = at;
+    let x = at.0;
     // `low` is the axis' bottom when the interval starts at 0.
     let _ = area.draw(&PathElement::new(vec![low, high], ink.stroke_width(1)));
     let _ = area.draw(&PathElement::new(
@@ -217,40 +217,21 @@ fn draw_dot<DB: DrawingBackend>(
         ));
         let _ = area.draw(&Circle::new(at, 4, ink.filled()));
     } else {
-        let _ = area.draw(&Polygon::new(
-            vec![(x - 5, y - 4), (x + 5, y - 4), (x, y + 5)],
-            WHITE.filled(),
-        ));
-        let _ = area.draw(&PathElement::new(
-            vec![(x - 5, y - 4), (x + 5, y - 4), (x, y + 5), (x - 5, y - 4)],
-            ink.stroke_width(2),
-        ));
+        let _ = area.draw(&Polygon::new(triangle(at), WHITE.filled()));
+        let _ = area.draw(&PathElement::new(triangle(at), ink.stroke_width(2)));
     }
 }
 
 /// Below the plot: a row per series, then what the glyphs mean, then how many points had
 /// no holder crash to place.
 fn draw_legend<DB: DrawingBackend>(
-    legend: &DrawingArea<DB, plotters::coord::Shift>,
+    legend: &DrawingArea<DB, Shift>,
     report: &TuneReport,
-    with_retry: bool,
     undrawn: usize,
 ) {
     let font = || ("sans-serif", LABEL).into_font();
     let row_y = |i: usize| i as i32 * LEGEND_ROW + LEGEND_ROW / 2;
-    for (i, s) in report.recommended.iter().enumerate() {
-        let y = row_y(i);
-        let _ = legend.draw(&PathElement::new(
-            vec![(72, y), (96, y)],
-            color(i).stroke_width(2),
-        ));
-        let _ = legend.draw(&Circle::new((84, y), 4, color(i).filled()));
-        let _ = legend.draw(&Text::new(
-            label(&s.setting, with_retry),
-            (104, y - 7),
-            font(),
-        ));
-    }
+    legend_series(legend, report, LEGEND_ROW);
     let y = row_y(report.recommended.len());
     let _ = legend.draw(&Circle::new((76, y), 4, BLACK.filled()));
     let _ = legend.draw(&Text::new(
@@ -258,19 +239,10 @@ fn draw_legend<DB: DrawingBackend>(
         (86, y - 7),
         font(),
     ));
-    let (x, ty) = (290, y);
-    let _ = legend.draw(&PathElement::new(
-        vec![
-            (x - 5, ty - 4),
-            (x + 5, ty - 4),
-            (x, ty + 5),
-            (x - 5, ty - 4),
-        ],
-        BLACK.stroke_width(2),
-    ));
+    let _ = legend.draw(&PathElement::new(triangle((290, y)), BLACK.stroke_width(2)));
     let _ = legend.draw(&Text::new(
         "no break seen: 95 % upper bound",
-        (x + 10, y - 7),
+        (300, y - 7),
         font(),
     ));
     let _ = legend.draw(&Circle::new((540, y), 8, BLACK.stroke_width(2)));
