@@ -1,10 +1,9 @@
 //! Charts of one measure against TTL: one series per setting (watchdog × retry policy), each
 //! series' recommended TTL marked by a vertical line.
 
-use super::{color, legend_series, series_points, svg_error};
+use super::{color, legend_series, recommended_label, recommended_ttls, series_points, svg_error};
 use checker::tune::{TunePoint, TuneReport};
 use plotters::prelude::*;
-use std::collections::BTreeMap;
 
 /// A chart of `y` against TTL (log axis, the TTLs given in `--ttl-ms` labelled), one series
 /// per setting, each series' recommended TTL marked by a vertical line, and the legend below
@@ -17,13 +16,7 @@ pub(super) fn chart(
 ) -> String {
     let rows = &report.points;
     let series = &report.recommended;
-    // Recommended TTL → the series recommending it.
-    let mut marks: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for (i, r) in series.iter().enumerate() {
-        if let Some(t) = r.ttl_ms {
-            marks.entry(t).or_default().push(i);
-        }
-    }
+    let marks = recommended_ttls(report);
     const LEGEND_ROW: u32 = 18;
     let height = 340 + LEGEND_ROW * series.len() as u32;
     let mut svg = String::new();
@@ -76,14 +69,7 @@ pub(super) fn chart(
             let _ = c.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())));
         }
         for (k, (t, who)) in marks.iter().enumerate() {
-            // One series: its colour; several: black, saying how many.
-            let (line, text) = match who.as_slice() {
-                [one] => (color(*one), format!("recommended {t} ms")),
-                _ if who.len() == series.len() => {
-                    (BLACK, format!("recommended {t} ms (all series)"))
-                }
-                _ => (BLACK, format!("recommended {t} ms ({} series)", who.len())),
-            };
+            let (line, text) = recommended_label(*t, who, report);
             let x = *t as f64;
             let _ = c.draw_series(std::iter::once(PathElement::new(
                 vec![(x, 0.0), (x, ymax)],

@@ -13,6 +13,7 @@ mod tradeoff;
 use checker::tune::{Setting, TunePoint, TuneReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::collections::BTreeMap;
 
 pub use markdown::sweep_markdown;
 
@@ -83,6 +84,29 @@ fn legend_series<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, report: &Tun
 /// rate is below this".
 fn triangle((x, y): (i32, i32)) -> Vec<(i32, i32)> {
     vec![(x - 5, y - 4), (x + 5, y - 4), (x, y + 5), (x - 5, y - 4)]
+}
+
+/// Each recommended TTL and the series (indices into `recommended`) recommending it.
+fn recommended_ttls(report: &TuneReport) -> BTreeMap<u64, Vec<usize>> {
+    let mut marks: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (i, r) in report.recommended.iter().enumerate() {
+        if let Some(t) = r.ttl_ms {
+            marks.entry(t).or_default().push(i);
+        }
+    }
+    marks
+}
+
+/// How a chart names recommended TTL `t` of the series `who`: in the series' colour when it
+/// is one, else in black saying how many.
+fn recommended_label(t: u64, who: &[usize], report: &TuneReport) -> (RGBColor, String) {
+    match who {
+        [one] => (color(*one), format!("recommended {t} ms")),
+        _ if who.len() == report.recommended.len() => {
+            (BLACK, format!("recommended {t} ms (all series)"))
+        }
+        _ => (BLACK, format!("recommended {t} ms ({} series)", who.len())),
+    }
 }
 
 /// In place of a chart that could not be drawn.

@@ -4,9 +4,10 @@
 /// A box in pixels: left, top, width, height.
 pub(super) type Rect = (i32, i32, i32, i32);
 
-/// Estimated width in pixels of `s` drawn at plotters size `size` (no font metrics here).
+/// Estimated width in pixels of `s` drawn at plotters size `size` (the SVG gets `size / 1.24`
+/// px): no font metrics here, so a wide sans-serif's 0.65 em per character, to be safe.
 pub(super) fn text_w(s: &str, size: f64) -> i32 {
-    (s.chars().count() as f64 * size / 1.24 * 0.58).ceil() as i32
+    (s.chars().count() as f64 * size / 1.24 * 0.65).ceil() as i32
 }
 
 /// The boxes taken so far.

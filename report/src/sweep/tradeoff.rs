@@ -5,7 +5,9 @@
 
 use super::format::risk;
 use super::placer::{text_w, Placer};
-use super::{color, legend_series, series_points, svg_error, triangle};
+use super::{
+    color, legend_series, recommended_label, recommended_ttls, series_points, svg_error, triangle,
+};
 use checker::tune::{TunePoint, TuneReport};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -160,20 +162,23 @@ pub(super) fn chart(report: &TuneReport) -> String {
             );
         }
         // The recommended points, ringed and named; then the TTLs where there is room.
-        for (i, s) in series.iter().enumerate() {
-            let Some(t) = s.ttl_ms else { continue };
-            let Some(d) = dots.iter().find(|d| d.series == i && d.point.ttl_ms == t) else {
-                continue;
-            };
-            let at = px(d.x, d.y());
-            let _ = plot.draw(&Circle::new(at, 9, BLACK.stroke_width(2)));
-            let text = format!("recommended {t} ms");
+        for (t, who) in recommended_ttls(report) {
+            let at: Vec<(i32, i32)> = who
+                .iter()
+                .filter_map(|i| dots.iter().find(|d| d.series == *i && d.point.ttl_ms == t))
+                .map(|d| px(d.x, d.y()))
+                .collect();
+            for p in &at {
+                let _ = plot.draw(&Circle::new(*p, 9, BLACK.stroke_width(2)));
+            }
+            let Some(first) = at.first() else { continue };
+            let (ink, text) = recommended_label(t, &who, report);
             let w = text_w(&text, LABEL);
-            let spot = labels.must(at, w, LABEL as i32);
+            let spot = labels.must(*first, w, LABEL as i32);
             let _ = plot.draw(&Text::new(
                 text,
                 spot,
-                ("sans-serif", LABEL).into_font().color(&color(i)),
+                ("sans-serif", LABEL).into_font().color(&ink),
             ));
         }
         for d in &dots {
