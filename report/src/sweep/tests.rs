@@ -342,3 +342,25 @@ fn the_tradeoff_chart_places_only_points_with_a_holder_crash() {
     }
     assert!(tradeoff::chart(&r).starts_with("<p>"), "nothing to draw");
 }
+
+#[test]
+fn a_ttl_every_series_recommends_is_named_once_and_ringed_per_series() {
+    let fast: RetryPolicy = "none".parse().unwrap();
+    let mut r = report();
+    let mut other = points(&fast, 4000);
+    for p in &mut other {
+        p.setting.watchdog = true;
+    }
+    r.points.extend(other);
+    let mut second = rec(&fast, Some(4000));
+    second.setting.watchdog = true;
+    r.recommended.push(second);
+    let svg = tradeoff_svg(&r);
+    assert_eq!(
+        svg.matches("recommended 4000 ms (all series)").count(),
+        1,
+        "{svg}"
+    );
+    assert_eq!(svg.matches("recommended 4000 ms").count(), 1, "{svg}");
+    assert_eq!(svg.matches("r=\"9\"").count(), 2, "{svg}");
+}
