@@ -318,7 +318,22 @@ fn the_tradeoff_chart_marks_the_recommendation_and_the_target() {
     // The ring around the recommended point.
     assert_eq!(svg.matches("r=\"9\"").count(), 1, "{svg}");
     assert!(svg.contains("max risk 1e-4"), "{svg}");
-    assert!(svg.contains("#D7191C"), "the target's line: {svg}");
+    // The target's line: dashes across the plot, at one height.
+    let dashes: Vec<&str> = svg
+        .lines()
+        .filter(|l| l.contains("stroke=\"#D7191C\" stroke-width=\"2\""))
+        .collect();
+    assert!(dashes.len() > 20, "{svg}");
+    let height = |l: &str| {
+        l.split("points=\"")
+            .nth(1)
+            .and_then(|p| p.split([',', ' ']).nth(1))
+            .map(str::to_string)
+    };
+    assert!(
+        dashes.iter().all(|l| height(l) == height(dashes[0])),
+        "{dashes:?}"
+    );
     // Three TTLs with no break seen are drawn as upper bounds (a triangle each), one with an
     // estimate (a dot), plus the legend's.
     assert_eq!(svg.matches("<polygon").count(), 3, "{svg}");
