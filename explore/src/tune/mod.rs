@@ -8,11 +8,13 @@
 //! it (broken), or the seed budget runs out (undecided); then, per series, the TTL between
 //! the last unsafe swept TTL and the first safe one is bisected to `resolution_ms`.
 //!
-//! What the decisions do not correct for: each look at a doubling batch (and each TTL) is a
-//! fresh 95 % interval, not adjusted for the repeated looks, so the chance that some
-//! decision of a sweep is wrong is above 5 %; and with no broken section at all the
-//! per-section bound treats sections as independent (with breaks, [`Rate::clustered`]
-//! widens it for sections of one seed breaking together). Every TTL draws the same seeds,
+//! The per-section interval ([`Rate::clustered`]) is as wide as if each seed's sections all
+//! broke or held together, since one long pause breaks several: it narrows with seeds, not
+//! with sections, so a safe decision never rests on sections of one seed counted as
+//! independent trials, with or without breaks seen. What the decisions do not correct for:
+//! each look at a doubling batch (and each TTL) is a fresh 95 % interval, not adjusted for
+//! the repeated looks, so the chance that some decision of a sweep is wrong is above 5 %.
+//! Every TTL draws the same seeds,
 //! 0, 1, 2, …, so neighbouring TTLs see the same fault schedules.
 
 mod measure;
