@@ -99,6 +99,20 @@ async fn get(conn: &NodeConn, key: &str) -> Reply {
         .await
 }
 
+/// Asserts that `key` reads `want` on every node; `what` says what it means when not, with
+/// `redis-N` standing for the node.
+async fn every_node_holds(c: &[Arc<NodeConn>], key: &str, want: Reply, what: &str) {
+    for (i, conn) in c.iter().enumerate() {
+        let node = format!("redis-{}", i + 1);
+        assert_eq!(
+            get(conn, key).await,
+            want,
+            "{}",
+            what.replace("redis-N", &node)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redlock_decides_at_quorum_with_a_stalled_node() {
     let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
@@ -127,14 +141,13 @@ async fn redlock_decides_at_quorum_with_a_stalled_node() {
     tokio::time::timeout(Duration::from_secs(10), a.settled())
         .await
         .expect("the warm-up's sends answered within 10 s");
-    for (i, conn) in c.iter().enumerate() {
-        assert_eq!(
-            get(conn, "lock:rl").await,
-            Reply::Nil,
-            "the warm-up left the lock key on redis-{}",
-            i + 1
-        );
-    }
+    every_node_holds(
+        &c,
+        "lock:rl",
+        Reply::Nil,
+        "the warm-up left the lock key on redis-N",
+    )
+    .await;
     p.pause("redis-3").await.unwrap();
     let t = Instant::now();
     a.acquire().await.expect("2 of 3 is a quorum");
@@ -183,14 +196,13 @@ async fn settled_waits_for_a_late_grants_cleanup() {
     tokio::time::timeout(Duration::from_secs(10), a.settled())
         .await
         .expect("the straggler and its cleanup answered within 10 s");
-    for (i, conn) in c.iter().enumerate() {
-        assert_eq!(
-            get(conn, "lock:settled").await,
-            Reply::Nil,
-            "redis-{} still holds the key after settled()",
-            i + 1
-        );
-    }
+    every_node_holds(
+        &c,
+        "lock:settled",
+        Reply::Nil,
+        "redis-N still holds the key after settled()",
+    )
+    .await;
     // And settled again at once.
     tokio::time::timeout(Duration::from_millis(100), a.settled())
         .await
@@ -243,23 +255,15 @@ async fn a_late_grants_delete_goes_before_the_next_acquires_set() {
     tokio::time::timeout(Duration::from_secs(10), a.settled())
         .await
         .expect("every send answered within 10 s");
-    for (i, conn) in c.iter().enumerate() {
-        assert_eq!(
-            get(conn, "lock:order").await,
-            Reply::Bulk(new.clone()),
-            "redis-{} does not hold the new token: its SET overtook the late grant's delete",
-            i + 1
-        );
-    }
+    every_node_holds(
+        &c,
+        "lock:order",
+        Reply::Bulk(new.clone()),
+        "redis-N does not hold the new token: its SET overtook the late grant's delete",
+    )
+    .await;
     assert_eq!(a.release().await, 3, "all three grants are released");
-    for (i, conn) in c.iter().enumerate() {
-        assert_eq!(
-            get(conn, "lock:order").await,
-            Reply::Nil,
-            "redis-{} still holds the key",
-            i + 1
-        );
-    }
+    every_node_holds(&c, "lock:order", Reply::Nil, "redis-N still holds the key").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,14 +305,13 @@ async fn a_set_waits_for_the_unanswered_delete_on_its_node_and_holds_up_nobody()
         .await
         .expect("every send answered within 20 s");
     assert_eq!(a.gated, 0);
-    for (i, conn) in c.iter().enumerate() {
-        assert_eq!(
-            get(conn, "lock:gate").await,
-            Reply::Bulk(new.clone()),
-            "redis-{} does not hold the new token",
-            i + 1
-        );
-    }
+    every_node_holds(
+        &c,
+        "lock:gate",
+        Reply::Bulk(new.clone()),
+        "redis-N does not hold the new token",
+    )
+    .await;
     assert_eq!(a.release().await, 3);
     for conn in &c {
         assert_eq!(get(conn, "lock:gate").await, Reply::Nil);
