@@ -167,7 +167,8 @@ pub enum Decision {
     Safe,
     /// The per-section rate's lower bound is above the target.
     Broken,
-    /// The seed budget ran out with the target inside the interval.
+    /// The seed budget ran out with the target inside the interval, or seeds that could not
+    /// be judged (inconclusive) stand in the way of calling it safe.
     Undecided,
 }
 

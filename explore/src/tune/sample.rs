@@ -53,6 +53,16 @@ fn per_section(t: &Tally) -> Rate {
     Rate::clustered(&t.sections_by_seed)
 }
 
+/// The decision on a setting whose per-section rate is `rate`, with `inconclusive` seeds
+/// left out of it: never [`Decision::Safe`] while any seed could not be judged (what held
+/// there is not proven), though breaks seen elsewhere still make it broken.
+fn decide(rate: &Rate, inconclusive: u64, risk: f64) -> Decision {
+    match rate.decide(risk) {
+        Decision::Safe if inconclusive > 0 => Decision::Undecided,
+        d => d,
+    }
+}
+
 /// Measures setting `setting` at `ttl_ms` (`s` is the scenario with both applied). Without a
 /// risk target: seeds `0..config.seeds`. With one: seeds `0..16`, then `0..32`, … (each
 /// batch adds the next seeds in order), stopping once the per-section rate is decided or the
@@ -73,8 +83,9 @@ pub(super) fn sample(
             let mut upto = FIRST_BATCH.min(config.seeds);
             loop {
                 t.add(run_seeds(s, t.seeds, upto, config.jobs, progress));
-                let d = per_section(&t).decide(risk);
-                if d != Decision::Undecided || upto == config.seeds {
+                let d = decide(&per_section(&t), t.inconclusive, risk);
+                // More seeds cannot make up for seeds that could not be judged.
+                if d != Decision::Undecided || upto == config.seeds || t.inconclusive > 0 {
                     break (t, Some(d));
                 }
                 upto = upto.saturating_mul(2).min(config.seeds);
@@ -98,5 +109,19 @@ pub(super) fn sample(
         per_section: per_section(&t),
         decision,
         bisected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_with_an_inconclusive_seed_is_never_safe() {
+        let clean = Rate::wilson(0, 100_000);
+        assert_eq!(decide(&clean, 0, 1e-3), Decision::Safe);
+        assert_eq!(decide(&clean, 1, 1e-3), Decision::Undecided);
+        let broken = Rate::wilson(500, 1_000);
+        assert_eq!(decide(&broken, 1, 1e-3), Decision::Broken);
     }
 }
