@@ -23,10 +23,17 @@ pub(crate) fn check_support_of(
     nodes: usize,
 ) -> Result<(), LiveError> {
     let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
-    if let Some(node) = scenario.clocks.nodes.keys().next() {
-        return refuse(format!(
-            "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
-        ));
+    // A backend sets a node's clock at start exactly when it can step it.
+    for node in scenario.clocks.nodes.keys() {
+        let jump = FaultAction::ClockJump {
+            target: node.clone(),
+            by_ms: 0,
+        };
+        if supports(&jump).is_err() {
+            return refuse(format!(
+                "clocks.nodes.{node}: this backend cannot set a real server's clock (client clocks can)"
+            ));
+        }
     }
     if scenario.network != scenario::Network::default() {
         return refuse("network: latency and loss cannot be shaped between local processes".into());
