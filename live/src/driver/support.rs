@@ -87,3 +87,32 @@ pub(crate) fn check_support_of(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_clocks_play_where_a_node_clock_can_be_stepped() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/pitfall-no-drift-factor.json");
+        let s = Scenario::load(&path).unwrap();
+        let processes = check_support_of(
+            &s,
+            Backend::Processes,
+            &crate::processes::Processes::can_inject,
+            3,
+        );
+        assert!(processes.is_ok(), "{processes:?}");
+        let containers = check_support_of(
+            &s,
+            Backend::Containers,
+            &crate::containers::Containers::can_inject,
+            3,
+        );
+        assert!(
+            matches!(&containers, Err(LiveError::Unsupported { what, .. }) if what.starts_with("clocks.nodes.redis-1")),
+            "{containers:?}"
+        );
+    }
+}
