@@ -4,6 +4,8 @@
 #   scripts/test.sh            # install what is missing, run the whole suite
 #
 # What it installs, only when missing:
+#   - a C compiler and libc headers (gcc, libc6-dev): `live`'s build script compiles the clock
+#     shim (live/shim/locksim_clock.c) that moves real servers' clocks
 #   - Debian's redis-server (real-Redis tests start their own servers on loopback ports)
 #   - the local Redis image locksim/redis:local, when a Docker engine answers
 #     (scripts/build-image.sh: FROM scratch + Debian's redis-server; no registry needed)
@@ -18,6 +20,16 @@ fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
+
+if ! command -v cc >/dev/null 2>&1 || [ ! -e /usr/include/stdio.h ]; then
+  say "installing a C compiler (gcc, libc6-dev) for the clock shim"
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null \
+      || fail "could not install gcc and libc6-dev with apt-get"
+  else
+    fail "no C compiler (cc) and no apt-get to install one: install gcc and the libc headers and retry"
+  fi
+fi
 
 if ! command -v redis-server >/dev/null 2>&1; then
   say "installing Debian's redis-server"

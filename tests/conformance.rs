@@ -5,11 +5,12 @@
 //!
 //! Without `redis-server` on PATH the tests are skipped loudly, or fail when `CI` is set.
 
+use live::clock::real_now_ns;
 use live::conn::NodeConn;
 use live::processes::{find_redis_server, Processes};
 use live::{Provider, Timeouts};
 use locksim::lock_core::{Command, Reply};
-use locksim::scenario::Topology;
+use locksim::scenario::{ClockSpec, Topology};
 use locksim::sim::node::{Entry, Keyspace, READONLY};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -205,11 +206,20 @@ struct Bench {
 impl Bench {
     /// Starts `topology`'s servers, or `None` (skip) when redis-server is missing.
     fn start(topology: &Topology) -> Option<Bench> {
+        Bench::start_with_clocks(topology, &BTreeMap::new())
+    }
+
+    /// [`Bench::start`] with the real nodes named in `clocks` starting at those clocks.
+    fn start_with_clocks(
+        topology: &Topology,
+        clocks: &BTreeMap<String, ClockSpec>,
+    ) -> Option<Bench> {
         if !redis_available() {
             return None;
         }
-        let processes = tokio::task::block_in_place(|| Processes::start(topology, false))
-            .unwrap_or_else(|e| panic!("starting redis-server: {e}"));
+        let processes =
+            tokio::task::block_in_place(|| Processes::start_with_clocks(topology, false, clocks))
+                .unwrap_or_else(|e| panic!("starting redis-server: {e}"));
         let nodes = processes
             .nodes()
             .into_iter()
@@ -423,6 +433,134 @@ impl Bench {
         self.primary = n;
         self.transcript.push(format!("  (promote {node})"));
     }
+}
+
+// ---- server clocks --------------------------------------------------------------------------
+
+/// One reading of `args` on `addr` (an integer, or `TIME` in ns), bracketed by the true wall
+/// time just before and just after it was asked: `(before_ns, after_ns, value)`.
+fn bracketed(addr: &str, args: &[&str]) -> (i64, i64, i64) {
+    let before = real_now_ns();
+    let value = match raw(addr, args) {
+        Resp::Int(i) => i,
+        Resp::Array(t) => match &t[..] {
+            [Resp::Bulk(Some(s)), Resp::Bulk(Some(us))] => {
+                s.parse::<i64>().unwrap() * 1_000_000_000 + us.parse::<i64>().unwrap() * 1_000
+            }
+            other => panic!("TIME on {addr}: {other:?}"),
+        },
+        other => panic!("{args:?} on {addr}: {other:?}"),
+    };
+    (before, real_now_ns(), value)
+}
+
+/// How far `addr`'s `TIME` is ahead of true time, as `(low, high)` ns bounds.
+fn time_offset_ns(addr: &str) -> (i64, i64) {
+    let (before, after, read) = bracketed(addr, &["TIME"]);
+    (read - after, read - before)
+}
+
+impl Bench {
+    /// Steps `node`'s clock by `by_ms` on both backends: the real one through the processes
+    /// provider's clock shim (checked by its `TIME`), the simulated one by moving the clock its
+    /// keyspace is judged on.
+    async fn jump_clock(&mut self, node: &str, by_ms: i64) {
+        let n = self.index(node);
+        let before = time_offset_ns(&self.nodes[n].addr);
+        let clock = self
+            .processes
+            .jump_clock(node, by_ms)
+            .await
+            .unwrap_or_else(|e| panic!("jump {node}'s clock: {}", live::chain(&e)));
+        let (low, high) = time_offset_ns(&self.nodes[n].addr);
+        let want = clock.offset_ns_at(real_now_ns());
+        // A loaded machine may stall between the readings; 50 ms either side is plenty.
+        let slack = 50_000_000;
+        if want < low - slack || want > high + slack {
+            self.fail(format!(
+                "{node}'s TIME is {low}..{high} ns ahead after a {by_ms} ms jump, want {want} (before: {before:?})"
+            ));
+        }
+        self.now_us = self.now_us.wrapping_add_signed(by_ms * 1000);
+        self.transcript
+            .push(format!("  (clock of {node} jumps {by_ms:+} ms)"));
+    }
+}
+
+/// Kleppmann's clock jump on a real server: a step forward expires a key at once, a step back
+/// stretches its TTL, exactly as the simulated node's clock does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_step_moves_key_expiry_as_in_the_simulator() {
+    let Some(mut b) = Bench::start(&Topology::Single {}) else {
+        return;
+    };
+    b.expect("redis", set("k", "v", Some(10_000)), Reply::Ok)
+        .await;
+    b.expect("redis", get("k"), bulk("v")).await;
+    b.jump_clock("redis", 20_000).await;
+    b.expect("redis", get("k"), Reply::Nil).await;
+    b.expect("redis", set("short", "v", Some(5_000)), Reply::Ok)
+        .await;
+    b.jump_clock("redis", -20_000).await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 1);
+    let addr = b.nodes[0].addr.clone();
+    let (_, _, pttl) = bracketed(&addr, &["PTTL", "short"]);
+    assert!(
+        (24_000..=25_000).contains(&pttl),
+        "a 5 s TTL after a -20 s step: PTTL {pttl} ms, want about 25 s"
+    );
+    b.expect("redis", get("short"), bulk("v")).await;
+}
+
+/// A server clock at rate 1.005 runs 0.5 % fast: its `TIME` and a key's `PTTL` both move 1.005
+/// ms per true ms over a measured interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drifting_server_clock_runs_at_its_rate() {
+    let rate = 1.005;
+    let clocks = BTreeMap::from([(
+        "redis".to_string(),
+        ClockSpec {
+            offset_ms: 0.0,
+            rate,
+        },
+    )]);
+    let Some(mut b) = Bench::start_with_clocks(&Topology::Single {}, &clocks) else {
+        return;
+    };
+    b.expect("redis", set("k", "v", Some(60_000)), Reply::Ok)
+        .await;
+    let addr = b.nodes[0].addr.clone();
+    // The tightest of a few readings: a loaded machine may stall one of them.
+    let tightest = |args: &[&str]| {
+        (0..5)
+            .map(|_| bracketed(&addr, args))
+            .min_by_key(|(before, after, _)| after - before)
+            .unwrap()
+    };
+    let (t0, p0) = (tightest(&["TIME"]), tightest(&["PTTL", "k"]));
+    // Long enough that the 0.5 % (40 ms over 8 s) dwarfs the readings' round trips.
+    let span = 8_000_000_000;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (t1, p1) = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if real_now_ns() - t0.1 >= span {
+            break (tightest(&["TIME"]), tightest(&["PTTL", "k"]));
+        }
+        assert!(Instant::now() < deadline, "the interval never passed");
+    };
+    // (Δ server, [shortest, longest] true interval the readings allow).
+    let check = |what: &str, moved: f64, (a0, b0): (i64, i64), (a1, b1): (i64, i64)| {
+        let (short, long) = ((a1 - b0) as f64, (b1 - a0) as f64);
+        let (fast, slow) = (moved / short, moved / long);
+        assert!(
+            slow <= rate + 0.001 && fast >= rate - 0.001 && slow > 1.002,
+            "{what}: the server moved {moved} ns over {short}..{long} true ns: rate {slow}..{fast}, want {rate}"
+        );
+    };
+    check("TIME", (t1.2 - t0.2) as f64, (t0.0, t0.1), (t1.0, t1.1));
+    // PTTL counts down in whole ms: a reading is ±1 ms.
+    let pttl_moved = ((p0.2 - p1.2) * 1_000_000) as f64;
+    check("PTTL", pttl_moved, (p0.0, p0.1), (p1.0, p1.1));
 }
 
 // ---- the tests ------------------------------------------------------------------------------

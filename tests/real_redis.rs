@@ -406,3 +406,42 @@ async fn a_server_exiting_on_its_own_is_inconclusive() {
         played.verdict.inconclusive
     );
 }
+
+/// A `clock_jump` on a real server's node steps its clock through the clock shim: the driver
+/// sees the node's `TIME` move and records `clock_set` with the new offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_clock_jump_on_processes_is_seen_and_recorded() {
+    if !redis_available() {
+        return;
+    }
+    let mut s = load("gc-pause.json");
+    s.duration_ms = 1500;
+    s.faults = vec![locksim::scenario::Fault::at(
+        300,
+        locksim::scenario::FaultAction::ClockJump {
+            target: "redis".into(),
+            by_ms: 20_000,
+        },
+    )];
+    let (played, _) = play_processes(&s, None).await.expect("played");
+    assert!(
+        played.verdict.inconclusive.is_empty(),
+        "{:?}",
+        played.verdict.inconclusive
+    );
+    let set: Vec<f64> = played
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            locksim::checker::Event::Observed(locksim::checker::Effect::ClockSet {
+                target,
+                offset_ms,
+            }) if target == "redis" => Some(*offset_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        set.len() == 1 && (19_990.0..20_010.0).contains(&set[0]),
+        "clock_set seen: {set:?}"
+    );
+}

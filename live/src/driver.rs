@@ -398,10 +398,17 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 .await
                 .map(|()| rec.observe(effect))
         }
-        FaultAction::ClockJump { target, .. } => Err(LiveError::fault(
-            action.describe(),
-            FaultError::ServerClock(target),
-        )),
+        FaultAction::ClockJump { target, by_ms } => {
+            async {
+                let clock = p.jump_clock(&target, by_ms).await?;
+                let addr = look_at(p.as_ref(), &target)?;
+                crate::observe::wait_clock(&addr, &clock, CONFIRM_WITHIN).await?;
+                let offset_ms = clock.offset_ms_at(crate::clock::real_now_ns());
+                rec.observe(Effect::ClockSet { target, offset_ms });
+                Ok(())
+            }
+            .await
+        }
     };
     settle(rec, what, result);
 }

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+pub mod clock;
 pub mod conn;
 pub mod containers;
 pub mod driver;
@@ -126,6 +127,15 @@ pub trait Provider: Send + Sync {
     /// Nodes whose server exited although no fault stopped it, each with why, once each.
     fn died_on_their_own(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+    /// Steps `node`'s wall clock by `by_ms` now and says where it stands after; the driver
+    /// confirms it by the node's `TIME`. Providers that cannot move a server's clock refuse.
+    async fn jump_clock(&self, node: &str, by_ms: i64) -> Result<clock::ServerClock, LiveError> {
+        let _ = by_ms;
+        Err(LiveError::fault(
+            node,
+            FaultError::ServerClock(node.to_string()),
+        ))
     }
     /// Cuts every link between two groups of names (nodes, clients), healing after
     /// `for_ms` when given. Providers that cannot partition refuse.

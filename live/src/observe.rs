@@ -7,6 +7,7 @@
 //! `INFO replication`.
 
 use crate::admin::ask;
+use crate::clock::{real_now_ns, ServerClock};
 use crate::ProbeError;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -44,6 +45,32 @@ pub async fn wait_down(addr: &str, within: Duration) -> Result<(), ProbeError> {
 pub async fn wait_up(addr: &str, within: Duration) -> Result<(), ProbeError> {
     until(within, "the node answering", || async {
         ask::<String>(addr, &["PING"]).await.is_ok()
+    })
+    .await
+}
+
+/// How far a node's `TIME` may stray from where its clock was set, beyond the probe's own
+/// round trip.
+const CLOCK_TOLERANCE_NS: i64 = 20_000_000;
+
+/// Waits until `TIME` on the server at `addr` reads `clock` (within the probe's round trip
+/// and [`CLOCK_TOLERANCE_NS`]).
+pub async fn wait_clock(
+    addr: &str,
+    clock: &ServerClock,
+    within: Duration,
+) -> Result<(), ProbeError> {
+    until(within, "the node's clock where it was set", || async {
+        let before = real_now_ns();
+        let time = ask::<(i64, i64)>(addr, &["TIME"]).await;
+        let after = real_now_ns();
+        time.is_ok_and(|(s, us)| {
+            let read = s * 1_000_000_000 + us * 1_000;
+            // The true time at the read lies in [before, after].
+            let (low, high) = (read - after, read - before);
+            let want = clock.offset_ns_at((before + after) / 2);
+            low - CLOCK_TOLERANCE_NS <= want && want <= high + CLOCK_TOLERANCE_NS
+        })
     })
     .await
 }

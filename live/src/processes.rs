@@ -1,6 +1,8 @@
 //! The processes provider: Debian's `redis-server` started on free loopback ports — a single
 //! node, a primary with replicas, or independent primaries — with faults by signal
-//! (SIGKILL, SIGSTOP/SIGCONT) and by command (REPLICAOF NO ONE).
+//! (SIGKILL, SIGSTOP/SIGCONT) and by command (REPLICAOF NO ONE). Every server runs with the
+//! clock shim preloaded ([`crate::clock`]) and its own control file, so its wall clock can be
+//! offset, made to drift and stepped while it runs.
 //!
 //! Every server is stopped when the provider is dropped (on success, failure and panic), and
 //! each is started with `PR_SET_PDEATHSIG` from the provider's own spawner thread, so it also
@@ -8,9 +10,11 @@
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
 use crate::admin::free_port;
+use crate::clock::{ControlFile, ServerClock};
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
-use scenario::{FaultAction, Topology};
+use scenario::{ClockSpec, FaultAction, Topology};
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -91,6 +95,11 @@ struct Inner {
     spawner: Spawner,
     /// Redis's `repl-timeout`, in seconds.
     repl_timeout_s: u64,
+    /// The clock shim every server preloads.
+    shim: PathBuf,
+    /// Each node's clock control file, by node name (outside its data directory, so a
+    /// restart without persistence keeps the node's clock, as a machine's would).
+    clocks: Mutex<BTreeMap<String, ControlFile>>,
 }
 
 /// Finds `redis-server` on PATH.
@@ -114,19 +123,43 @@ impl Processes {
             scenario.topology.node_names().len(),
         )?;
         find_redis_server()?;
-        Processes::start(&scenario.topology, crate::server::needs_aof(scenario))
+        Processes::start_with_clocks(
+            &scenario.topology,
+            crate::server::needs_aof(scenario),
+            &scenario.clocks.nodes,
+        )
     }
 
     /// Starts the servers of `topology`; with `aof`, every write is fsynced to an append-only
     /// file so a restart "with persistence" keeps it. Blocks until every server answers and
     /// every replica streams.
     pub fn start(topology: &Topology, aof: bool) -> Result<Processes, LiveError> {
+        Processes::start_with_clocks(topology, aof, &BTreeMap::new())
+    }
+
+    /// [`Processes::start`] with each node named in `clocks` starting at its offset and rate
+    /// (the others on true time).
+    pub fn start_with_clocks(
+        topology: &Topology,
+        aof: bool,
+        clocks: &BTreeMap<String, ClockSpec>,
+    ) -> Result<Processes, LiveError> {
         let bin = find_redis_server()?;
         let root =
             std::env::temp_dir().join(format!("locksim-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&root)?;
         let names = topology.node_names();
         let replicated = matches!(topology, Topology::Replicated { .. });
+        let shim = crate::clock::install_shim(&root)?;
+        let mut files = BTreeMap::new();
+        for name in &names {
+            let spec = clocks.get(name).cloned().unwrap_or_default();
+            let clock = ServerClock::starting(spec.offset_ms, spec.rate);
+            files.insert(
+                name.clone(),
+                ControlFile::create(&clock_file(&root, name), clock)?,
+            );
+        }
         let p = Inner {
             bin,
             root,
@@ -136,6 +169,8 @@ impl Processes {
             primary: AtomicUsize::new(0),
             spawner: Spawner::new(),
             repl_timeout_s: crate::server::repl_timeout_s(topology),
+            shim,
+            clocks: Mutex::new(files),
         };
         for (i, name) in names.iter().enumerate() {
             let dir = p.root.join(name);
@@ -162,16 +197,11 @@ impl Processes {
         Ok(Processes { inner: Arc::new(p) })
     }
 
-    /// Whether local processes can suffer `fault`: everything but partitions and server
-    /// clock jumps.
+    /// Whether local processes can suffer `fault`: everything but partitions.
     pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
         match fault {
             FaultAction::Partition { .. } => Err(Refusal::LoopbackPartition {
                 fault: fault.describe(),
-            }),
-            FaultAction::ClockJump { .. } => Err(Refusal::ServerClock {
-                fault: fault.describe(),
-                server: "a redis-server's clock",
             }),
             _ => Ok(()),
         }
@@ -223,6 +253,11 @@ impl Inner {
                 .into_args();
             let mut cmd = Command::new(&self.bin);
             cmd.args(args)
+                .env("LD_PRELOAD", &self.shim)
+                .env(
+                    crate::clock::CONTROL_ENV,
+                    clock_file(&self.root, &node.name),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -334,6 +369,17 @@ impl Inner {
         started
     }
 
+    /// Steps `node`'s clock by `by_ms` now (its server sees it at its next clock read).
+    fn jump_clock(&self, node: &str, by_ms: i64) -> Result<ServerClock, LiveError> {
+        let mut clocks = self.clocks.lock().unwrap_or_else(|e| e.into_inner());
+        let file = clocks
+            .get_mut(node)
+            .ok_or_else(|| LiveError::fault(node, FaultError::NoSuchNode))?;
+        let clock = file.clock().jumped(crate::clock::real_now_ns(), by_ms);
+        file.set(clock)?;
+        Ok(clock)
+    }
+
     fn pid(&self, node: &str) -> Result<u32, LiveError> {
         let i = self.index(node)?;
         let pid = self.lock()[i].child.as_ref().map(|c| c.id());
@@ -399,6 +445,10 @@ impl Provider for Processes {
             announce: ("127.0.0.1".into(), port),
         };
         crate::server::promote(promotion, &p.primary).await
+    }
+
+    async fn jump_clock(&self, node: &str, by_ms: i64) -> Result<ServerClock, LiveError> {
+        self.inner.jump_clock(node, by_ms)
     }
 
     fn route(&self, instance: usize) -> usize {
@@ -467,6 +517,11 @@ impl Drop for Inner {
         }
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Where `node`'s clock control file lives under the provider's `root`.
+fn clock_file(root: &Path, node: &str) -> PathBuf {
+    root.join(format!("{node}.clock"))
 }
 
 fn unique() -> u64 {

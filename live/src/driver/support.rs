@@ -23,10 +23,17 @@ pub(crate) fn check_support_of(
     nodes: usize,
 ) -> Result<(), LiveError> {
     let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
-    if let Some(node) = scenario.clocks.nodes.keys().next() {
-        return refuse(format!(
-            "clocks.nodes.{node}: a real server's clock cannot be set (client clocks can)"
-        ));
+    // A backend sets a node's clock at start exactly when it can step it.
+    for node in scenario.clocks.nodes.keys() {
+        let jump = FaultAction::ClockJump {
+            target: node.clone(),
+            by_ms: 0,
+        };
+        if supports(&jump).is_err() {
+            return refuse(format!(
+                "clocks.nodes.{node}: this backend cannot set a real server's clock (client clocks can)"
+            ));
+        }
     }
     if scenario.network != scenario::Network::default() {
         return refuse("network: latency and loss cannot be shaped between local processes".into());
@@ -79,4 +86,33 @@ pub(crate) fn check_support_of(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_clocks_play_where_a_node_clock_can_be_stepped() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/pitfall-no-drift-factor.json");
+        let s = Scenario::load(&path).unwrap();
+        let processes = check_support_of(
+            &s,
+            Backend::Processes,
+            &crate::processes::Processes::can_inject,
+            3,
+        );
+        assert!(processes.is_ok(), "{processes:?}");
+        let containers = check_support_of(
+            &s,
+            Backend::Containers,
+            &crate::containers::Containers::can_inject,
+            3,
+        );
+        assert!(
+            matches!(&containers, Err(LiveError::Unsupported { what, .. }) if what.starts_with("clocks.nodes.redis-1")),
+            "{containers:?}"
+        );
+    }
 }
