@@ -19,6 +19,7 @@ pub mod conn;
 pub mod containers;
 pub mod driver;
 mod error;
+pub mod link;
 pub mod lock;
 mod observe;
 pub mod processes;
