@@ -18,7 +18,6 @@
 //! aborted), closing both ends.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -80,7 +79,8 @@ impl LinkControl {
 
     /// Undoes one cut; the held bytes are delivered once no cut is left.
     pub fn heal(&self) {
-        self.state.send_modify(|s| s.cuts = s.cuts.saturating_sub(1));
+        self.state
+            .send_modify(|s| s.cuts = s.cuts.saturating_sub(1));
     }
 
     /// Whether a cut holds the link now.
@@ -111,18 +111,14 @@ pub struct Link {
 }
 
 impl Link {
-    /// Listens on a free loopback port and relays each connection to `target`, under a fresh
+    /// Listens on a free loopback port and relays each connection to `target` (`host:port`), under a fresh
     /// control; the relay runs on `runtime`.
-    pub fn start(runtime: &Handle, target: SocketAddr) -> io::Result<Link> {
-        Link::start_with(runtime, target, LinkControl::default())
+    pub fn start(runtime: &Handle, target: impl Into<String>) -> io::Result<Link> {
+        Link::start_with(runtime, target.into(), LinkControl::default())
     }
 
     /// As [`Link::start`], under `control` (links sharing a control are cut together).
-    pub fn start_with(
-        runtime: &Handle,
-        target: SocketAddr,
-        control: LinkControl,
-    ) -> io::Result<Link> {
+    pub fn start_with(runtime: &Handle, target: String, control: LinkControl) -> io::Result<Link> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let port = std_listener.local_addr()?.port();
@@ -160,13 +156,13 @@ impl Drop for Link {
 }
 
 /// Accepts connections and relays each one, reaping those that end.
-async fn accept(listener: TcpListener, target: SocketAddr, state: watch::Receiver<State>) {
+async fn accept(listener: TcpListener, target: String, state: watch::Receiver<State>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    conns.spawn(relay(client, target, state.clone()));
+                    conns.spawn(relay(client, target.clone(), state.clone()));
                 }
                 Err(_) => return,
             },
@@ -176,11 +172,11 @@ async fn accept(listener: TcpListener, target: SocketAddr, state: watch::Receive
 }
 
 /// Relays one connection to `target` (dialled once the link is not cut).
-async fn relay(client: TcpStream, target: SocketAddr, mut state: watch::Receiver<State>) {
+async fn relay(client: TcpStream, target: String, mut state: watch::Receiver<State>) {
     if state.wait_for(|s| s.cuts == 0).await.is_err() {
         return;
     }
-    let Ok(server) = TcpStream::connect(target).await else {
+    let Ok(server) = TcpStream::connect(target.as_str()).await else {
         return;
     };
     let _ = client.set_nodelay(true);

@@ -1,14 +1,13 @@
 use super::{Direction, Link};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
 /// A plain TCP echo server on a free loopback port (its task runs on the test's runtime).
-async fn echo() -> SocketAddr {
+async fn echo() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
@@ -21,7 +20,9 @@ async fn echo() -> SocketAddr {
 }
 
 async fn connect(link: &Link) -> TcpStream {
-    TcpStream::connect(("127.0.0.1", link.port())).await.unwrap()
+    TcpStream::connect(("127.0.0.1", link.port()))
+        .await
+        .unwrap()
 }
 
 /// Reads exactly `n` bytes (within a generous bound, so a broken relay fails the test).
@@ -47,14 +48,11 @@ async fn bytes_pass_unchanged_both_ways() {
     let mut s = connect(&link).await;
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let (mut r, mut w) = s.split();
-    let (_, got) = tokio::join!(
-        async { w.write_all(&data).await.unwrap() },
-        async {
-            let mut got = vec![0u8; data.len()];
-            r.read_exact(&mut got).await.unwrap();
-            got
-        }
-    );
+    let (_, got) = tokio::join!(async { w.write_all(&data).await.unwrap() }, async {
+        let mut got = vec![0u8; data.len()];
+        r.read_exact(&mut got).await.unwrap();
+        got
+    });
     assert_eq!(got, data);
 }
 
@@ -91,8 +89,8 @@ async fn cuts_count_and_a_connection_made_during_a_cut_goes_through_after_the_he
 async fn two_links_are_independent() {
     let target = echo().await;
     let (a, b) = (
-        Link::start(&Handle::current(), target).unwrap(),
-        Link::start(&Handle::current(), target).unwrap(),
+        Link::start(&Handle::current(), target.clone()).unwrap(),
+        Link::start(&Handle::current(), target.clone()).unwrap(),
     );
     let (mut sa, mut sb) = (connect(&a).await, connect(&b).await);
     a.control().cut();
@@ -129,7 +127,7 @@ async fn dropping_a_link_closes_its_connections_and_leaves_no_task() {
     let target = echo().await;
     let metrics = Handle::current().metrics();
     let before = metrics.num_alive_tasks();
-    let link = Link::start(&Handle::current(), target).unwrap();
+    let link = Link::start(&Handle::current(), target.clone()).unwrap();
     let port = link.port();
     let mut s = connect(&link).await;
     s.write_all(b"x").await.unwrap();
