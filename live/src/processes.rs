@@ -7,6 +7,8 @@
 //! dies when the harness dies (Ctrl-C, or a kill). The signal follows the *thread* that
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
+mod links;
+
 use crate::admin::free_port;
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
@@ -91,6 +93,8 @@ struct Inner {
     spawner: Spawner,
     /// Redis's `repl-timeout`, in seconds.
     repl_timeout_s: u64,
+    /// Every client's proxy link to every node.
+    links: links::ClientLinks,
 }
 
 /// Finds `redis-server` on PATH.
@@ -136,6 +140,7 @@ impl Processes {
             primary: AtomicUsize::new(0),
             spawner: Spawner::new(),
             repl_timeout_s: crate::server::repl_timeout_s(topology),
+            links: links::ClientLinks::new()?,
         };
         for (i, name) in names.iter().enumerate() {
             let dir = p.root.join(name);
@@ -162,13 +167,18 @@ impl Processes {
         Ok(Processes { inner: Arc::new(p) })
     }
 
-    /// Whether local processes can suffer `fault`: everything but partitions and server
-    /// clock jumps.
+    /// Whether local processes can suffer `fault`: everything but server clock jumps and
+    /// partitions naming the resource (partitions between two groups of servers are refused
+    /// when the scenario is checked: see [`crate::driver::check_support`]).
     pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
         match fault {
-            FaultAction::Partition { .. } => Err(Refusal::LoopbackPartition {
-                fault: fault.describe(),
-            }),
+            FaultAction::Partition { between, and, .. }
+                if between.iter().chain(and).any(|n| n == "resource") =>
+            {
+                Err(Refusal::Resource {
+                    fault: fault.describe(),
+                })
+            }
             FaultAction::ClockJump { .. } => Err(Refusal::ServerClock {
                 fault: fault.describe(),
                 server: "a redis-server's clock",
@@ -355,8 +365,54 @@ impl Provider for Processes {
             .collect()
     }
 
+    /// Each client's own proxy link to each node (see [`Processes::partition`]).
+    fn client_nodes(&self, client: &str) -> Result<Vec<(String, String)>, LiveError> {
+        let nodes: Vec<(String, u16)> = self
+            .inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), n.port))
+            .collect();
+        let mut out = Vec::new();
+        for (i, (name, port)) in nodes.into_iter().enumerate() {
+            let link = self.inner.links.port(client, i, port)?;
+            out.push((name, format!("redis://127.0.0.1:{link}")));
+        }
+        Ok(out)
+    }
+
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {
         Processes::can_inject(fault)
+    }
+
+    /// Cuts every link between a client on one side and a node on the other (each client's
+    /// own proxy link to that node: bytes sent meanwhile are held and delivered when the cut
+    /// heals), healing after `for_ms` on the caller's runtime when given. Cuts count, as on
+    /// containers. Refuses `resource` and servers on both sides.
+    async fn partition(
+        &self,
+        between: &[String],
+        and: &[String],
+        for_ms: Option<u64>,
+    ) -> Result<(), LiveError> {
+        let (names, ports): (Vec<String>, Vec<u16>) = self
+            .inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), n.port))
+            .unzip();
+        let mut cut = Vec::new();
+        for (client, node) in links::plan(&names, between, and)? {
+            cut.push(self.inner.links.control(&client, node, ports[node])?);
+        }
+        cut.iter().for_each(|l| l.cut());
+        if let Some(ms) = for_ms {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                cut.iter().for_each(|l| l.heal());
+            });
+        }
+        Ok(())
     }
 
     async fn crash(&self, node: &str) -> Result<(), LiveError> {

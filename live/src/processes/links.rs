@@ -1,0 +1,153 @@
+//! The processes provider's client links: every (client, node) pair reaches the node through
+//! its own [`crate::link`] link, made on first use, so a partition cuts one client off one
+//! node and nothing else. The links run on a runtime of their own (one worker thread), so the
+//! provider works from any context and stops them all when dropped.
+
+use crate::link::{Link, LinkControl};
+use crate::{partition_name, FaultError, LiveError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The links, by client name and node index.
+pub(super) struct ClientLinks {
+    runtime: Option<tokio::runtime::Runtime>,
+    links: Mutex<HashMap<(String, usize), Link>>,
+}
+
+impl ClientLinks {
+    /// No links yet; starts the runtime they will run on.
+    pub(super) fn new() -> std::io::Result<ClientLinks> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("locksim-proxy")
+            .enable_all()
+            .build()?;
+        Ok(ClientLinks {
+            runtime: Some(runtime),
+            links: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The port of `client`'s link to node `node`, which listens on `target` (made now the
+    /// first time).
+    pub(super) fn port(&self, client: &str, node: usize, target: u16) -> std::io::Result<u16> {
+        self.with(client, node, target, |l| l.port())
+    }
+
+    /// The control of `client`'s link to node `node` (made now the first time).
+    pub(super) fn control(
+        &self,
+        client: &str,
+        node: usize,
+        target: u16,
+    ) -> std::io::Result<LinkControl> {
+        self.with(client, node, target, |l| l.control().clone())
+    }
+
+    fn with<T>(
+        &self,
+        client: &str,
+        node: usize,
+        target: u16,
+        f: impl FnOnce(&Link) -> T,
+    ) -> std::io::Result<T> {
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (client.to_string(), node);
+        if let Some(link) = links.get(&key) {
+            return Ok(f(link));
+        }
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the proxy runtime is gone"))?;
+        let link = Link::start(runtime.handle(), format!("127.0.0.1:{target}"))?;
+        let out = f(&link);
+        links.insert(key, link);
+        Ok(out)
+    }
+}
+
+impl Drop for ClientLinks {
+    fn drop(&mut self) {
+        self.links
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        if let Some(rt) = self.runtime.take() {
+            // Not a blocking shutdown: the provider may be dropped on an async worker.
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Plans the cut between the groups `between` and `and` of a run whose nodes are `nodes`: the
+/// (client, node index) links to cut. Any name but a node's is a client's.
+///
+/// - A client on one side and a node on the other: that client's link to that node.
+/// - Nodes on both sides: refused (replication links are not proxied).
+/// - `resource` is refused: the protected resource lives in the harness.
+pub(super) fn plan(
+    nodes: &[String],
+    between: &[String],
+    and: &[String],
+) -> Result<Vec<(String, usize)>, LiveError> {
+    let refuse = |why: FaultError| LiveError::fault(partition_name(between, and), why);
+    let split = |group: &[String]| -> Result<(Vec<usize>, Vec<String>), LiveError> {
+        let (mut members, mut clients) = (Vec::new(), Vec::new());
+        for n in group {
+            if n == "resource" {
+                return Err(refuse(FaultError::Resource));
+            }
+            match nodes.iter().position(|m| m == n) {
+                Some(i) => members.push(i),
+                None => clients.push(n.clone()),
+            }
+        }
+        Ok((members, clients))
+    };
+    let (a_nodes, a_clients) = split(between)?;
+    let (b_nodes, b_clients) = split(and)?;
+    if !a_nodes.is_empty() && !b_nodes.is_empty() {
+        return Err(refuse(FaultError::BetweenServers));
+    }
+    let mut cut: Vec<(String, usize)> = Vec::new();
+    for (clients, nodes) in [(&a_clients, &b_nodes), (&b_clients, &a_nodes)] {
+        for c in clients {
+            cut.extend(nodes.iter().map(|n| (c.clone(), *n)));
+        }
+    }
+    if cut.is_empty() {
+        return Err(refuse(FaultError::NothingToCut));
+    }
+    Ok(cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_client_is_cut_off_the_named_nodes_only() {
+        let nodes = names(&["redis-1", "redis-2", "redis-3"]);
+        let cut = plan(&nodes, &names(&["A"]), &names(&["redis-2", "redis-3"])).unwrap();
+        assert_eq!(cut, vec![("A".to_string(), 1), ("A".to_string(), 2)]);
+        let cut = plan(&nodes, &names(&["redis-1"]), &names(&["A", "B"])).unwrap();
+        assert_eq!(cut, vec![("A".to_string(), 0), ("B".to_string(), 0)]);
+    }
+
+    #[test]
+    fn the_resource_nodes_on_both_sides_and_empty_cuts_are_refused() {
+        let nodes = names(&["redis-1", "redis-2"]);
+        for (a, b) in [
+            (names(&["resource"]), names(&["A"])),
+            (names(&["redis-1"]), names(&["redis-2"])),
+            (names(&["A"]), names(&["B"])),
+        ] {
+            assert!(plan(&nodes, &a, &b).is_err(), "{a:?} / {b:?}");
+        }
+    }
+}
