@@ -146,7 +146,7 @@ impl Processes {
             let dir = p.root.join(name);
             std::fs::create_dir_all(&dir)?;
             let replica_of = if replicated && i > 0 {
-                Some(p.port(0))
+                Some(p.replication_link(name, 0)?)
             } else {
                 None
             };
@@ -162,6 +162,18 @@ impl Processes {
         for i in 1..names.len() {
             if replicated {
                 p.wait_link_up(i)?;
+            }
+        }
+        if let Topology::Replicated {
+            replication_lag_ms, ..
+        } = topology
+        {
+            // Only once the replicas stream: the lag delays the run's replication, not the
+            // first sync.
+            let lag = Duration::from_secs_f64(replication_lag_ms.max(0.0) / 1000.0);
+            for name in names.iter().skip(1) {
+                let link = p.links.control(name, 0, p.port(0))?;
+                link.set_delay(crate::link::Direction::FromTarget, lag);
             }
         }
         Ok(Processes { inner: Arc::new(p) })
@@ -204,6 +216,12 @@ impl Inner {
 
     fn port(&self, i: usize) -> u16 {
         self.lock()[i].port
+    }
+
+    /// The port of replica `replica`'s proxy link to node `primary`, which its `replicaof`
+    /// points at (so the replication stream can be delayed: `replication_lag_ms`).
+    fn replication_link(&self, replica: &str, primary: usize) -> Result<u16, LiveError> {
+        Ok(self.links.port(replica, primary, self.port(primary))?)
     }
 
     fn index(&self, node: &str) -> Result<usize, LiveError> {
@@ -325,7 +343,10 @@ impl Inner {
         self.crash(node)?;
         let i = self.index(node)?;
         let primary = self.primary.load(Ordering::SeqCst);
-        let replica_of = (self.replicated && i != primary).then(|| self.port(primary));
+        let replica_of = match self.replicated && i != primary {
+            true => Some(self.replication_link(node, primary)?),
+            false => None,
+        };
         let mut n = {
             let mut nodes = self.lock();
             Node {

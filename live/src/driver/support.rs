@@ -37,9 +37,9 @@ pub(crate) fn check_support_of(
         ..
     } = &scenario.topology
     {
-        if *replication_lag_ms > 0.0 {
+        if *replication_lag_ms > 0.0 && backend != Backend::Processes {
             return refuse(
-                "topology.replicated.replication_lag_ms: replication lag cannot be imposed on real servers (pause the replica instead)"
+                "topology.replicated.replication_lag_ms: replication lag is imposed only on processes (through the fault proxy; pause the replica instead)"
                     .into(),
             );
         }

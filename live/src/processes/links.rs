@@ -1,6 +1,8 @@
-//! The processes provider's client links: every (client, node) pair reaches the node through
-//! its own [`crate::link`] link, made on first use, so a partition cuts one client off one
-//! node and nothing else. The links run on a runtime of their own (one worker thread), so the
+//! The processes provider's links: every (client, node) pair reaches the node through its own
+//! [`crate::link`] link, made on first use, so a partition cuts one client off one node and
+//! nothing else; and each replica reaches the primary it was started under through a link
+//! keyed by the replica's name, which delays the stream by `replication_lag_ms` (replicas
+//! re-pointed by a promotion follow the new primary directly). The links run on a runtime of their own (one worker thread), so the
 //! provider works from any context and stops them all when dropped.
 
 use crate::link::{Link, LinkControl};
@@ -8,7 +10,7 @@ use crate::{partition_name, FaultError, LiveError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The links, by client name and node index.
+/// The links, by client (or replica) name and node index.
 pub(super) struct ClientLinks {
     runtime: Option<tokio::runtime::Runtime>,
     links: Mutex<HashMap<(String, usize), Link>>,
