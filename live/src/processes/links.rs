@@ -153,3 +153,72 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod on_servers {
+    use crate::Provider;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn open(url: &str) -> TcpStream {
+        let addr = url.trim_start_matches("redis://");
+        TcpStream::connect(addr).await.unwrap()
+    }
+
+    async fn ping(s: &mut TcpStream) {
+        s.write_all(b"PING\r\n").await.unwrap();
+    }
+
+    async fn pong(s: &mut TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 7];
+        match tokio::time::timeout(within, s.read_exact(&mut buf)).await {
+            Ok(read) => {
+                read.unwrap();
+                assert_eq!(&buf, b"+PONG\r\n");
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_partition_holds_one_clients_link_to_one_node_until_it_heals() {
+        let topology = scenario::Topology::Redlock { instances: 2 };
+        let Some(p) = crate::processes::testing::start(&topology) else {
+            return;
+        };
+        let (a, b) = (p.client_nodes("A").unwrap(), p.client_nodes("B").unwrap());
+        assert_ne!(a, b, "each client has links of its own");
+        assert_ne!(a, p.nodes());
+        assert_eq!(a, p.client_nodes("A").unwrap(), "the same links every time");
+        let (mut a1, mut a2, mut b1) = (
+            open(&a[0].1).await,
+            open(&a[1].1).await,
+            open(&b[0].1).await,
+        );
+        for s in [&mut a1, &mut a2, &mut b1] {
+            ping(s).await;
+            assert!(pong(s, Duration::from_secs(10)).await);
+        }
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let heal_in = Duration::from_millis(1500);
+        let cut_at = Instant::now();
+        p.partition(
+            &names(&["A"]),
+            &names(&["redis-1"]),
+            Some(heal_in.as_millis() as u64),
+        )
+        .await
+        .unwrap();
+        for s in [&mut a1, &mut a2, &mut b1] {
+            ping(s).await;
+        }
+        // B's link and A's link to redis-2 pass; A's link to redis-1 is held until the heal,
+        // then delivers the PING and its reply.
+        assert!(pong(&mut b1, Duration::from_secs(10)).await);
+        assert!(pong(&mut a2, Duration::from_secs(10)).await);
+        assert!(pong(&mut a1, Duration::from_secs(10)).await);
+        assert!(cut_at.elapsed() >= heal_in, "delivered before the heal");
+    }
+}
