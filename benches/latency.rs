@@ -1,7 +1,8 @@
 //! Lock latency on real `redis-server` processes, side by side in one run: the raw `redis`
 //! crate floor, locksim's `live::lock::RealLock` (lock-core's machine driven directly), and the
 //! `rslock` crate's Redlock on the same servers — healthy and with one of five nodes stalled
-//! (SIGSTOP) — plus lock-core's machine alone, without IO.
+//! (SIGSTOP) — plus lock-core's machine alone, without IO — and the fault proxy's cost (group
+//! `proxy`: the same raw round trip straight to the server and through a proxy link).
 //!
 //! `CARGO_TARGET_DIR=/tmp/target-bench cargo bench --bench latency`
 //!
@@ -509,6 +510,38 @@ fn single(c: &mut Criterion) {
     on_worker(&rt, async move { l.lock().await.release().await });
 }
 
+/// The fault proxy's cost (`live::link`): raw `SET NX PX` + `DEL` on one server, straight to
+/// it against through the proxy link the processes provider gives a scenario client.
+fn proxy(c: &mut Criterion) {
+    let Some(p) = start(&Topology::Single {}) else {
+        return;
+    };
+    let rt = runtime();
+    let direct = urls(&p);
+    let proxied: Vec<String> = p
+        .client_nodes("bench")
+        .expect("a proxy link")
+        .into_iter()
+        .map(|(_, u)| u)
+        .collect();
+    let open = |urls: Vec<String>| {
+        Locker::Raw(on_worker(&rt, async move {
+            let mut conns = Vec::new();
+            for u in urls {
+                let c = NodeConn::new(u, TIMEOUTS);
+                conns.push(c.connect().await.expect("connect"));
+            }
+            conns
+        }))
+    };
+    let (direct, proxied) = (open(direct), open(proxied));
+    let mut g = c.benchmark_group("proxy");
+    configure(&mut g);
+    let ratios = pair(&mut g, &rt, ("direct", &direct), ("proxied", &proxied));
+    g.finish();
+    write_paired("proxy", &ratios);
+}
+
 fn replicated(c: &mut Criterion) {
     let topology = Topology::Replicated {
         replicas: 1,
@@ -629,5 +662,5 @@ fn redlock5(c: &mut Criterion) {
     rt.block_on(q.resume(&stalled_node)).expect("SIGCONT");
 }
 
-criterion_group!(benches, machine, single, replicated, redlock3, redlock5);
+criterion_group!(benches, machine, single, proxy, replicated, redlock3, redlock5);
 criterion_main!(benches);

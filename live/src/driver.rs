@@ -52,9 +52,12 @@ pub async fn play(
     let sink: crate::conn::ProblemSink = Arc::default();
     let start = Instant::now();
     let mut conns: Vec<Vec<Arc<NodeConn>>> = Vec::new();
-    for _ in &scenario.clients {
+    // Which node each URL a client connects to stands for (a client may have URLs of its own).
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for spec in &scenario.clients {
         let mut mine = Vec::new();
-        for (_, url) in &nodes {
+        for (node, url) in &provider.client_nodes(&spec.name)? {
+            names.insert(url.clone(), node.clone());
             let c =
                 Arc::new(NodeConn::new(url.clone(), timeouts).reporting_to(sink.clone(), start));
             c.connect().await.map_err(|source| LiveError::Unreachable {
@@ -149,7 +152,6 @@ pub async fn play(
     }
     // A server that stopped answering although no fault touched it died on its own.
     let touched = touched_nodes(scenario);
-    let names: BTreeMap<String, String> = nodes.into_iter().map(|(n, u)| (u, n)).collect();
     let mut problems = Vec::new();
     for (url, line) in std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner())) {
         let node = names.get(&url).map(String::as_str).unwrap_or("?");

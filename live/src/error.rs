@@ -102,8 +102,9 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
-    /// Local processes share the loopback interface.
-    #[error("`{fault}`: local processes share one loopback interface and cannot be partitioned (use the containers backend)")]
+    /// Local processes' replication links are not proxied, so two servers cannot be cut off
+    /// each other.
+    #[error("`{fault}`: the processes backend cuts clients off servers, not servers off each other (use the containers backend)")]
     LoopbackPartition {
         /// The fault, described.
         fault: String,
@@ -149,8 +150,13 @@ pub enum FaultError {
     #[error("the {0} backend cannot partition")]
     CannotPartition(Backend),
     /// A partition names a name this backend cannot cut off.
-    #[error("the protected resource lives in the harness and cannot be partitioned by the containers backend")]
+    #[error("the protected resource lives in the harness and cannot be partitioned")]
     Resource,
+    /// A partition between two groups of servers, which this backend cannot cut.
+    #[error(
+        "the processes backend cuts links between clients and servers, not between two servers"
+    )]
+    BetweenServers,
     /// A partition that cuts nothing.
     #[error("no link between a client and a node, or between two nodes, to cut")]
     NothingToCut,

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod containers;
 pub mod driver;
 mod error;
+pub mod link;
 pub mod lock;
 mod observe;
 pub mod processes;
@@ -88,6 +89,14 @@ pub trait Provider: Send + Sync {
     fn backend(&self) -> Backend;
     /// Node names in instance order, with their `redis://` URLs.
     fn nodes(&self) -> Vec<(String, String)>;
+    /// The nodes as the scenario client named `client` reaches them: names and `redis://`
+    /// URLs in instance order. A provider that cuts links per client gives each client URLs
+    /// of its own (the processes provider: one proxy link per client and node); by default
+    /// every client gets [`Provider::nodes`]'s.
+    fn client_nodes(&self, client: &str) -> Result<Vec<(String, String)>, LiveError> {
+        let _ = client;
+        Ok(self.nodes())
+    }
     /// Whether this provider can inject `fault`; why when it cannot.
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal>;
     /// Kills a node (it answers nothing until restarted).

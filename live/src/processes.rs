@@ -9,6 +9,8 @@
 //! dies when the harness dies (Ctrl-C, or a kill). The signal follows the *thread* that
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
+mod links;
+
 use crate::admin::free_port;
 use crate::clock::{ControlFile, ServerClock};
 use crate::server::{Promotion, RedisArgs};
@@ -100,6 +102,8 @@ struct Inner {
     /// Each node's clock control file, by node name (outside its data directory, so a
     /// restart without persistence keeps the node's clock, as a machine's would).
     clocks: Mutex<BTreeMap<String, ControlFile>>,
+    /// Every client's proxy link to every node.
+    links: links::ClientLinks,
 }
 
 /// Finds `redis-server` on PATH.
@@ -171,12 +175,13 @@ impl Processes {
             repl_timeout_s: crate::server::repl_timeout_s(topology),
             shim,
             clocks: Mutex::new(files),
+            links: links::ClientLinks::new()?,
         };
         for (i, name) in names.iter().enumerate() {
             let dir = p.root.join(name);
             std::fs::create_dir_all(&dir)?;
             let replica_of = if replicated && i > 0 {
-                Some(p.port(0))
+                Some(p.replication_link(name, 0)?)
             } else {
                 None
             };
@@ -194,15 +199,33 @@ impl Processes {
                 p.wait_link_up(i)?;
             }
         }
+        if let Topology::Replicated {
+            replication_lag_ms, ..
+        } = topology
+        {
+            // Only once the replicas stream: the lag delays the run's replication, not the
+            // first sync.
+            let lag = Duration::from_secs_f64(replication_lag_ms.max(0.0) / 1000.0);
+            for name in names.iter().skip(1) {
+                let link = p.links.control(name, 0, p.port(0))?;
+                link.set_delay(crate::link::Direction::FromTarget, lag);
+            }
+        }
         Ok(Processes { inner: Arc::new(p) })
     }
 
-    /// Whether local processes can suffer `fault`: everything but partitions.
+    /// Whether local processes can suffer `fault`: everything but partitions naming the
+    /// resource (partitions between two groups of servers are refused
+    /// when the scenario is checked: see [`crate::driver::check_support`]).
     pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
         match fault {
-            FaultAction::Partition { .. } => Err(Refusal::LoopbackPartition {
-                fault: fault.describe(),
-            }),
+            FaultAction::Partition { between, and, .. }
+                if between.iter().chain(and).any(|n| n == "resource") =>
+            {
+                Err(Refusal::Resource {
+                    fault: fault.describe(),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -224,6 +247,12 @@ impl Inner {
 
     fn port(&self, i: usize) -> u16 {
         self.lock()[i].port
+    }
+
+    /// The port of replica `replica`'s proxy link to node `primary`, which its `replicaof`
+    /// points at (so the replication stream can be delayed: `replication_lag_ms`).
+    fn replication_link(&self, replica: &str, primary: usize) -> Result<u16, LiveError> {
+        Ok(self.links.port(replica, primary, self.port(primary))?)
     }
 
     fn index(&self, node: &str) -> Result<usize, LiveError> {
@@ -350,7 +379,10 @@ impl Inner {
         self.crash(node)?;
         let i = self.index(node)?;
         let primary = self.primary.load(Ordering::SeqCst);
-        let replica_of = (self.replicated && i != primary).then(|| self.port(primary));
+        let replica_of = match self.replicated && i != primary {
+            true => Some(self.replication_link(node, primary)?),
+            false => None,
+        };
         let mut n = {
             let mut nodes = self.lock();
             Node {
@@ -401,8 +433,54 @@ impl Provider for Processes {
             .collect()
     }
 
+    /// Each client's own proxy link to each node (see [`Processes::partition`]).
+    fn client_nodes(&self, client: &str) -> Result<Vec<(String, String)>, LiveError> {
+        let nodes: Vec<(String, u16)> = self
+            .inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), n.port))
+            .collect();
+        let mut out = Vec::new();
+        for (i, (name, port)) in nodes.into_iter().enumerate() {
+            let link = self.inner.links.port(client, i, port)?;
+            out.push((name, format!("redis://127.0.0.1:{link}")));
+        }
+        Ok(out)
+    }
+
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {
         Processes::can_inject(fault)
+    }
+
+    /// Cuts every link between a client on one side and a node on the other (each client's
+    /// own proxy link to that node: bytes sent meanwhile are held and delivered when the cut
+    /// heals), healing after `for_ms` on the caller's runtime when given. Cuts count, as on
+    /// containers. Refuses `resource` and servers on both sides.
+    async fn partition(
+        &self,
+        between: &[String],
+        and: &[String],
+        for_ms: Option<u64>,
+    ) -> Result<(), LiveError> {
+        let (names, ports): (Vec<String>, Vec<u16>) = self
+            .inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), n.port))
+            .unzip();
+        let mut cut = Vec::new();
+        for (client, node) in links::plan(&names, between, and)? {
+            cut.push(self.inner.links.control(&client, node, ports[node])?);
+        }
+        cut.iter().for_each(|l| l.cut());
+        if let Some(ms) = for_ms {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                cut.iter().for_each(|l| l.heal());
+            });
+        }
+        Ok(())
     }
 
     async fn crash(&self, node: &str) -> Result<(), LiveError> {

@@ -1,12 +1,12 @@
 //! Network cuts: which links a partition between two groups of names cuts (planning), and
 //! cutting and healing them (the client relays' gates, and the run's mesh network).
 
+use crate::link::LinkControl;
 use crate::{partition_name, FaultError, LiveError};
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::Docker;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// What one partition cuts: client access to some nodes (by index), and some containers (by
 /// node name) off the mesh.
@@ -77,8 +77,8 @@ pub(super) struct Net {
     pub(super) run: String,
     /// The mesh network's name.
     pub(super) mesh_net: String,
-    /// Per node: how many cuts keep clients off it.
-    pub(super) gates: Vec<watch::Sender<usize>>,
+    /// Per node: the control of the relay clients reach it through.
+    pub(super) gates: Vec<LinkControl>,
     /// How many cuts keep each container (by node name) off the mesh.
     pub(super) isolation: Arc<tokio::sync::Mutex<HashMap<String, usize>>>,
 }
@@ -87,8 +87,8 @@ impl Net {
     /// Applies `cut` (cuts count: a link cut twice heals after two heals).
     pub(super) async fn cut(&self, cut: &Cut) -> Result<(), LiveError> {
         for g in &cut.gate {
-            if let Some(tx) = self.gates.get(*g) {
-                tx.send_modify(|n| *n += 1);
+            if let Some(link) = self.gates.get(*g) {
+                link.cut();
             }
         }
         let mut counts = self.isolation.lock().await;
@@ -114,8 +114,8 @@ impl Net {
     /// Heals `cut` (what other cuts still cut stays cut).
     pub(super) async fn heal(&self, cut: &Cut) {
         for g in &cut.gate {
-            if let Some(tx) = self.gates.get(*g) {
-                tx.send_modify(|n| *n = n.saturating_sub(1));
+            if let Some(link) = self.gates.get(*g) {
+                link.heal();
             }
         }
         let mut counts = self.isolation.lock().await;

@@ -13,7 +13,7 @@
 //!
 //! - `<run>-ports`: every container is created on it and publishes its port on the engine's
 //!   host through it. Clients (the harness, on the host) go through a small TCP relay of the
-//!   provider's own on `127.0.0.1` (`relay`), which forwards to the published port. The relay
+//!   provider's own on `127.0.0.1` ([`crate::link`]), which forwards to the published port. The relay
 //!   is where clients are cut off from a node.
 //! - `<run>-mesh` (an internal network): every container joins it under its node name
 //!   (`primary`, `replica-1`, `sentinel-2`, ...), and replication and Sentinel traffic runs on
@@ -33,12 +33,12 @@
 mod cleanup;
 mod cut;
 mod engine;
-mod relay;
 mod sentinel;
 #[cfg(test)]
 mod tests;
 
 use crate::admin::{ask, free_port};
+use crate::link::Link;
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
 use bollard::query_parameters::KillContainerOptions;
@@ -49,7 +49,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// The environment variable naming the Redis image to run.
 pub const IMAGE_ENV: &str = "LOCKSIM_REDIS_IMAGE";
@@ -135,8 +134,8 @@ pub struct Containers {
     urls: Vec<String>,
     /// The engine host's address, for published ports.
     host: String,
-    /// Per node: how many partitions cut clients off it (the relay forwards while 0).
-    gates: Vec<watch::Sender<usize>>,
+    /// Per node: the relay clients reach it through, where partitions cut them off it.
+    relays: Vec<Link>,
     /// Never held across an await.
     slots: Mutex<Vec<Slot>>,
     /// How many partitions keep each container (by node name) off the mesh network.
@@ -209,7 +208,7 @@ impl Containers {
             names: names.clone(),
             urls: Vec::new(),
             host: engine::published_host(),
-            gates: names.iter().map(|_| watch::channel(0usize).0).collect(),
+            relays: Vec::new(),
             slots: Mutex::new(Vec::new()),
             isolation: Arc::default(),
             primary: Arc::new(AtomicUsize::new(0)),
@@ -250,8 +249,9 @@ impl Containers {
         }
         // The client-facing relays.
         for i in 0..names.len() {
-            let listen = relay::start(c.addr(i), c.gates[i].subscribe()).await?;
-            c.urls.push(format!("redis://127.0.0.1:{listen}"));
+            let relay = Link::start(&tokio::runtime::Handle::current(), c.addr(i))?;
+            c.urls.push(format!("redis://127.0.0.1:{}", relay.port()));
+            c.relays.push(relay);
         }
         Ok(c)
     }
@@ -347,7 +347,7 @@ impl Containers {
             docker: self.docker.clone(),
             run: self.run.clone(),
             mesh_net: self.mesh_net.clone(),
-            gates: self.gates.clone(),
+            gates: self.relays.iter().map(|r| r.control().clone()).collect(),
             isolation: self.isolation.clone(),
         }
     }

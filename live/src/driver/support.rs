@@ -44,9 +44,9 @@ pub(crate) fn check_support_of(
         ..
     } = &scenario.topology
     {
-        if *replication_lag_ms > 0.0 {
+        if *replication_lag_ms > 0.0 && backend != Backend::Processes {
             return refuse(
-                "topology.replicated.replication_lag_ms: replication lag cannot be imposed on real servers (pause the replica instead)"
+                "topology.replicated.replication_lag_ms: replication lag is imposed only on processes (through the fault proxy; pause the replica instead)"
                     .into(),
             );
         }
@@ -58,6 +58,11 @@ pub(crate) fn check_support_of(
         }
     }
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
+    let servers = scenario.topology.node_names();
+    let both_sides = |a: &[String], b: &[String]| {
+        let has_server = |g: &[String]| g.iter().any(|n| servers.contains(n));
+        has_server(a) && has_server(b)
+    };
     for (i, f) in scenario.faults.iter().enumerate() {
         let client_side = match &f.action {
             FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
@@ -66,6 +71,17 @@ pub(crate) fn check_support_of(
         };
         if client_side && backend != Backend::Url {
             continue;
+        }
+        if let FaultAction::Partition { between, and, .. } = &f.action {
+            if backend == Backend::Processes && both_sides(between, and) {
+                return Err(LiveError::UnsupportedFault {
+                    backend,
+                    index: i,
+                    source: Refusal::LoopbackPartition {
+                        fault: f.action.describe(),
+                    },
+                });
+            }
         }
         if let Err(source) = supports(&f.action) {
             return Err(LiveError::UnsupportedFault {

@@ -1,0 +1,152 @@
+use super::{Direction, Link};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+
+/// A plain TCP echo server on a free loopback port (its task runs on the test's runtime).
+async fn echo() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn connect(link: &Link) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", link.port()))
+        .await
+        .unwrap()
+}
+
+/// Reads exactly `n` bytes (within a generous bound, so a broken relay fails the test).
+async fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+        .await
+        .expect("the bytes arrive")
+        .unwrap();
+    buf
+}
+
+/// Nothing arrives on `s` within a short window (a held link delivers nothing).
+async fn nothing_arrives(s: &mut TcpStream) {
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await;
+    assert!(read.is_err(), "bytes crossed a cut link: {read:?}");
+}
+
+#[tokio::test]
+async fn bytes_pass_unchanged_both_ways() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut r, mut w) = s.split();
+    let (_, got) = tokio::join!(async { w.write_all(&data).await.unwrap() }, async {
+        let mut got = vec![0u8; data.len()];
+        r.read_exact(&mut got).await.unwrap();
+        got
+    });
+    assert_eq!(got, data);
+}
+
+#[tokio::test]
+async fn a_held_link_delivers_nothing_until_healed_then_everything_in_order() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    s.write_all(b"before").await.unwrap();
+    assert_eq!(read_n(&mut s, 6).await, b"before");
+    link.control().cut();
+    assert!(link.control().is_cut());
+    for part in [&b"one,"[..], b"two,", b"three"] {
+        s.write_all(part).await.unwrap();
+    }
+    nothing_arrives(&mut s).await;
+    link.control().heal();
+    assert_eq!(read_n(&mut s, 13).await, b"one,two,three");
+}
+
+#[tokio::test]
+async fn cuts_count_and_a_connection_made_during_a_cut_goes_through_after_the_heal() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    link.control().cut();
+    link.control().cut();
+    let mut s = connect(&link).await;
+    s.write_all(b"early").await.unwrap();
+    link.control().heal();
+    nothing_arrives(&mut s).await;
+    link.control().heal();
+    assert_eq!(read_n(&mut s, 5).await, b"early");
+}
+
+#[tokio::test]
+async fn two_links_are_independent() {
+    let target = echo().await;
+    let (a, b) = (
+        Link::start(&Handle::current(), target.clone()).unwrap(),
+        Link::start(&Handle::current(), target.clone()).unwrap(),
+    );
+    let (mut sa, mut sb) = (connect(&a).await, connect(&b).await);
+    a.control().cut();
+    sa.write_all(b"held").await.unwrap();
+    sb.write_all(b"free").await.unwrap();
+    assert_eq!(read_n(&mut sb, 4).await, b"free");
+    nothing_arrives(&mut sa).await;
+    a.control().heal();
+    assert_eq!(read_n(&mut sa, 4).await, b"held");
+}
+
+#[tokio::test]
+async fn a_delay_holds_each_chunk_at_least_that_long() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    link.control()
+        .set_delay(Direction::FromTarget, Duration::from_millis(80));
+    let sent = Instant::now();
+    s.write_all(b"late").await.unwrap();
+    assert_eq!(read_n(&mut s, 4).await, b"late");
+    assert!(sent.elapsed() >= Duration::from_millis(80));
+    link.control()
+        .set_delay(Direction::FromTarget, Duration::ZERO);
+    link.control()
+        .set_delay(Direction::ToTarget, Duration::from_millis(80));
+    let sent = Instant::now();
+    s.write_all(b"late").await.unwrap();
+    assert_eq!(read_n(&mut s, 4).await, b"late");
+    assert!(sent.elapsed() >= Duration::from_millis(80));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_link_closes_its_connections_and_leaves_no_task() {
+    let target = echo().await;
+    let metrics = Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let link = Link::start(&Handle::current(), target.clone()).unwrap();
+    let port = link.port();
+    let mut s = connect(&link).await;
+    s.write_all(b"x").await.unwrap();
+    assert_eq!(read_n(&mut s, 1).await, b"x");
+    // A held connection too: its queued bytes must not keep anything alive.
+    link.control().cut();
+    s.write_all(b"held").await.unwrap();
+    drop(link);
+    // The client end sees the relay close.
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the relay closes the connection");
+    assert!(matches!(n, Ok(0) | Err(_)), "read {n:?} after the drop");
+    // Every task the link started (and the echo's task for its connection) ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.num_alive_tasks() > before {
+        assert!(Instant::now() < deadline, "tasks left running");
+        tokio::task::yield_now().await;
+    }
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
