@@ -102,10 +102,10 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
-    /// Local processes' replication links are not proxied, so two servers cannot be cut off
-    /// each other.
+    /// A partition on processes cuts clients' proxy links only (replication links carry lag,
+    /// not cuts), so two servers cannot be cut off each other.
     #[error("`{fault}`: the processes backend cuts clients off servers, not servers off each other (use the containers backend)")]
-    LoopbackPartition {
+    BetweenServers {
         /// The fault, described.
         fault: String,
     },

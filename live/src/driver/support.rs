@@ -77,7 +77,7 @@ pub(crate) fn check_support_of(
                 return Err(LiveError::UnsupportedFault {
                     backend,
                     index: i,
-                    source: Refusal::LoopbackPartition {
+                    source: Refusal::BetweenServers {
                         fault: f.action.describe(),
                     },
                 });
