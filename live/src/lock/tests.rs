@@ -99,6 +99,26 @@ async fn get(conn: &NodeConn, key: &str) -> Reply {
         .await
 }
 
+/// Three Redlock servers, connections to them that wait `conn_ms` for an answer, and a
+/// Redlock recipe whose requests time out after `request_ms` (`None`: no redis-server).
+async fn redlock_of_three(
+    conn_ms: u64,
+    request_ms: u64,
+) -> Option<(Processes, Vec<Arc<NodeConn>>, Recipe)> {
+    let p = start(&Topology::Redlock { instances: 3 })?;
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(conn_ms),
+        response: Duration::from_millis(conn_ms),
+    };
+    let c = opened(&p, timeouts).await;
+    let recipe = Recipe {
+        redlock: Some(Default::default()),
+        request_timeout_ms: request_ms,
+        ..short_retries()
+    };
+    Some((p, c, recipe))
+}
+
 /// Asserts that `key` reads `want` on every node; `what` says what it means when not, with
 /// `redis-N` standing for the node.
 async fn every_node_holds(c: &[Arc<NodeConn>], key: &str, want: Reply, what: &str) {
@@ -115,20 +135,10 @@ async fn every_node_holds(c: &[Arc<NodeConn>], key: &str, want: Reply, what: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redlock_decides_at_quorum_with_a_stalled_node() {
-    let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
-        return;
-    };
     // Timeouts far above the 150 ms bound below: healthy replies get room on a loaded
     // machine, and deciding in under 150 ms cannot be waiting out the stalled node.
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(2000),
-        response: Duration::from_millis(2000),
-    };
-    let c = opened(&p, timeouts).await;
-    let recipe = Recipe {
-        redlock: Some(Default::default()),
-        request_timeout_ms: 2000,
-        ..short_retries()
+    let Some((p, c, recipe)) = redlock_of_three(2000, 2000).await else {
+        return;
     };
     let mut a = RealLock::new(recipe, "lock:rl", c.clone(), 3).unwrap();
     // Warm the connections, then stall one node.
@@ -162,19 +172,9 @@ async fn redlock_decides_at_quorum_with_a_stalled_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_waits_for_a_late_grants_cleanup() {
-    let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
-        return;
-    };
     // Far above how long redis-3 stays frozen, so its reply is a grant, not a timeout.
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(5000),
-        response: Duration::from_millis(5000),
-    };
-    let c = opened(&p, timeouts).await;
-    let recipe = Recipe {
-        redlock: Some(Default::default()),
-        request_timeout_ms: 5000,
-        ..short_retries()
+    let Some((p, c, recipe)) = redlock_of_three(5000, 5000).await else {
+        return;
     };
     let mut a = RealLock::new(recipe, "lock:settled", c.clone(), 4).unwrap();
     // Nothing under way: settled at once.
@@ -211,19 +211,9 @@ async fn settled_waits_for_a_late_grants_cleanup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_grants_delete_goes_before_the_next_acquires_set() {
-    let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
-        return;
-    };
     // Far above how long redis-3 stays frozen, so its reply is a grant, not a timeout.
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(5000),
-        response: Duration::from_millis(5000),
-    };
-    let c = opened(&p, timeouts).await;
-    let recipe = Recipe {
-        redlock: Some(Default::default()),
-        request_timeout_ms: 5000,
-        ..short_retries()
+    let Some((p, c, recipe)) = redlock_of_three(5000, 5000).await else {
+        return;
     };
     let mut a = RealLock::new(recipe, "lock:order", c.clone(), 5).unwrap();
     // redis-3 is frozen while the lock is taken and given back, so its SET is a straggler.
@@ -268,20 +258,10 @@ async fn a_late_grants_delete_goes_before_the_next_acquires_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_set_waits_for_the_unanswered_delete_on_its_node_and_holds_up_nobody() {
-    let Some(p) = start(&Topology::Redlock { instances: 3 }) else {
-        return;
-    };
     // The connections wait far longer than redis-3 stays frozen; the machine gives up on
     // a reply after 1 s, so the release returns with redis-3's delete still under way.
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(10_000),
-        response: Duration::from_millis(10_000),
-    };
-    let c = opened(&p, timeouts).await;
-    let recipe = Recipe {
-        redlock: Some(Default::default()),
-        request_timeout_ms: 1000,
-        ..short_retries()
+    let Some((p, c, recipe)) = redlock_of_three(10_000, 1000).await else {
+        return;
     };
     let mut a = RealLock::new(recipe, "lock:gate", c.clone(), 6).unwrap();
     let old = a.acquire().await.expect("a free lock").token;
