@@ -550,7 +550,10 @@ impl Provider for Containers {
     }
 
     async fn restart(&self, node: &str, persistence: bool) -> Result<(), LiveError> {
-        self.crash(node).await?;
+        // A restart after a `crash` finds the container stopped: killing it again is refused.
+        if self.slots()[self.index(node)?].running {
+            self.crash(node).await?;
+        }
         let (i, id) = self.container(node, "restart")?;
         let fault = |e: FaultError| LiveError::fault(format!("restart {node}"), e);
         if persistence {
