@@ -22,6 +22,11 @@ const QUORUM: usize = 2;
 /// How often the Sentinels are asked where the primary is.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The Sentinels' names (`sentinel-1` ...), which partitions may name.
+pub(crate) fn names() -> Vec<String> {
+    (1..=SENTINELS).map(|k| format!("sentinel-{k}")).collect()
+}
+
 /// One Sentinel's configuration file: the provider's own lines (`local`: where it listens,
 /// how it announces itself), then the settings every Sentinel shares, monitoring the primary
 /// at `primary` (`host`, `port`). A Sentinel needs the file writable: it rewrites it.
@@ -39,6 +44,19 @@ pub(crate) fn conf(local: &[String], primary: (&str, u16), down_after_ms: u64) -
     text
 }
 
+/// Whether a Sentinel's `SENTINEL MASTER` answer (`info`) shows it knows the other
+/// Sentinels and `replicas` replicas.
+fn knows_all(info: &[String], replicas: usize) -> bool {
+    let field = |key: &str| -> usize {
+        info.iter()
+            .position(|f| f == key)
+            .and_then(|p| info.get(p + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    field("num-other-sentinels") >= SENTINELS - 1 && field("num-slaves") >= replicas
+}
+
 /// Waits (up to `within`) until every Sentinel (at `addrs`) knows the other Sentinels and
 /// `replicas` replicas.
 pub(crate) async fn wait_ready(
@@ -52,26 +70,46 @@ pub(crate) async fn wait_ready(
             let info = ask::<Vec<String>>(addr, &["SENTINEL", "MASTER", MASTER_NAME])
                 .await
                 .unwrap_or_default();
-            let field = |key: &str| -> usize {
-                info.iter()
-                    .position(|f| f == key)
-                    .and_then(|p| info.get(p + 1))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0)
-            };
-            if field("num-other-sentinels") >= SENTINELS - 1 && field("num-slaves") >= replicas {
+            if knows_all(&info, replicas) {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(LiveError::startup(
-                    format!("sentinel-{}", k + 1),
-                    StartupError::SentinelsApart(within),
-                ));
+                return Err(apart(k, within));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     Ok(())
+}
+
+/// [`wait_ready`] for blocking callers.
+pub(crate) fn wait_ready_blocking(
+    addrs: &[String],
+    replicas: usize,
+    within: Duration,
+) -> Result<(), LiveError> {
+    let deadline = Instant::now() + within;
+    for (k, addr) in addrs.iter().enumerate() {
+        loop {
+            let info = query::<Vec<String>>(addr, &["SENTINEL", "MASTER", MASTER_NAME])
+                .unwrap_or_default();
+            if knows_all(&info, replicas) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(apart(k, within));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
+fn apart(k: usize, within: Duration) -> LiveError {
+    LiveError::startup(
+        format!("sentinel-{}", k + 1),
+        StartupError::SentinelsApart(within),
+    )
 }
 
 /// What the poller shares with the provider.
@@ -109,13 +147,16 @@ pub(crate) fn start_poller(f: Follow) -> Result<std::thread::JoinHandle<()>, Liv
         .spawn(move || {
             let switch = |b: usize| {
                 if f.primary.swap(b, Ordering::SeqCst) != b {
-                    f.promotions.lock().unwrap_or_else(|e| e.into_inner()).push((
-                        Instant::now(),
-                        checker::Effect::Promoted {
-                            node: f.names[b].clone(),
-                            by: checker::PromotedBy::Sentinel,
-                        },
-                    ));
+                    f.promotions
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((
+                            Instant::now(),
+                            checker::Effect::Promoted {
+                                node: f.names[b].clone(),
+                                by: checker::PromotedBy::Sentinel,
+                            },
+                        ));
                 }
             };
             std::thread::scope(|scope| {
