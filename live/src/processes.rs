@@ -108,10 +108,8 @@ struct Inner {
     primary: Arc<AtomicUsize>,
     /// Promotions the Sentinels made, as the poller saw them, not yet taken by the driver.
     promotions: Arc<Mutex<Vec<(Instant, checker::Effect)>>>,
-    /// Stops the poller.
+    /// Stops the thread that follows the Sentinels' switches of the primary.
     stop: Arc<AtomicBool>,
-    /// Follows the Sentinels' switches of the primary.
-    poller: Mutex<Option<std::thread::JoinHandle<()>>>,
     spawner: Spawner,
     /// Redis's `repl-timeout`, in seconds.
     repl_timeout_s: u64,
@@ -192,7 +190,6 @@ impl Processes {
             primary: Arc::new(AtomicUsize::new(0)),
             promotions: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
-            poller: Mutex::new(None),
             spawner: Spawner::new(),
             repl_timeout_s: crate::server::repl_timeout_s(topology),
             shim,
@@ -327,7 +324,8 @@ impl Inner {
         for i in 0..names.len() {
             at.push(("127.0.0.1".to_string(), self.servers_port(i)?));
         }
-        let poller = crate::sentinel::start_poller(crate::sentinel::Follow {
+        // Not joined: it ends soon after `stop` (see the drop).
+        let _follower = crate::sentinel::start_poller(crate::sentinel::Follow {
             sentinels: addrs,
             names,
             addrs: at,
@@ -335,7 +333,6 @@ impl Inner {
             promotions: self.promotions.clone(),
             stop: self.stop.clone(),
         })?;
-        *self.poller.lock().unwrap_or_else(|e| e.into_inner()) = Some(poller);
         Ok(())
     }
 
@@ -770,11 +767,9 @@ impl Provider for Processes {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The poller ends on its own within a poll or a connection timeout; it is not waited
+        // for, since the provider may be dropped on one of the few async workers.
         self.stop.store(true, Ordering::SeqCst);
-        let poller = self.poller.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = poller {
-            let _ = t.join();
-        }
         let mut nodes = self.lock();
         let mut sentinels = self.sentinels();
         for node in sentinels.iter_mut().chain(nodes.iter_mut()) {
