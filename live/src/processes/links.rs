@@ -418,4 +418,88 @@ mod on_servers {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// Split brain on processes: a primary cut off its replica and the Sentinels keeps
+    /// serving a client that still reaches it, the Sentinels promote the replica, and after
+    /// the heal they make the old primary follow the new one (through its servers' link),
+    /// which drops the write it took alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_primary_cut_off_its_replica_and_the_sentinels_serves_on_then_rejoins_as_a_replica() {
+        let topology = scenario::Topology::Replicated {
+            replicas: 1,
+            replication_lag_ms: 0.0,
+            repl_timeout_ms: 60_000,
+            sentinel: Some(scenario::Sentinel {
+                down_after_ms: 1000,
+            }),
+        };
+        let Some(p) = tokio::task::block_in_place(|| crate::processes::testing::start(&topology))
+        else {
+            return;
+        };
+        let primary = p.admin_addr("primary").unwrap();
+        let ask = |addr: String, args: &'static [&'static str]| async move {
+            crate::admin::ask::<redis::Value>(&addr, args).await
+        };
+        let role = |addr: String| async move {
+            match ask(addr, &["ROLE"]).await {
+                Ok(redis::Value::Array(v)) => match v.first() {
+                    Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            }
+        };
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (between, and) = (names(&["primary"]), names(&["replica-1"]));
+        p.partition(&between, &and, None).await.unwrap();
+        // A client still reaches the old primary and writes there.
+        let a = p.client_nodes("A").unwrap();
+        let a_primary = a[0].1.trim_start_matches("redis://").to_string();
+        ask(a_primary, &["SET", "split:k", "A"]).await.unwrap();
+        // The Sentinels promote the replica; the provider routes to it and says so.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while p.route(0) != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the Sentinels never promoted replica-1"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen = p.take_observations();
+        assert!(
+            seen.iter().any(|(_, e)| matches!(e, checker::Effect::Promoted { node, by: checker::PromotedBy::Sentinel } if node == "replica-1")),
+            "{seen:?}"
+        );
+        assert_eq!(role(p.admin_addr("replica-1").unwrap()).await, "master");
+        assert_eq!(
+            role(primary.clone()).await,
+            "master",
+            "two primaries: split brain"
+        );
+        // Heal: the Sentinels reach the old primary again and make it follow replica-1
+        // through replica-1's servers' link; its own write is gone.
+        let nodes = names(&["primary", "replica-1"]);
+        for (party, node) in super::plan(&nodes, &[], &between, &and).unwrap().cut {
+            let port = p.inner.port(node);
+            p.inner.links.control(&party, node, port).unwrap().heal();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let gone = matches!(
+                ask(primary.clone(), &["GET", "split:k"]).await,
+                Ok(redis::Value::Nil)
+            );
+            if role(primary.clone()).await == "slave" && gone {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the old primary never rejoined as a replica"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let follows = crate::observe::master_port(&primary).await.unwrap();
+        assert_eq!(follows, Some(p.inner.servers_port(1).unwrap()));
+    }
 }
