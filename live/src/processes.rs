@@ -618,7 +618,9 @@ impl Provider for Processes {
         for &x in &plan.isolated {
             let addr = format!("127.0.0.1:{}", ports[x]);
             let Ok(Some(master)) = crate::observe::master_port(&addr).await else {
-                continue; // a primary, or down or frozen: it dials nobody through a shared link
+                // A primary, a node that is down, or one frozen (which cannot be asked: it is
+                // taken to follow through its own replica link, as it was started).
+                continue;
             };
             let follows = shared.iter().position(|p| *p == master);
             if let Some(j) = follows.filter(|j| !plan.isolated.contains(j)) {
