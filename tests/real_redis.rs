@@ -141,6 +141,29 @@ fn servers_are_stopped_on_drop_and_on_panic() {
             .all(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
         "dropped servers still run"
     );
+    // With Sentinel: the three Sentinels go with the servers.
+    let sentinel = Topology::Replicated {
+        replicas: 1,
+        replication_lag_ms: 0.0,
+        repl_timeout_ms: 60_000,
+        sentinel: Some(locksim::scenario::Sentinel {
+            down_after_ms: 1000,
+        }),
+    };
+    let p = Processes::start(&sentinel, false).unwrap();
+    let pids = p.pids();
+    assert_eq!(pids.len(), 5, "two servers and three Sentinels");
+    let running = servers_of(std::process::id());
+    assert!(
+        pids.iter().all(|pid| running.contains(pid)),
+        "{pids:?} not all in {running:?}"
+    );
+    drop(p);
+    assert!(
+        pids.iter()
+            .all(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+        "dropped Sentinels still run"
+    );
 
     let held = std::sync::Mutex::new(Vec::new());
     let outcome = std::panic::catch_unwind(|| {
@@ -157,20 +180,22 @@ fn servers_are_stopped_on_drop_and_on_panic() {
     );
 }
 
-/// Ctrl-C (SIGINT) and SIGKILL of `locksim` both take its servers down.
+/// Ctrl-C (SIGINT) and SIGKILL of `locksim` both take its servers (and Sentinels) down.
 #[test]
 fn interrupting_or_killing_locksim_stops_its_servers() {
     if !redis_available() {
         return;
     }
-    for signal in [libc_sigint(), libc_sigkill()] {
+    let runs = [
+        ("scenarios/failover-double-grant-real.json", 2),
+        ("scenarios/split-brain.json", 5),
+    ];
+    for (signal, (file, servers)) in [libc_sigint(), libc_sigkill()]
+        .into_iter()
+        .flat_map(|s| runs.map(|r| (s, r)))
+    {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locksim"))
-            .args([
-                "run",
-                "scenarios/failover-double-grant-real.json",
-                "--backend",
-                "processes",
-            ])
+            .args(["run", file, "--backend", "processes"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -178,7 +203,7 @@ fn interrupting_or_killing_locksim_stops_its_servers() {
             .unwrap();
         let pid = child.id();
         assert!(
-            wait_until(|| servers_of(pid).len() == 2, Duration::from_secs(10)),
+            wait_until(|| servers_of(pid).len() == servers, Duration::from_secs(20)),
             "servers never started"
         );
         Command::new("kill")

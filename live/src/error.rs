@@ -102,13 +102,6 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
-    /// A partition on processes cuts clients' proxy links only (replication links carry lag,
-    /// not cuts), so two servers cannot be cut off each other.
-    #[error("`{fault}`: the processes backend cuts clients off servers, not servers off each other (use the containers backend)")]
-    BetweenServers {
-        /// The fault, described.
-        fault: String,
-    },
     /// A real server's clock cannot be moved.
     #[error("`{fault}`: {server} cannot be moved (client clocks can: target a client)")]
     ServerClock {
@@ -152,11 +145,18 @@ pub enum FaultError {
     /// A partition names a name this backend cannot cut off.
     #[error("the protected resource lives in the harness and cannot be partitioned")]
     Resource,
-    /// A partition between two groups of servers, which this backend cannot cut.
-    #[error(
-        "the processes backend cuts links between clients and servers, not between two servers"
-    )]
-    BetweenServers,
+    /// On processes, a partition would take a Sentinel off the other servers.
+    #[error("the Sentinels share each node's link on processes and cannot be taken off the other servers")]
+    SentinelsCutOff,
+    /// On processes, a node to be taken off the others follows a primary left behind through
+    /// the link that primary shares with the Sentinels and the other replicas.
+    #[error("{replica} follows {primary} through the link it shares with the Sentinels and the other replicas (since a promotion), which cannot be cut for {replica} alone")]
+    SharedLink {
+        /// The node to be taken off.
+        replica: String,
+        /// The primary it follows.
+        primary: String,
+    },
     /// A partition that cuts nothing.
     #[error("no link between a client and a node, or between two nodes, to cut")]
     NothingToCut,

@@ -24,6 +24,7 @@ pub mod link;
 pub mod lock;
 mod observe;
 pub mod processes;
+mod sentinel;
 mod server;
 
 use scenario::FaultAction;

@@ -101,6 +101,16 @@ pub async fn connected_replicas(addr: &str) -> Result<Vec<(String, u16)>, ProbeE
     Ok(parse_replicas(&info))
 }
 
+/// The port of the primary the server at `addr` follows (`master_port` in its
+/// `INFO replication`; `None` for a primary).
+pub async fn master_port(addr: &str) -> Result<Option<u16>, ProbeError> {
+    let info = ask::<String>(addr, &["INFO", "replication"]).await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_port:"))
+        .and_then(|p| p.trim().parse().ok()))
+}
+
 /// The `slaveN:ip=..,port=..,...` lines of `INFO replication`.
 fn parse_replicas(info: &str) -> Vec<(String, u16)> {
     info.lines()

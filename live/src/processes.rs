@@ -4,12 +4,22 @@
 //! clock shim preloaded ([`crate::clock`]) and its own control file, so its wall clock can be
 //! offset, made to drift and stepped while it runs.
 //!
-//! Every server is stopped when the provider is dropped (on success, failure and panic), and
+//! With `sentinel` set, three Sentinels run beside the nodes as `redis-server --sentinel`
+//! processes on loopback, each with its own writable configuration file in the run's
+//! directory and the settings the containers' Sentinels have ([`crate::sentinel`]); the
+//! provider follows their switches of the primary, so clients follow a failover. Every
+//! connection between servers and from the Sentinels goes through a fault-proxy link, so a
+//! partition can cut a primary off its replicas and the Sentinels while the clients still
+//! reach it (see [`links`] for which link carries what, and what is refused).
+//!
+//! Every server and Sentinel is stopped when the provider is dropped (on success, failure and panic), and
 //! each is started with `PR_SET_PDEATHSIG` from the provider's own spawner thread, so it also
 //! dies when the harness dies (Ctrl-C, or a kill). The signal follows the *thread* that
 //! spawned the child, which is why no server is spawned from a pool thread that may retire.
 
 mod links;
+
+use links::Party;
 
 use crate::admin::free_port;
 use crate::clock::{ControlFile, ServerClock};
@@ -20,7 +30,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,7 +103,13 @@ struct Inner {
     aof: bool,
     replicated: bool,
     nodes: Mutex<Vec<Node>>,
-    primary: AtomicUsize,
+    /// The Sentinels (none without `sentinel`), named `sentinel-1` ...
+    sentinels: Mutex<Vec<Node>>,
+    primary: Arc<AtomicUsize>,
+    /// Promotions the Sentinels made, as the poller saw them, not yet taken by the driver.
+    promotions: Arc<Mutex<Vec<(Instant, checker::Effect)>>>,
+    /// Stops the thread that follows the Sentinels' switches of the primary.
+    stop: Arc<AtomicBool>,
     spawner: Spawner,
     /// Redis's `repl-timeout`, in seconds.
     repl_timeout_s: u64,
@@ -170,7 +186,10 @@ impl Processes {
             aof,
             replicated,
             nodes: Mutex::new(Vec::new()),
-            primary: AtomicUsize::new(0),
+            sentinels: Mutex::new(Vec::new()),
+            primary: Arc::new(AtomicUsize::new(0)),
+            promotions: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
             spawner: Spawner::new(),
             repl_timeout_s: crate::server::repl_timeout_s(topology),
             shim,
@@ -191,7 +210,7 @@ impl Processes {
                 dir,
                 child: None,
             };
-            p.spawn(&mut node, replica_of)?;
+            p.spawn(i, &mut node, replica_of)?;
             p.lock().push(node);
         }
         for i in 1..names.len() {
@@ -207,9 +226,19 @@ impl Processes {
             // first sync.
             let lag = Duration::from_secs_f64(replication_lag_ms.max(0.0) / 1000.0);
             for name in names.iter().skip(1) {
-                let link = p.links.control(name, 0, p.port(0))?;
+                let link = p
+                    .links
+                    .control(&Party::Replica(name.clone()), 0, p.port(0))?;
                 link.set_delay(crate::link::Direction::FromTarget, lag);
             }
+        }
+        if let Topology::Replicated {
+            sentinel: Some(s),
+            replicas,
+            ..
+        } = topology
+        {
+            p.start_sentinels(s.down_after_ms, *replicas)?;
         }
         Ok(Processes { inner: Arc::new(p) })
     }
@@ -230,11 +259,13 @@ impl Processes {
         }
     }
 
-    /// PIDs of the servers running now (for leak checks).
+    /// PIDs of the servers and Sentinels running now (for leak checks).
     pub fn pids(&self) -> Vec<u32> {
-        self.inner
-            .lock()
+        let nodes = self.inner.lock();
+        let sentinels = self.inner.sentinels();
+        nodes
             .iter()
+            .chain(sentinels.iter())
             .filter_map(|n| n.child.as_ref().map(|c| c.id()))
             .collect()
     }
@@ -245,14 +276,112 @@ impl Inner {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn sentinels(&self) -> std::sync::MutexGuard<'_, Vec<Node>> {
+        self.sentinels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn port(&self, i: usize) -> u16 {
         self.lock()[i].port
+    }
+
+    /// The port of node `i`'s servers' link: where the Sentinels, and replicas re-pointed by
+    /// a promotion, reach it (the address it announces).
+    fn servers_port(&self, i: usize) -> Result<u16, LiveError> {
+        Ok(self.links.port(&Party::Servers, i, self.port(i))?)
     }
 
     /// The port of replica `replica`'s proxy link to node `primary`, which its `replicaof`
     /// points at (so the replication stream can be delayed: `replication_lag_ms`).
     fn replication_link(&self, replica: &str, primary: usize) -> Result<u16, LiveError> {
-        Ok(self.links.port(replica, primary, self.port(primary))?)
+        let party = Party::Replica(replica.to_string());
+        Ok(self.links.port(&party, primary, self.port(primary))?)
+    }
+
+    /// Starts the Sentinels, monitoring the primary at its servers' link, and waits until
+    /// they know each other and the `replicas` replicas; then follows them.
+    fn start_sentinels(&self, down_after_ms: u64, replicas: usize) -> Result<(), LiveError> {
+        let primary = self.servers_port(0)?;
+        for name in crate::sentinel::names() {
+            let dir = self.root.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            let mut node = Node {
+                name,
+                port: 0,
+                dir,
+                child: None,
+            };
+            self.spawn_sentinel(&mut node, primary, down_after_ms)?;
+            self.sentinels().push(node);
+        }
+        let addrs: Vec<String> = self
+            .sentinels()
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        crate::sentinel::wait_ready_blocking(&addrs, replicas, STARTUP)?;
+        let names: Vec<String> = self.lock().iter().map(|n| n.name.clone()).collect();
+        let mut at = Vec::new();
+        for i in 0..names.len() {
+            at.push(("127.0.0.1".to_string(), self.servers_port(i)?));
+        }
+        // Not joined: it ends soon after `stop` (see the drop).
+        let _follower = crate::sentinel::start_poller(crate::sentinel::Follow {
+            sentinels: addrs,
+            names,
+            addrs: at,
+            primary: self.primary.clone(),
+            promotions: self.promotions.clone(),
+            stop: self.stop.clone(),
+        })?;
+        Ok(())
+    }
+
+    /// Starts one Sentinel (on a free port; three tries) with its configuration file in its
+    /// directory.
+    fn spawn_sentinel(
+        &self,
+        node: &mut Node,
+        primary: u16,
+        down_after_ms: u64,
+    ) -> Result<(), LiveError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let port = free_port()?;
+            let log = node.dir.join("sentinel.log");
+            let local = [
+                format!("port {port}"),
+                "bind 127.0.0.1".into(),
+                format!("dir \"{}\"", node.dir.display()),
+                format!("logfile \"{}\"", log.display()),
+            ];
+            let conf = crate::sentinel::conf(&local, ("127.0.0.1", primary), down_after_ms);
+            let file = node.dir.join("sentinel.conf");
+            std::fs::write(&file, conf)?;
+            let mut cmd = Command::new(&self.bin);
+            cmd.arg(&file)
+                .arg("--sentinel")
+                .current_dir(&node.dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            die_with_parent(&mut cmd);
+            let mut child = self.spawner.spawn(cmd)?;
+            match wait_ready(port, &mut child, &log) {
+                Ok(()) => {
+                    node.port = port;
+                    node.child = Some(child);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    if attempts == 3 {
+                        return Err(LiveError::startup(node.name.clone(), e));
+                    }
+                }
+            }
+        }
     }
 
     fn index(&self, node: &str) -> Result<usize, LiveError> {
@@ -262,9 +391,9 @@ impl Inner {
             .ok_or_else(|| LiveError::fault(node, FaultError::NoSuchNode))
     }
 
-    /// Starts `node` (on its port, or a free one the first time; a first start tries three
-    /// ports).
-    fn spawn(&self, node: &mut Node, replica_of: Option<u16>) -> Result<(), LiveError> {
+    /// Starts `node`, node `i` (on its port, or a free one the first time; a first start tries
+    /// three ports), announcing its servers' link as its address.
+    fn spawn(&self, i: usize, node: &mut Node, replica_of: Option<u16>) -> Result<(), LiveError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -275,9 +404,16 @@ impl Inner {
             };
             let dir = node.dir.display().to_string();
             let log = node.dir.join("redis.log");
+            if node.port == 0 {
+                // A first start: the servers' link (made for a port that did not work) goes.
+                self.links.forget(&Party::Servers, i);
+            }
+            let announce = self.links.port(&Party::Servers, i, port)?;
             let args = RedisArgs::new(port, &dir, self.aof, self.repl_timeout_s)
                 .bind("127.0.0.1")
                 .logfile(&log.display().to_string())
+                .announce_ip("127.0.0.1")
+                .announce_port(announce)
                 .replica_of(replica_of.map(|p| ("127.0.0.1", p)))
                 .into_args();
             let mut cmd = Command::new(&self.bin);
@@ -290,13 +426,7 @@ impl Inner {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe and touches only the child being set up.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
+            die_with_parent(&mut cmd);
             let mut child = self.spawner.spawn(cmd)?;
             match wait_ready(port, &mut child, &log) {
                 Ok(()) => {
@@ -396,7 +526,7 @@ impl Inner {
             let _ = std::fs::remove_dir_all(&n.dir);
             std::fs::create_dir_all(&n.dir)?;
         }
-        let started = self.spawn(&mut n, replica_of);
+        let started = self.spawn(i, &mut n, replica_of);
         self.lock()[i].child = n.child.take();
         started
     }
@@ -443,7 +573,8 @@ impl Provider for Processes {
             .collect();
         let mut out = Vec::new();
         for (i, (name, port)) in nodes.into_iter().enumerate() {
-            let link = self.inner.links.port(client, i, port)?;
+            let party = Party::Client(client.to_string());
+            let link = self.inner.links.port(&party, i, port)?;
             out.push((name, format!("redis://127.0.0.1:{link}")));
         }
         Ok(out)
@@ -453,10 +584,14 @@ impl Provider for Processes {
         Processes::can_inject(fault)
     }
 
-    /// Cuts every link between a client on one side and a node on the other (each client's
-    /// own proxy link to that node: bytes sent meanwhile are held and delivered when the cut
-    /// heals), healing after `for_ms` on the caller's runtime when given. Cuts count, as on
-    /// containers. Refuses `resource` and servers on both sides.
+    /// Cuts every link that crosses the partition (bytes sent meanwhile are held and
+    /// delivered when the cut heals), healing after `for_ms` on the caller's runtime when
+    /// given: each client's own link to a node on the other side, and, with servers (nodes,
+    /// `sentinel-1`..`sentinel-3`) on both sides, every link into and out of the nodes on the
+    /// side with fewer servers (`between` on a tie), as the containers backend takes that
+    /// side off its mesh network (see [`links`]). Cuts count, as on containers. Refuses
+    /// `resource`, a Sentinel on the side taken off, and a node taken off that follows a
+    /// primary left behind through the link it shares with the Sentinels.
     async fn partition(
         &self,
         between: &[String],
@@ -469,9 +604,38 @@ impl Provider for Processes {
             .iter()
             .map(|n| (n.name.clone(), n.port))
             .unzip();
+        let sentinels: Vec<String> = self
+            .inner
+            .sentinels()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let plan = links::plan(&names, &sentinels, between, and)?;
+        let mut shared = Vec::new();
+        for (j, _) in names.iter().enumerate() {
+            shared.push(self.inner.servers_port(j)?);
+        }
+        for &x in &plan.isolated {
+            let addr = format!("127.0.0.1:{}", ports[x]);
+            let Ok(Some(master)) = crate::observe::master_port(&addr).await else {
+                // A primary, a node that is down, or one frozen (which cannot be asked: it is
+                // taken to follow through its own replica link, as it was started).
+                continue;
+            };
+            let follows = shared.iter().position(|p| *p == master);
+            if let Some(j) = follows.filter(|j| !plan.isolated.contains(j)) {
+                return Err(LiveError::fault(
+                    crate::partition_name(between, and),
+                    FaultError::SharedLink {
+                        replica: names[x].clone(),
+                        primary: names[j].clone(),
+                    },
+                ));
+            }
+        }
         let mut cut = Vec::new();
-        for (client, node) in links::plan(&names, between, and)? {
-            cut.push(self.inner.links.control(&client, node, ports[node])?);
+        for (party, node) in plan.cut {
+            cut.push(self.inner.links.control(&party, node, ports[node])?);
         }
         cut.iter().for_each(|l| l.cut());
         if let Some(ms) = for_ms {
@@ -515,12 +679,13 @@ impl Provider for Processes {
                 .map(|j| format!("127.0.0.1:{}", nodes[j].port))
                 .collect()
         };
+        // The others follow it through its servers' link, which partitions cut.
         let promotion = Promotion {
             node,
             index: i,
             addr: format!("127.0.0.1:{port}"),
             followers,
-            announce: ("127.0.0.1".into(), port),
+            announce: ("127.0.0.1".into(), p.servers_port(i)?),
         };
         crate::server::promote(promotion, &p.primary).await
     }
@@ -535,7 +700,9 @@ impl Provider for Processes {
 
     fn died_on_their_own(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for node in self.inner.lock().iter_mut() {
+        let mut nodes = self.inner.lock();
+        let mut sentinels = self.inner.sentinels();
+        for node in nodes.iter_mut().chain(sentinels.iter_mut()) {
             let exited = node
                 .child
                 .as_mut()
@@ -553,12 +720,27 @@ impl Provider for Processes {
         Some(format!("127.0.0.1:{}", self.inner.port(i)))
     }
 
+    /// The node whose own port or servers' link (the port every node announces) is `port`.
     fn replica_named_by(&self, _ip: &str, port: u16) -> Option<String> {
-        self.inner
+        let names: Vec<(String, u16)> = self
+            .inner
             .lock()
             .iter()
-            .find(|n| n.port == port)
-            .map(|n| n.name.clone())
+            .map(|n| (n.name.clone(), n.port))
+            .collect();
+        names.into_iter().enumerate().find_map(|(i, (name, own))| {
+            let announced = self.inner.servers_port(i).ok();
+            (own == port || announced == Some(port)).then_some(name)
+        })
+    }
+
+    fn take_observations(&self) -> Vec<(Instant, checker::Effect)> {
+        let mut seen = self
+            .inner
+            .promotions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *seen)
     }
 
     /// Reads the process state in `/proc/<pid>/stat` until it says stopped (`T`).
@@ -587,13 +769,30 @@ impl Provider for Processes {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for node in self.lock().iter_mut() {
+        // The poller ends on its own within a poll or a connection timeout; it is not waited
+        // for, since the provider may be dropped on one of the few async workers.
+        self.stop.store(true, Ordering::SeqCst);
+        let mut nodes = self.lock();
+        let mut sentinels = self.sentinels();
+        for node in sentinels.iter_mut().chain(nodes.iter_mut()) {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
         }
+        drop((nodes, sentinels));
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Makes the child `cmd` starts die with the thread that spawns it (`PR_SET_PDEATHSIG`).
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
 }
 

@@ -90,6 +90,11 @@ impl RedisArgs {
         self.flag("--replica-announce-ip", &[ip])
     }
 
+    /// Tells its primary it is reached on `port` (a replica's `INFO replication` entry).
+    pub(crate) fn announce_port(self, port: u16) -> RedisArgs {
+        self.flag("--replica-announce-port", &[&port.to_string()])
+    }
+
     /// Starts as a replica of `host:port` (when given).
     pub(crate) fn replica_of(self, primary: Option<(&str, u16)>) -> RedisArgs {
         match primary {

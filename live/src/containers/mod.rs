@@ -59,12 +59,12 @@ pub const LABEL: &str = "locksim";
 /// The label every container and network of one run carries, with the run's name.
 pub const RUN_LABEL: &str = "locksim.run";
 /// The Sentinels' name for the monitored primary.
-pub const MASTER_NAME: &str = "locksim";
+pub const MASTER_NAME: &str = crate::sentinel::MASTER_NAME;
 
 /// How long a container may take to answer, or a replica to link up.
 const STARTUP: Duration = Duration::from_secs(30);
 /// Sentinels of a replicated topology with `sentinel` set.
-const SENTINELS: usize = 3;
+const SENTINELS: usize = crate::sentinel::SENTINELS;
 /// The port every Redis node listens on in its container.
 const REDIS_PORT: u16 = 6379;
 /// The port every Sentinel listens on in its container.

@@ -39,9 +39,7 @@ pub(crate) fn check_support_of(
         return refuse("network: latency and loss cannot be shaped between local processes".into());
     }
     if let Topology::Replicated {
-        replication_lag_ms,
-        sentinel,
-        ..
+        replication_lag_ms, ..
     } = &scenario.topology
     {
         if *replication_lag_ms > 0.0 && backend != Backend::Processes {
@@ -50,19 +48,8 @@ pub(crate) fn check_support_of(
                     .into(),
             );
         }
-        if sentinel.is_some() && backend == Backend::Processes {
-            return refuse(
-                "topology.replicated.sentinel: Sentinel failover needs the containers backend"
-                    .into(),
-            );
-        }
     }
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
-    let servers = scenario.topology.node_names();
-    let both_sides = |a: &[String], b: &[String]| {
-        let has_server = |g: &[String]| g.iter().any(|n| servers.contains(n));
-        has_server(a) && has_server(b)
-    };
     for (i, f) in scenario.faults.iter().enumerate() {
         let client_side = match &f.action {
             FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
@@ -71,17 +58,6 @@ pub(crate) fn check_support_of(
         };
         if client_side && backend != Backend::Url {
             continue;
-        }
-        if let FaultAction::Partition { between, and, .. } = &f.action {
-            if backend == Backend::Processes && both_sides(between, and) {
-                return Err(LiveError::UnsupportedFault {
-                    backend,
-                    index: i,
-                    source: Refusal::BetweenServers {
-                        fault: f.action.describe(),
-                    },
-                });
-            }
         }
         if let Err(source) = supports(&f.action) {
             return Err(LiveError::UnsupportedFault {
@@ -130,5 +106,38 @@ mod tests {
             matches!(&containers, Err(LiveError::Unsupported { what, .. }) if what.starts_with("clocks.nodes.redis-1")),
             "{containers:?}"
         );
+    }
+
+    fn with_partition(between: &str, and: &str) -> Scenario {
+        let text = format!(
+            r#"{{
+              "name": "cut", "duration_ms": 1000, "backends": ["processes"],
+              "topology": {{"replicated": {{"replicas": 1, "sentinel": {{"down_after_ms": 1000}}}}}},
+              "resource": {{"key": "k"}},
+              "clients": [{{"name": "A", "start_ms": 0, "work_ms": {{"fixed_ms": 10}}}}],
+              "faults": [{{"at_ms": 0, "partition": {{"between": {between}, "and": {and}}}}}],
+              "expect": {{"mutual_exclusion": "holds"}}
+            }}"#
+        );
+        Scenario::parse(&text, std::path::Path::new("cut.json")).unwrap()
+    }
+
+    #[test]
+    fn sentinel_and_partitions_between_servers_play_on_processes() {
+        let check = |s: &Scenario| {
+            check_support_of(
+                s,
+                Backend::Processes,
+                &crate::processes::Processes::can_inject,
+                2,
+            )
+        };
+        for (between, and) in [
+            (r#"["primary"]"#, r#"["replica-1"]"#),
+            (r#"["primary", "A"]"#, r#"["replica-1"]"#),
+        ] {
+            let played = check(&with_partition(between, and));
+            assert!(played.is_ok(), "{between} / {and}: {played:?}");
+        }
     }
 }
