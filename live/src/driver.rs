@@ -150,8 +150,27 @@ pub async fn play(
     for (what, condition) in pending {
         rec.inconclusive(condition.not_seen(&what, "by the end of the run"));
     }
-    // A server that stopped answering although no fault touched it died on its own.
-    let touched = touched_nodes(scenario);
+    // A server that stopped answering although no fault touched it died on its own. A
+    // Sentinel failover touches every node: Redis closes a node's client connections when
+    // Sentinel promotes or re-points it.
+    let mut touched = touched_nodes(scenario);
+    let sentinel_acted = rec
+        .records
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|r| {
+            matches!(
+                &r.event,
+                H::Observed(Effect::Promoted {
+                    by: PromotedBy::Sentinel,
+                    ..
+                })
+            )
+        });
+    if sentinel_acted {
+        touched.extend(names.values().cloned());
+    }
     let mut problems = Vec::new();
     for (url, line) in std::mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner())) {
         let node = names.get(&url).map(String::as_str).unwrap_or("?");
