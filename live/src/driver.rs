@@ -381,6 +381,7 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
             between,
             and,
             for_ms,
+            ..
         } => {
             if let Some(ms) = for_ms {
                 let rec = rec.clone();
