@@ -208,7 +208,8 @@ async fn redlock_with(
         let (nodes, clients) = (nodes.clone(), clients.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            c.partition(&clients, &nodes, None).await
+            c.partition(&clients, &nodes, None, Default::default())
+                .await
         })
     };
     let (played, problems) = play_live(&s, p, None).await.expect("played");
@@ -219,7 +220,9 @@ async fn redlock_with(
     );
     let key = "lock:order:5001";
     let during = values(&c, key).await;
-    c.heal(&clients, &nodes).await.expect("heal");
+    c.heal(&clients, &nodes, Default::default())
+        .await
+        .expect("heal");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = values(&c, key).await;
     drop_and_check(c).await;
@@ -291,7 +294,7 @@ async fn a_primary_cut_off_from_its_replica_and_sentinels_keeps_serving_clients(
         "sentinel-2".to_string(),
         "sentinel-3".to_string(),
     ];
-    c.partition(&["primary".to_string()], &others, None)
+    c.partition(&["primary".to_string()], &others, None, Default::default())
         .await
         .expect("partition");
     // Wait for the Sentinels to promote the replica (route() follows them).

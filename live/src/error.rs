@@ -123,6 +123,15 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
+    /// Containers cut servers off each other by `docker network disconnect`, which holds
+    /// (TCP retransmits what was sent once the container is back): no other mode.
+    #[error("`{fault}`: between servers the containers backend cuts by network disconnect, which is mode hold; {mode} cannot be given there (cut clients off servers instead)")]
+    ModeBetweenServers {
+        /// The fault, described.
+        fault: String,
+        /// The mode asked for.
+        mode: &'static str,
+    },
 }
 
 /// Why a fault could not be carried out.
@@ -157,6 +166,9 @@ pub enum FaultError {
         "the processes backend cuts links between clients and servers, not between two servers"
     )]
     BetweenServers,
+    /// A partition between servers in a mode the backend cannot give there.
+    #[error("between servers only mode hold can be given (network disconnect), not {0}")]
+    ModeBetweenServers(&'static str),
     /// A partition that cuts nothing.
     #[error("no link between a client and a node, or between two nodes, to cut")]
     NothingToCut,

@@ -72,14 +72,27 @@ pub(crate) fn check_support_of(
         if client_side && backend != Backend::Url {
             continue;
         }
-        if let FaultAction::Partition { between, and, .. } = &f.action {
-            if backend == Backend::Processes && both_sides(between, and) {
+        if let FaultAction::Partition {
+            between, and, mode, ..
+        } = &f.action
+        {
+            let source = match backend {
+                Backend::Processes if both_sides(between, and) => Some(Refusal::BetweenServers {
+                    fault: f.action.describe(),
+                }),
+                Backend::Containers if !mode.is_hold() && both_sides(between, and) => {
+                    Some(Refusal::ModeBetweenServers {
+                        fault: f.action.describe(),
+                        mode: mode.name(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(source) = source {
                 return Err(LiveError::UnsupportedFault {
                     backend,
                     index: i,
-                    source: Refusal::BetweenServers {
-                        fault: f.action.describe(),
-                    },
+                    source,
                 });
             }
         }

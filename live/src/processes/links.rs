@@ -208,6 +208,7 @@ mod on_servers {
             &names(&["A"]),
             &names(&["redis-1"]),
             Some(heal_in.as_millis() as u64),
+            Default::default(),
         )
         .await
         .unwrap();
