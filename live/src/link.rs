@@ -1,6 +1,6 @@
 //! The fault proxy: a TCP relay with one listener per link, where a link is cut, healed or
-//! delayed on its own. Both real backends put their links through it (the processes provider
-//! one per client and node, the containers provider one per node).
+//! delayed on its own. Both real backends put their links through it (one per client and
+//! node on both; the processes provider also one per replication link).
 //!
 //! Bytes pass unchanged, in both directions. A cut is checked when a chunk is delivered (so
 //! bytes read before the cut meet it too) and does what its [`PartitionMode`] says

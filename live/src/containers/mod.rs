@@ -12,9 +12,9 @@
 //! Every run gets a unique name `locksim-<pid>-<n>-<nonce>` and two networks of its own:
 //!
 //! - `<run>-ports`: every container is created on it and publishes its port on the engine's
-//!   host through it. Clients (the harness, on the host) go through a small TCP relay of the
-//!   provider's own on `127.0.0.1` ([`crate::link`]), which forwards to the published port. The relay
-//!   is where clients are cut off from a node.
+//!   host through it. Each client (the harness, on the host) goes through a small TCP relay of
+//!   its own per node on `127.0.0.1` ([`crate::link`], `relays`), which forwards to the
+//!   published port. The relay is where that client is cut off from that node.
 //! - `<run>-mesh` (an internal network): every container joins it under its node name
 //!   (`primary`, `replica-1`, `sentinel-2`, ...), and replication and Sentinel traffic runs on
 //!   it. Cutting a node off from the other nodes disconnects it from this network only
