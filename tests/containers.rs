@@ -11,7 +11,7 @@
 
 use live::containers::{self, Containers};
 use live::Provider;
-use locksim::checker::{Event, Outcome, Property};
+use locksim::checker::{Event, Outcome, PartitionMode, Property};
 use locksim::play::{play_live, Played};
 use locksim::scenario::Scenario;
 use std::path::Path;
@@ -208,7 +208,8 @@ async fn redlock_with(
         let (nodes, clients) = (nodes.clone(), clients.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            c.partition(&clients, &nodes, None).await
+            c.partition(&clients, &nodes, None, Default::default())
+                .await
         })
     };
     let (played, problems) = play_live(&s, p, None).await.expect("played");
@@ -219,7 +220,9 @@ async fn redlock_with(
     );
     let key = "lock:order:5001";
     let during = values(&c, key).await;
-    c.heal(&clients, &nodes).await.expect("heal");
+    c.heal(&clients, &nodes, Default::default())
+        .await
+        .expect("heal");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = values(&c, key).await;
     drop_and_check(c).await;
@@ -291,7 +294,7 @@ async fn a_primary_cut_off_from_its_replica_and_sentinels_keeps_serving_clients(
         "sentinel-2".to_string(),
         "sentinel-3".to_string(),
     ];
-    c.partition(&["primary".to_string()], &others, None)
+    c.partition(&["primary".to_string()], &others, None, Default::default())
         .await
         .expect("partition");
     // Wait for the Sentinels to promote the replica (route() follows them).
@@ -398,4 +401,89 @@ async fn every_containers_scenario_meets_its_expect() {
         failures.extend(joined.expect("a scenario's task panicked"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A partition naming one client cuts only that client's relays: every client has relays of
+/// its own, in the partition's mode (here reset: A's open connection is reset at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_naming_one_client_cuts_only_that_clients_relay() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    if !docker_ready().await {
+        return;
+    }
+    let s = parse(
+        r#"{"name": "per-client", "seed": 1, "duration_ms": 100, "backends": ["containers"],
+            "topology": {"single": {}}, "resource": {"key": "k"},
+            "clients": [{"name": "A", "start_ms": 0}, {"name": "B", "start_ms": 0}],
+            "expect": {"mutual_exclusion": "holds"}}"#,
+    );
+    let c = start(&s).await;
+    let (a, b) = (c.client_nodes("A").unwrap(), c.client_nodes("B").unwrap());
+    assert_ne!(a, b, "each client has a relay of its own");
+    assert_eq!(a, c.client_nodes("A").unwrap(), "the same relay every time");
+    let open = |url: &str| TcpStream::connect(url.trim_start_matches("redis://").to_string());
+    async fn ping(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+        s.write_all(b"PING\r\n").await?;
+        let mut buf = [0u8; 7];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("an answer or an error, not silence")?;
+        Ok(buf[..n].to_vec())
+    }
+    let (mut sa, mut sb) = (open(&a[0].1).await.unwrap(), open(&b[0].1).await.unwrap());
+    assert_eq!(ping(&mut sa).await.unwrap(), b"+PONG\r\n");
+    assert_eq!(ping(&mut sb).await.unwrap(), b"+PONG\r\n");
+    let (clients, nodes) = (vec!["A".to_string()], vec!["redis".to_string()]);
+    c.partition(&clients, &nodes, None, PartitionMode::Reset)
+        .await
+        .expect("partition");
+    let cut = ping(&mut sa).await;
+    assert!(
+        cut.is_err() || matches!(&cut, Ok(b) if b.is_empty()),
+        "A's relay is reset: {cut:?}"
+    );
+    assert_eq!(ping(&mut sb).await.unwrap(), b"+PONG\r\n", "B is not cut");
+    c.heal(&clients, &nodes, PartitionMode::Reset)
+        .await
+        .expect("heal");
+    let mut again = open(&a[0].1).await.unwrap();
+    assert_eq!(ping(&mut again).await.unwrap(), b"+PONG\r\n");
+    drop((sa, sb, again));
+    drop_and_check(c).await;
+}
+
+/// Between servers containers cut by network disconnect, which is mode hold: a partition
+/// between servers in another mode is refused before anything starts, naming the mode.
+#[tokio::test]
+async fn a_partition_between_servers_in_another_mode_than_hold_is_refused() {
+    let s = parse(
+        r#"{"name": "modes", "seed": 1, "duration_ms": 100, "backends": ["containers"],
+            "topology": {"replicated": {"replicas": 1}}, "resource": {"key": "k"},
+            "clients": [{"name": "A", "start_ms": 0}],
+            "faults": [{"at_ms": 10, "partition": {"between": ["primary"], "and": ["replica-1"], "mode": "blackhole"}}],
+            "expect": {"mutual_exclusion": "holds"}}"#,
+    );
+    let e = match Containers::start_for(&s).await {
+        Ok(_) => panic!("started"),
+        Err(e) => e,
+    };
+    let text = live::chain(&e);
+    assert!(
+        matches!(
+            &e,
+            live::LiveError::UnsupportedFault {
+                source: live::Refusal::ModeBetweenServers {
+                    mode: "blackhole",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("faults[0]") || text.contains("blackhole"),
+        "{text}"
+    );
 }

@@ -36,7 +36,8 @@ fn fault() -> impl Strategy<Value = Fault> {
         (client, 1u64..10_000).prop_map(|(c, d)| FaultAction::Partition {
             between: vec![c],
             and: vec!["redis".into()],
-            for_ms: Some(d)
+            for_ms: Some(d),
+            mode: Default::default(),
         }),
     ];
     (0u64..25_000, action).prop_map(|(at_ms, action)| Fault::at(at_ms, action))

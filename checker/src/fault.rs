@@ -71,7 +71,45 @@ pub enum Injected {
         and: Vec<String>,
         /// How long the cut lasts, in milliseconds (`null`: to the end of the run).
         for_ms: Option<u64>,
+        /// What the cut does to traffic; absent from the record when it is the default,
+        /// [`PartitionMode::Hold`], so histories written before modes existed read the same.
+        #[serde(default, skip_serializing_if = "PartitionMode::is_hold")]
+        mode: PartitionMode,
     },
+}
+
+/// What a partition does to the traffic across it (scenarios/README.md, "Partitions").
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionMode {
+    /// TCP's default: nothing crosses while cut; what was sent is delivered, in order, at
+    /// the heal.
+    #[default]
+    Hold,
+    /// What is sent while cut is lost; connections stay open but dead (requests time out),
+    /// and a connection that lost bytes is closed at the heal.
+    Blackhole,
+    /// Every connection across the cut is reset at once, and new ones are refused until the
+    /// heal: a client sees an error at once.
+    Reset,
+}
+
+impl PartitionMode {
+    /// Whether this is the default mode, [`PartitionMode::Hold`].
+    pub fn is_hold(&self) -> bool {
+        *self == PartitionMode::Hold
+    }
+
+    /// The mode's name as scenarios write it (`hold`, `reset`, `blackhole`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PartitionMode::Hold => "hold",
+            PartitionMode::Blackhole => "blackhole",
+            PartitionMode::Reset => "reset",
+        }
+    }
 }
 
 /// The end of a timed fault.
@@ -211,10 +249,15 @@ impl Injected {
                 between,
                 and,
                 for_ms,
+                mode,
             } => format!(
-                "{}{}",
+                "{}{}{}",
                 groups("partition", between, and),
-                for_ms.map(|d| format!(" for {d} ms")).unwrap_or_default()
+                for_ms.map(|d| format!(" for {d} ms")).unwrap_or_default(),
+                match mode {
+                    PartitionMode::Hold => String::new(),
+                    m => format!(" ({})", m.name()),
+                }
             ),
         }
     }

@@ -25,7 +25,7 @@ mod scale_tests;
 mod tests;
 
 pub use check::{check, MAX_FAULTS_LISTED, MAX_FINDINGS_LISTED};
-pub use fault::{Effect, Healed, Injected, PromotedBy};
+pub use fault::{Effect, Healed, Injected, PartitionMode, PromotedBy};
 pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use property::Property;
 pub use sections::{count_sections, SectionCount};

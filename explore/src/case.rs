@@ -201,6 +201,7 @@ pub(crate) fn materialize(base: &Scenario, space: &FaultSpace, case: &Case) -> S
                     between,
                     and,
                     for_ms: Some(lerp(*a, *b, slot.amount)),
+                    mode: Default::default(),
                 }
             }
         };

@@ -400,6 +400,7 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
             between,
             and,
             for_ms,
+            mode,
         } => {
             if let Some(ms) = for_ms {
                 let rec = rec.clone();
@@ -415,7 +416,7 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
                 between: between.clone(),
                 and: and.clone(),
             };
-            p.partition(&between, &and, for_ms)
+            p.partition(&between, &and, for_ms, mode)
                 .await
                 .map(|()| rec.observe(effect))
         }

@@ -116,6 +116,16 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
+    /// Between servers a cut holds: containers cut by `docker network disconnect` (TCP
+    /// retransmits what was sent once the container is back), processes hold the replication
+    /// and Sentinel links, and Redis resyncs a replica from its backlog after any break.
+    #[error("`{fault}`: between servers a cut is mode hold on real backends (containers: network disconnect; processes: the replication and Sentinel links hold); {mode} cannot be given there (cut clients off servers instead)")]
+    ModeBetweenServers {
+        /// The fault, described.
+        fault: String,
+        /// The mode asked for.
+        mode: &'static str,
+    },
 }
 
 /// Why a fault could not be carried out.
@@ -157,6 +167,9 @@ pub enum FaultError {
         /// The primary it follows.
         primary: String,
     },
+    /// A partition between servers in a mode the backend cannot give there.
+    #[error("between servers only mode hold can be given (network disconnect), not {0}")]
+    ModeBetweenServers(&'static str),
     /// A partition that cuts nothing.
     #[error("no link between a client and a node, or between two nodes, to cut")]
     NothingToCut,

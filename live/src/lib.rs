@@ -147,15 +147,16 @@ pub trait Provider: Send + Sync {
             FaultError::ServerClock(node.to_string()),
         ))
     }
-    /// Cuts every link between two groups of names (nodes, clients), healing after
+    /// Cuts every link between two groups of names (nodes, clients) in `mode`, healing after
     /// `for_ms` when given. Providers that cannot partition refuse.
     async fn partition(
         &self,
         between: &[String],
         and: &[String],
         for_ms: Option<u64>,
+        mode: checker::PartitionMode,
     ) -> Result<(), LiveError> {
-        let _ = for_ms;
+        let _ = (for_ms, mode);
         Err(LiveError::fault(
             partition_name(between, and),
             FaultError::CannotPartition(self.backend()),

@@ -1,13 +1,22 @@
 //! The fault proxy: a TCP relay with one listener per link, where a link is cut, healed or
-//! delayed on its own. Both real backends put their links through it (the processes provider
-//! one per client and node, the containers provider one per node).
+//! delayed on its own. Both real backends put their links through it (one per client and
+//! node on both; the processes provider also one per replication link).
 //!
-//! Bytes pass unchanged, in both directions. A cut behaves as TCP does under a partition:
-//! nothing is delivered while the link is cut, and what was sent meanwhile is delivered, in
-//! order, when the cut heals (the cut is checked at delivery, so bytes read before the cut
-//! are held too). A new connection made while the link is cut is accepted but not dialled on
-//! until it heals. A delay holds every chunk until its arrival time plus the delay in force
-//! at delivery.
+//! Bytes pass unchanged, in both directions. A cut is checked when a chunk is delivered (so
+//! bytes read before the cut meet it too) and does what its [`PartitionMode`] says
+//! (scenarios/README.md, "Partitions"):
+//! - `hold`, as TCP does under a partition: nothing is delivered while the link is cut, and
+//!   what was sent meanwhile is delivered, in order, when the cut heals. A new connection
+//!   made while cut is accepted but not dialled on until it heals.
+//! - `blackhole`: what meets the cut is dropped; connections stay open but dead. At the heal
+//!   a connection that lost bytes is closed (reset: its byte stream is no longer whole), and
+//!   one that lost nothing carries on. A new connection is accepted, its bytes dropped.
+//! - `reset`: when the cut strikes every connection of the link is reset (RST, to both
+//!   ends), and while it lasts a new connection is reset as soon as it is accepted.
+//!
+//! Cuts count, per mode; while cuts of several modes hold a link the strongest acts: reset,
+//! then blackhole, then hold. A delay holds every chunk until its arrival time plus the
+//! delay in force at delivery.
 //!
 //! Memory is bounded: each direction of a connection holds at most [`HELD_CHUNKS`] chunks of
 //! at most [`CHUNK`] bytes. At the cap the relay stops reading from the sender, whose kernel
@@ -17,10 +26,13 @@
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
 
+pub use checker::PartitionMode;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
@@ -40,15 +52,38 @@ pub enum Direction {
     FromTarget,
 }
 
-/// A link's state: how many cuts hold it, and the delay each way.
+/// A link's state: how many cuts of each mode hold it, how many reset cuts ever struck, and
+/// the delay each way.
 #[derive(Debug, Clone, Copy, Default)]
 struct State {
-    cuts: usize,
+    /// Cuts in force, by mode: hold, blackhole, reset.
+    cuts: [usize; 3],
+    /// Reset cuts so far: a connection that saw fewer is reset.
+    resets: u64,
     to_target: Duration,
     from_target: Duration,
 }
 
+/// Where a mode's count sits in [`State::cuts`]; the highest index in force acts.
+fn mode_index(mode: PartitionMode) -> usize {
+    match mode {
+        PartitionMode::Hold => 0,
+        PartitionMode::Blackhole => 1,
+        PartitionMode::Reset => 2,
+    }
+}
+
 impl State {
+    /// The mode that acts on the link now, if a cut holds it.
+    fn mode(&self) -> Option<PartitionMode> {
+        const MODES: [PartitionMode; 3] = [
+            PartitionMode::Hold,
+            PartitionMode::Blackhole,
+            PartitionMode::Reset,
+        ];
+        (0..3).rev().find(|i| self.cuts[*i] > 0).map(|i| MODES[i])
+    }
+
     fn delay(&self, dir: Direction) -> Duration {
         match dir {
             Direction::ToTarget => self.to_target,
@@ -72,20 +107,28 @@ impl Default for LinkControl {
 }
 
 impl LinkControl {
-    /// Cuts the link (cuts count: a link cut twice passes again after two heals).
-    pub fn cut(&self) {
-        self.state.send_modify(|s| s.cuts += 1);
+    /// Cuts the link in `mode` (cuts count: a link cut twice passes again after two heals).
+    /// A reset cut resets every connection of the link at once.
+    pub fn cut(&self, mode: PartitionMode) {
+        self.state.send_modify(|s| {
+            s.cuts[mode_index(mode)] += 1;
+            if mode == PartitionMode::Reset {
+                s.resets += 1;
+            }
+        });
     }
 
-    /// Undoes one cut; the held bytes are delivered once no cut is left.
-    pub fn heal(&self) {
-        self.state
-            .send_modify(|s| s.cuts = s.cuts.saturating_sub(1));
+    /// Undoes one cut of `mode`; the held bytes are delivered once no cut is left.
+    pub fn heal(&self, mode: PartitionMode) {
+        self.state.send_modify(|s| {
+            let n = &mut s.cuts[mode_index(mode)];
+            *n = n.saturating_sub(1);
+        });
     }
 
     /// Whether a cut holds the link now.
     pub fn is_cut(&self) -> bool {
-        self.state.borrow().cuts > 0
+        self.state.borrow().mode().is_some()
     }
 
     /// Delays every chunk flowing in `dir` by `by` (zero: none).
@@ -171,9 +214,49 @@ async fn accept(listener: TcpListener, target: String, state: watch::Receiver<St
     }
 }
 
-/// Relays one connection to `target` (dialled once the link is not cut).
-async fn relay(client: TcpStream, target: String, mut state: watch::Receiver<State>) {
-    if state.wait_for(|s| s.cuts == 0).await.is_err() {
+/// One relayed connection as the cuts see it: the reset cuts it has lived through, and
+/// whether it lost bytes to a blackhole (shared by both directions).
+#[derive(Debug, Clone)]
+struct Conn {
+    resets: u64,
+    lossy: Arc<AtomicBool>,
+}
+
+impl Conn {
+    /// Whether the connection must be reset now: a reset cut struck since it was made, or it
+    /// lost bytes to a blackhole and no blackhole or reset cut holds the link any more.
+    fn doomed(&self, s: &State) -> bool {
+        s.resets != self.resets
+            || (self.lossy.load(Ordering::Acquire)
+                && !matches!(
+                    s.mode(),
+                    Some(PartitionMode::Blackhole | PartitionMode::Reset)
+                ))
+    }
+}
+
+/// Marks a connection to be reset when closed: RST rather than FIN, so its peer sees
+/// "connection reset".
+fn reset(stream: &TcpStream) {
+    let _ = stream.set_zero_linger();
+}
+
+/// Resets the connection whose write half `to` is: no FIN first (`forget`), and a RST once
+/// its read half is dropped too.
+fn reset_half(to: OwnedWriteHalf) {
+    reset(to.as_ref());
+    to.forget();
+}
+
+/// Relays one connection to `target`, dialled once no cut holds the link; reset at once while
+/// a reset cut holds it.
+async fn relay(mut client: TcpStream, target: String, mut state: watch::Receiver<State>) {
+    let conn = Conn {
+        resets: state.borrow().resets,
+        lossy: Arc::new(AtomicBool::new(false)),
+    };
+    if !admit(&mut client, &mut state, &conn).await {
+        reset(&client);
         return;
     }
     let Ok(server) = TcpStream::connect(target.as_str()).await else {
@@ -184,18 +267,58 @@ async fn relay(client: TcpStream, target: String, mut state: watch::Receiver<Sta
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     tokio::join!(
-        pipe(cr, sw, state.clone(), Direction::ToTarget),
-        pipe(sr, cw, state, Direction::FromTarget),
+        pipe(cr, sw, state.clone(), Direction::ToTarget, conn.clone()),
+        pipe(sr, cw, state, Direction::FromTarget, conn),
     );
 }
 
+/// Waits, before dialling, until no cut holds the link; false when the connection is to be
+/// reset instead (a reset cut, or bytes dropped by a blackhole meanwhile).
+async fn admit(client: &mut TcpStream, state: &mut watch::Receiver<State>, conn: &Conn) -> bool {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let now = *state.borrow_and_update();
+        if now.mode() == Some(PartitionMode::Reset) || conn.doomed(&now) {
+            return false;
+        }
+        match now.mode() {
+            None => return true,
+            Some(PartitionMode::Blackhole) => tokio::select! {
+                read = client.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => conn.lossy.store(true, Ordering::Release),
+                },
+                changed = state.changed() => if changed.is_err() { return false },
+            },
+            Some(_) => {
+                if state.changed().await.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// What a chunk's writer does with it.
+enum Fate {
+    /// Deliver it now.
+    Deliver,
+    /// Drop it (a blackhole).
+    Drop,
+    /// Reset the connection.
+    Reset,
+}
+
 /// One direction: a reader that stamps chunks as they arrive into a bounded queue, and a
-/// writer that delivers each when the link is not cut and its delay has passed.
-async fn pipe<R, W>(mut from: R, mut to: W, state: watch::Receiver<State>, dir: Direction)
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
+/// writer that delivers each when the link is not cut and its delay has passed (or drops it,
+/// or resets the connection, as the cut's mode says).
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    state: watch::Receiver<State>,
+    dir: Direction,
+    conn: Conn,
+) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
     let read = async move {
         let mut buf = vec![0u8; CHUNK];
@@ -211,9 +334,27 @@ where
     };
     let write = async move {
         let mut state = state;
-        while let Some((at, bytes)) = rx.recv().await {
-            if due(&mut state, at, dir).await.is_err() {
-                return;
+        loop {
+            let chunk = tokio::select! {
+                chunk = rx.recv() => chunk,
+                changed = state.changed() => match changed {
+                    Ok(()) if conn.doomed(&state.borrow_and_update()) => {
+                        reset_half(to);
+                        return;
+                    }
+                    Ok(()) => continue,
+                    Err(_) => return,
+                },
+            };
+            let Some((at, bytes)) = chunk else { break };
+            match due(&mut state, at, dir, &conn).await {
+                Ok(Fate::Deliver) => {}
+                Ok(Fate::Drop) => continue,
+                Ok(Fate::Reset) => {
+                    reset_half(to);
+                    return;
+                }
+                Err(_) => return,
             }
             if to.write_all(&bytes).await.is_err() {
                 return;
@@ -221,25 +362,46 @@ where
         }
         let _ = to.shutdown().await;
     };
-    tokio::join!(read, write);
+    // A reset ends the writer early: the reader, blocked on a quiet peer, ends with it.
+    tokio::pin!(read);
+    tokio::pin!(write);
+    let mut read_done = false;
+    loop {
+        tokio::select! {
+            () = &mut read, if !read_done => read_done = true,
+            () = &mut write => return,
+        }
+    }
 }
 
 /// Waits until a chunk that arrived `at` may be delivered: no cut, and its delay passed (both
-/// checked again whenever the link's state changes).
+/// checked again whenever the link's state changes). A blackhole drops it; a reset cut, or
+/// the heal of a blackhole that dropped some of the connection's bytes, resets it.
 async fn due(
     state: &mut watch::Receiver<State>,
     at: Instant,
     dir: Direction,
-) -> Result<(), watch::error::RecvError> {
+    conn: &Conn,
+) -> Result<Fate, watch::error::RecvError> {
     loop {
         let now = *state.borrow_and_update();
-        if now.cuts > 0 {
-            state.changed().await?;
-            continue;
+        if conn.doomed(&now) {
+            return Ok(Fate::Reset);
+        }
+        match now.mode() {
+            Some(PartitionMode::Blackhole) => {
+                conn.lossy.store(true, Ordering::Release);
+                return Ok(Fate::Drop);
+            }
+            Some(_) => {
+                state.changed().await?;
+                continue;
+            }
+            None => {}
         }
         let when = at + now.delay(dir);
         if Instant::now() >= when {
-            return Ok(());
+            return Ok(Fate::Deliver);
         }
         tokio::select! {
             () = tokio::time::sleep_until(when.into()) => {}

@@ -597,6 +597,7 @@ impl Provider for Processes {
         between: &[String],
         and: &[String],
         for_ms: Option<u64>,
+        mode: checker::PartitionMode,
     ) -> Result<(), LiveError> {
         let (names, ports): (Vec<String>, Vec<u16>) = self
             .inner
@@ -637,11 +638,11 @@ impl Provider for Processes {
         for (party, node) in plan.cut {
             cut.push(self.inner.links.control(&party, node, ports[node])?);
         }
-        cut.iter().for_each(|l| l.cut());
+        cut.iter().for_each(|l| l.cut(mode));
         if let Some(ms) = for_ms {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                cut.iter().for_each(|l| l.heal());
+                cut.iter().for_each(|l| l.heal(mode));
             });
         }
         Ok(())

@@ -1,8 +1,22 @@
 //! Faults: `{"at_ms": 10, "crash": "primary"}` — a time and exactly one action.
 
 use crate::condition::After;
+use checker::PartitionMode;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A partition's `mode`, with an error that names the field and the modes there are.
+fn mode_field<'de, D: Deserializer<'de>>(d: D) -> Result<PartitionMode, D::Error> {
+    let name = String::deserialize(d).map_err(|e| D::Error::custom(format!("mode: {e}")))?;
+    match name.as_str() {
+        "hold" => Ok(PartitionMode::Hold),
+        "reset" => Ok(PartitionMode::Reset),
+        "blackhole" => Ok(PartitionMode::Blackhole),
+        other => Err(D::Error::custom(format!(
+            "mode: `{other}` is no partition mode; expected one of hold, reset, blackhole"
+        ))),
+    }
+}
 
 /// One scheduled fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +83,8 @@ pub enum FaultAction {
         by_ms: i64,
     },
     /// Cut every link between the two groups (node, client names, or `resource`), for a
-    /// while or (without `for_ms`) until the end.
+    /// while or (without `for_ms`) until the end; `mode` says what the cut does to traffic
+    /// (default `hold`; scenarios/README.md, "Partitions").
     Partition {
         /// One side's parties.
         between: Vec<String>,
@@ -78,6 +93,13 @@ pub enum FaultAction {
         /// How long the cut lasts; without it, until the end of the run.
         #[serde(default)]
         for_ms: Option<u64>,
+        /// What the cut does to traffic: `hold` (the default), `reset` or `blackhole`.
+        #[serde(
+            default,
+            skip_serializing_if = "PartitionMode::is_hold",
+            deserialize_with = "mode_field"
+        )]
+        mode: PartitionMode,
     },
 }
 
@@ -128,10 +150,12 @@ impl FaultAction {
                 between,
                 and,
                 for_ms,
+                mode,
             } => I::Partition {
                 between,
                 and,
                 for_ms,
+                mode,
             },
         }
     }
@@ -208,8 +232,44 @@ mod tests {
         .unwrap();
         assert!(matches!(
             p.action,
-            FaultAction::Partition { for_ms: None, .. }
+            FaultAction::Partition {
+                for_ms: None,
+                mode: PartitionMode::Hold,
+                ..
+            }
         ));
+        // The default mode is not written back, so files and histories keep their format.
+        assert!(!serde_json::to_string(&p).unwrap().contains("mode"));
+        let r: Fault = serde_json::from_str(
+            r#"{"at_ms": 5, "partition": {"between": ["A"], "and": ["redis-1"], "mode": "reset"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            r.action,
+            FaultAction::Partition {
+                mode: PartitionMode::Reset,
+                ..
+            }
+        ));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""mode":"reset""#), "{json}");
+        assert_eq!(serde_json::from_str::<Fault>(&json).unwrap(), r);
+        let h = serde_json::to_string(&r.action.injected()).unwrap();
+        assert!(h.contains(r#""mode":"reset""#), "{h}");
+        assert_eq!(r.action.describe(), "partition [A] from [redis-1] (reset)");
+    }
+
+    #[test]
+    fn an_unknown_partition_mode_is_refused_by_name() {
+        let e = serde_json::from_str::<Fault>(
+            r#"{"at_ms": 5, "partition": {"between": ["A"], "and": ["B"], "mode": "drop"}}"#,
+        )
+        .unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("mode") && e.contains("`drop`") && e.contains("blackhole"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -341,6 +341,7 @@ impl Scenario {
                     between,
                     and,
                     for_ms,
+                    ..
                 } => {
                     if between.is_empty() || and.is_empty() {
                         return fail(

@@ -4,6 +4,7 @@
 //! `World::clients`, the scenario's `faults`). The world and the simulated client both use
 //! this type; neither owns it.
 
+use crate::network::Party;
 use crate::node::Effect;
 use lock_core::{Command, Reply, RequestId};
 use workload::Timer;
@@ -27,18 +28,28 @@ pub(crate) enum Ev {
         epoch: u64,
         timer: Timer,
     },
-    /// A client's command reaches a node.
+    /// A client's command reaches a node, on generation `conn` of their connection.
     Request {
         node: usize,
         client: usize,
         request: RequestId,
         command: Command,
+        conn: u64,
     },
-    /// A node's reply reaches a client.
+    /// A node's reply reaches a client, on the connection its request came by.
     Reply {
+        node: usize,
         client: usize,
         request: RequestId,
         reply: Reply,
+        conn: u64,
+    },
+    /// The client's own driver fails a request at once (its connection was reset, or
+    /// refused): nothing crossed the network.
+    Refused {
+        client: usize,
+        request: RequestId,
+        why: String,
     },
     /// A client's write reaches the protected resource.
     WriteArrives {
@@ -77,4 +88,33 @@ pub(crate) enum Ev {
     ConditionDeadline(usize),
     /// A replica silent since `down_since` reaches its primary's `repl-timeout`.
     ReplicaTimeout { replica: usize, down_since: u64 },
+}
+
+impl Ev {
+    /// The link a message event crosses (from, to), or `None` for an event that is no
+    /// message: the world checks cuts there when the message is delivered.
+    pub(crate) fn link(&self) -> Option<(Party, Party)> {
+        use Party::*;
+        match *self {
+            Ev::Request { node, client, .. } => Some((Client(client), Node(node))),
+            Ev::Reply { node, client, .. } => Some((Node(node), Client(client))),
+            Ev::WriteArrives { client, .. } => Some((Client(client), Resource)),
+            Ev::WriteAck { client, .. } => Some((Resource, Client(client))),
+            Ev::ReplicaApply {
+                replica, primary, ..
+            } => Some((Node(primary), Node(replica))),
+            Ev::ReplicaAck {
+                primary, replica, ..
+            } => Some((Node(replica), Node(primary))),
+            _ => None,
+        }
+    }
+
+    /// The connection generation a client–node message was sent on.
+    pub(crate) fn conn(&self) -> Option<u64> {
+        match *self {
+            Ev::Request { conn, .. } | Ev::Reply { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
 }

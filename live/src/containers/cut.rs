@@ -1,19 +1,24 @@
 //! Network cuts: which links a partition between two groups of names cuts (planning), and
 //! cutting and healing them (the client relays' gates, and the run's mesh network).
+//!
+//! A client's relay to a node is cut in the partition's mode (see [`crate::link`]). Servers
+//! are cut off each other by `docker network disconnect`, which is mode `hold`: open TCP
+//! connections stall and retransmit, and what was sent is delivered once the container is
+//! back (if no side timed the connection out meanwhile); other modes are refused there.
 
-use crate::link::LinkControl;
+use crate::link::{LinkControl, PartitionMode};
 use crate::{partition_name, FaultError, LiveError};
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::Docker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// What one partition cuts: client access to some nodes (by index), and some containers (by
+/// What one partition cuts: some clients' relays to some nodes, and some containers (by
 /// node name) off the mesh.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Cut {
-    /// Nodes (by index) the clients are cut off from.
-    pub(super) gate: Vec<usize>,
+    /// The (client, node index) relays cut.
+    pub(super) gate: Vec<(String, usize)>,
     /// Containers (by node name) taken off the mesh network.
     pub(super) isolate: Vec<String>,
 }
@@ -21,7 +26,7 @@ pub(super) struct Cut {
 /// Plans the cut between the groups `between` and `and` of a run whose containers are named
 /// `all` (the `nodes` Redis nodes first, then the Sentinels); any other name is a client.
 ///
-/// - A client on one side and a node on the other: every client is cut off that node.
+/// - A client on one side and a node on the other: that client's relay to that node.
 /// - Nodes or Sentinels on both sides: the side with fewer of them (`between` on a tie) leaves
 ///   the mesh.
 /// - `resource` is refused: the protected resource lives in the harness.
@@ -32,16 +37,15 @@ pub(super) fn plan(
     and: &[String],
 ) -> Result<Cut, LiveError> {
     let refuse = |why: FaultError| LiveError::fault(partition_name(between, and), why);
-    let split = |group: &[String]| -> Result<(Vec<usize>, bool), LiveError> {
-        let mut members = Vec::new();
-        let mut clients = false;
+    let split = |group: &[String]| -> Result<(Vec<usize>, Vec<String>), LiveError> {
+        let (mut members, mut clients) = (Vec::new(), Vec::new());
         for n in group {
             if n == "resource" {
                 return Err(refuse(FaultError::Resource));
             }
             match all.iter().position(|m| m == n) {
                 Some(i) => members.push(i),
-                None => clients = true,
+                None => clients.push(n.clone()),
             }
         }
         Ok((members, clients))
@@ -49,11 +53,11 @@ pub(super) fn plan(
     let (a, a_clients) = split(between)?;
     let (b, b_clients) = split(and)?;
     let mut gate = Vec::new();
-    if a_clients {
-        gate.extend(b.iter().copied().filter(|i| *i < nodes));
-    }
-    if b_clients {
-        gate.extend(a.iter().copied().filter(|i| *i < nodes));
+    for (clients, members) in [(&a_clients, &b), (&b_clients, &a)] {
+        for c in clients {
+            let servers = members.iter().filter(|i| **i < nodes);
+            gate.extend(servers.map(|i| (c.clone(), *i)));
+        }
     }
     gate.sort_unstable();
     gate.dedup();
@@ -77,8 +81,10 @@ pub(super) struct Net {
     pub(super) run: String,
     /// The mesh network's name.
     pub(super) mesh_net: String,
-    /// Per node: the control of the relay clients reach it through.
+    /// The controls of the client relays this cut cuts (`Cut::gate`'s, in order).
     pub(super) gates: Vec<LinkControl>,
+    /// The cut's mode, on the relays (the mesh is cut in `hold` only).
+    pub(super) mode: PartitionMode,
     /// How many cuts keep each container (by node name) off the mesh.
     pub(super) isolation: Arc<tokio::sync::Mutex<HashMap<String, usize>>>,
 }
@@ -86,10 +92,8 @@ pub(super) struct Net {
 impl Net {
     /// Applies `cut` (cuts count: a link cut twice heals after two heals).
     pub(super) async fn cut(&self, cut: &Cut) -> Result<(), LiveError> {
-        for g in &cut.gate {
-            if let Some(link) = self.gates.get(*g) {
-                link.cut();
-            }
+        for link in &self.gates {
+            link.cut(self.mode);
         }
         let mut counts = self.isolation.lock().await;
         for name in &cut.isolate {
@@ -113,10 +117,8 @@ impl Net {
 
     /// Heals `cut` (what other cuts still cut stays cut).
     pub(super) async fn heal(&self, cut: &Cut) {
-        for g in &cut.gate {
-            if let Some(link) = self.gates.get(*g) {
-                link.heal();
-            }
+        for link in &self.gates {
+            link.heal(self.mode);
         }
         let mut counts = self.isolation.lock().await;
         for name in &cut.isolate {

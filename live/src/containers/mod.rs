@@ -12,9 +12,9 @@
 //! Every run gets a unique name `locksim-<pid>-<n>-<nonce>` and two networks of its own:
 //!
 //! - `<run>-ports`: every container is created on it and publishes its port on the engine's
-//!   host through it. Clients (the harness, on the host) go through a small TCP relay of the
-//!   provider's own on `127.0.0.1` ([`crate::link`]), which forwards to the published port. The relay
-//!   is where clients are cut off from a node.
+//!   host through it. Each client (the harness, on the host) goes through a small TCP relay of
+//!   its own per node on `127.0.0.1` ([`crate::link`], `relays`), which forwards to the
+//!   published port. The relay is where that client is cut off from that node.
 //! - `<run>-mesh` (an internal network): every container joins it under its node name
 //!   (`primary`, `replica-1`, `sentinel-2`, ...), and replication and Sentinel traffic runs on
 //!   it. Cutting a node off from the other nodes disconnects it from this network only
@@ -33,17 +33,19 @@
 mod cleanup;
 mod cut;
 mod engine;
+mod relays;
 mod sentinel;
 #[cfg(test)]
 mod tests;
 
 use crate::admin::{ask, free_port};
-use crate::link::Link;
+use crate::link::PartitionMode;
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
 use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 use cut::{Cut, Net};
+use relays::Relays;
 use scenario::{FaultAction, Topology};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -130,12 +132,11 @@ pub struct Containers {
     repl_timeout_s: u64,
     /// Redis node names in instance order (Sentinels excluded).
     names: Vec<String>,
-    /// What clients connect to, per node: the relay's `redis://` URL.
-    urls: Vec<String>,
     /// The engine host's address, for published ports.
     host: String,
-    /// Per node: the relay clients reach it through, where partitions cut them off it.
-    relays: Vec<Link>,
+    /// Per (client, node): the relay that client reaches the node through, where partitions
+    /// cut it off (made once the nodes run).
+    relays: Option<Arc<Relays>>,
     /// Never held across an await.
     slots: Mutex<Vec<Slot>>,
     /// How many partitions keep each container (by node name) off the mesh network.
@@ -206,9 +207,8 @@ impl Containers {
             replicated: matches!(topology, Topology::Replicated { .. }),
             repl_timeout_s: crate::server::repl_timeout_s(topology),
             names: names.clone(),
-            urls: Vec::new(),
             host: engine::published_host(),
-            relays: Vec::new(),
+            relays: None,
             slots: Mutex::new(Vec::new()),
             isolation: Arc::default(),
             primary: Arc::new(AtomicUsize::new(0)),
@@ -247,12 +247,12 @@ impl Containers {
                 stop: c.stop.clone(),
             })?);
         }
-        // The client-facing relays.
-        for i in 0..names.len() {
-            let relay = Link::start(&tokio::runtime::Handle::current(), c.addr(i))?;
-            c.urls.push(format!("redis://127.0.0.1:{}", relay.port()));
-            c.relays.push(relay);
-        }
+        // The client-facing relays, made per client on first use.
+        let targets = (0..names.len()).map(|i| c.addr(i)).collect();
+        c.relays = Some(Arc::new(Relays::new(
+            tokio::runtime::Handle::current(),
+            targets,
+        )));
         Ok(c)
     }
 
@@ -282,7 +282,7 @@ impl Containers {
 
     /// Whether containers can suffer `fault` through a scenario played by [`crate::play`]:
     /// crash, restart, pause, promote, and partitions between nodes, Sentinels and clients
-    /// (a client named in a partition stands for every client: see [`Containers::partition`]).
+    /// (in mode hold only between servers: see [`Containers::partition`]).
     pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
         match fault {
             FaultAction::Partition { between, and, .. }
@@ -301,14 +301,16 @@ impl Containers {
     }
 
     /// Cuts every link between the groups `between` and `and` — names of nodes, of Sentinels
-    /// (`sentinel-1`..`sentinel-3`), or anything else, which is taken as a client name — and
-    /// heals them after `for_ms` (never, without it; [`Containers::heal`] heals by hand).
+    /// (`sentinel-1`..`sentinel-3`), or anything else, which is taken as a client name — in
+    /// `mode`, and heals them after `for_ms` (never, without it; [`Containers::heal`] heals by
+    /// hand).
     ///
-    /// - A client on one side and a node on the other: every client is cut off that node (the
-    ///   provider cannot tell one client's connections from another's).
+    /// - A client on one side and a node on the other: that client's own relay to that node
+    ///   is cut, in `mode`; other clients keep reaching it.
     /// - Nodes or Sentinels on both sides: the side with fewer of them (`between` on a tie) is
     ///   disconnected from the run's mesh network, which also cuts its members off each other
-    ///   and off nodes of neither group; exact when that side has one member.
+    ///   and off nodes of neither group; exact when that side has one member. That is mode
+    ///   hold (TCP retransmits once the container is back); other modes are refused there.
     /// - `resource` is refused: the protected resource lives in the harness.
     ///
     /// A delayed heal runs on the caller's runtime.
@@ -317,9 +319,16 @@ impl Containers {
         between: &[String],
         and: &[String],
         for_ms: Option<u64>,
+        mode: PartitionMode,
     ) -> Result<(), LiveError> {
         let cut = self.plan(between, and)?;
-        let net = self.net();
+        if !mode.is_hold() && !cut.isolate.is_empty() {
+            return Err(LiveError::fault(
+                crate::partition_name(between, and),
+                FaultError::ModeBetweenServers(mode.name()),
+            ));
+        }
+        let net = self.net(&cut, mode)?;
         net.cut(&cut).await?;
         if let Some(ms) = for_ms {
             tokio::spawn(async move {
@@ -330,11 +339,23 @@ impl Containers {
         Ok(())
     }
 
-    /// Heals a cut made by [`Containers::partition`] with the same groups.
-    pub async fn heal(&self, between: &[String], and: &[String]) -> Result<(), LiveError> {
+    /// Heals a cut made by [`Containers::partition`] with the same groups and mode.
+    pub async fn heal(
+        &self,
+        between: &[String],
+        and: &[String],
+        mode: PartitionMode,
+    ) -> Result<(), LiveError> {
         let cut = self.plan(between, and)?;
-        self.net().heal(&cut).await;
+        self.net(&cut, mode)?.heal(&cut).await;
         Ok(())
+    }
+
+    /// The client relays, made once the nodes run.
+    fn relays(&self) -> Result<&Arc<Relays>, LiveError> {
+        self.relays
+            .as_ref()
+            .ok_or_else(|| LiveError::fault("relay", FaultError::NotRunning))
     }
 
     fn plan(&self, between: &[String], and: &[String]) -> Result<Cut, LiveError> {
@@ -342,14 +363,20 @@ impl Containers {
         cut::plan(&all, self.names.len(), between, and)
     }
 
-    fn net(&self) -> Net {
-        Net {
+    fn net(&self, cut: &Cut, mode: PartitionMode) -> Result<Net, LiveError> {
+        let relays = self.relays()?;
+        let mut gates = Vec::with_capacity(cut.gate.len());
+        for (client, node) in &cut.gate {
+            gates.push(relays.control(client, *node)?);
+        }
+        Ok(Net {
             docker: self.docker.clone(),
             run: self.run.clone(),
             mesh_net: self.mesh_net.clone(),
-            gates: self.relays.iter().map(|r| r.control().clone()).collect(),
+            gates,
+            mode,
             isolation: self.isolation.clone(),
-        }
+        })
     }
 
     fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
@@ -496,12 +523,20 @@ impl Provider for Containers {
         Backend::Containers
     }
 
+    /// The nodes through relays of no scenario client's (named ""), which no partition cuts.
     fn nodes(&self) -> Vec<(String, String)> {
-        self.names
-            .iter()
-            .cloned()
-            .zip(self.urls.iter().cloned())
-            .collect()
+        self.client_nodes("").unwrap_or_default()
+    }
+
+    /// Each client's own relay to each node (see [`Containers::partition`]).
+    fn client_nodes(&self, client: &str) -> Result<Vec<(String, String)>, LiveError> {
+        let relays = self.relays()?;
+        let mut out = Vec::with_capacity(relays.nodes());
+        for (i, name) in self.names.iter().enumerate() {
+            let port = relays.port(client, i)?;
+            out.push((name.clone(), format!("redis://127.0.0.1:{port}")));
+        }
+        Ok(out)
     }
 
     async fn partition(
@@ -509,8 +544,9 @@ impl Provider for Containers {
         between: &[String],
         and: &[String],
         for_ms: Option<u64>,
+        mode: PartitionMode,
     ) -> Result<(), LiveError> {
-        Containers::partition(self, between, and, for_ms).await
+        Containers::partition(self, between, and, for_ms, mode).await
     }
 
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {

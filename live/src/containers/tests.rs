@@ -46,9 +46,16 @@ fn a_partition_gates_clients_and_isolates_the_smaller_side_of_nodes() {
     assert_eq!(
         plan(&all, 2, &names(&["A"]), &names(&["primary"])).unwrap(),
         Cut {
-            gate: vec![0],
+            gate: vec![("A".into(), 0)],
             isolate: vec![]
         }
+    );
+    // Per client: B alone is cut off both nodes, one relay each.
+    assert_eq!(
+        plan(&all, 2, &names(&["primary", "replica-1"]), &names(&["B"]))
+            .unwrap()
+            .gate,
+        vec![("B".to_string(), 0), ("B".to_string(), 1)]
     );
     // A primary off its replica and Sentinels: the primary leaves the mesh.
     assert_eq!(

@@ -50,6 +50,11 @@ pub(crate) fn check_support_of(
         }
     }
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
+    let servers = scenario.topology.node_names();
+    let both_sides = |a: &[String], b: &[String]| {
+        let has_server = |g: &[String]| g.iter().any(|n| servers.contains(n));
+        has_server(a) && has_server(b)
+    };
     for (i, f) in scenario.faults.iter().enumerate() {
         let client_side = match &f.action {
             FaultAction::PauseClient { .. } | FaultAction::CrashClient(_) => true,
@@ -58,6 +63,29 @@ pub(crate) fn check_support_of(
         };
         if client_side && backend != Backend::Url {
             continue;
+        }
+        if let FaultAction::Partition {
+            between, and, mode, ..
+        } = &f.action
+        {
+            let source = match backend {
+                Backend::Processes | Backend::Containers
+                    if !mode.is_hold() && both_sides(between, and) =>
+                {
+                    Some(Refusal::ModeBetweenServers {
+                        fault: f.action.describe(),
+                        mode: mode.name(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(source) = source {
+                return Err(LiveError::UnsupportedFault {
+                    backend,
+                    index: i,
+                    source,
+                });
+            }
         }
         if let Err(source) = supports(&f.action) {
             return Err(LiveError::UnsupportedFault {

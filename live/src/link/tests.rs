@@ -1,4 +1,7 @@
-use super::{Direction, Link};
+use super::{
+    Direction, Link,
+    PartitionMode::{Blackhole, Hold, Reset},
+};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,26 +65,26 @@ async fn a_held_link_delivers_nothing_until_healed_then_everything_in_order() {
     let mut s = connect(&link).await;
     s.write_all(b"before").await.unwrap();
     assert_eq!(read_n(&mut s, 6).await, b"before");
-    link.control().cut();
+    link.control().cut(Hold);
     assert!(link.control().is_cut());
     for part in [&b"one,"[..], b"two,", b"three"] {
         s.write_all(part).await.unwrap();
     }
     nothing_arrives(&mut s).await;
-    link.control().heal();
+    link.control().heal(Hold);
     assert_eq!(read_n(&mut s, 13).await, b"one,two,three");
 }
 
 #[tokio::test]
 async fn cuts_count_and_a_connection_made_during_a_cut_goes_through_after_the_heal() {
     let link = Link::start(&Handle::current(), echo().await).unwrap();
-    link.control().cut();
-    link.control().cut();
+    link.control().cut(Hold);
+    link.control().cut(Hold);
     let mut s = connect(&link).await;
     s.write_all(b"early").await.unwrap();
-    link.control().heal();
+    link.control().heal(Hold);
     nothing_arrives(&mut s).await;
-    link.control().heal();
+    link.control().heal(Hold);
     assert_eq!(read_n(&mut s, 5).await, b"early");
 }
 
@@ -93,12 +96,12 @@ async fn two_links_are_independent() {
         Link::start(&Handle::current(), target.clone()).unwrap(),
     );
     let (mut sa, mut sb) = (connect(&a).await, connect(&b).await);
-    a.control().cut();
+    a.control().cut(Hold);
     sa.write_all(b"held").await.unwrap();
     sb.write_all(b"free").await.unwrap();
     assert_eq!(read_n(&mut sb, 4).await, b"free");
     nothing_arrives(&mut sa).await;
-    a.control().heal();
+    a.control().heal(Hold);
     assert_eq!(read_n(&mut sa, 4).await, b"held");
 }
 
@@ -133,7 +136,7 @@ async fn dropping_a_link_closes_its_connections_and_leaves_no_task() {
     s.write_all(b"x").await.unwrap();
     assert_eq!(read_n(&mut s, 1).await, b"x");
     // A held connection too: its queued bytes must not keep anything alive.
-    link.control().cut();
+    link.control().cut(Hold);
     s.write_all(b"held").await.unwrap();
     drop(link);
     // The client end sees the relay close.
@@ -149,4 +152,91 @@ async fn dropping_a_link_closes_its_connections_and_leaves_no_task() {
         tokio::task::yield_now().await;
     }
     assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
+
+/// Whether the connection `s` was reset (or closed) by the relay: a read gives an error or
+/// end of stream (within a generous bound, so a relay that never resets fails the test).
+async fn is_reset(s: &mut TcpStream) -> std::io::Result<usize> {
+    let mut buf = [0u8; 64];
+    tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("the relay ends the connection")
+}
+
+#[tokio::test]
+async fn a_reset_cut_resets_open_connections_at_once_and_refuses_new_ones_until_healed() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    s.write_all(b"up").await.unwrap();
+    assert_eq!(read_n(&mut s, 2).await, b"up");
+    let cut_at = Instant::now();
+    link.control().cut(Reset);
+    // The open connection is reset without anything being written to it: RST, not FIN.
+    let read = is_reset(&mut s).await;
+    assert!(
+        matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?}"
+    );
+    assert!(cut_at.elapsed() < Duration::from_secs(5));
+    // A new connection is accepted by the listener and reset at once.
+    let mut fresh = connect(&link).await;
+    let _ = fresh.write_all(b"x").await;
+    let read = is_reset(&mut fresh).await;
+    assert!(matches!(read, Err(_) | Ok(0)), "{read:?}");
+    link.control().heal(Reset);
+    let mut after = connect(&link).await;
+    after.write_all(b"again").await.unwrap();
+    assert_eq!(read_n(&mut after, 5).await, b"again");
+}
+
+#[tokio::test]
+async fn a_blackhole_drops_what_it_meets_and_closes_the_connections_that_lost_bytes_at_the_heal() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let (mut lost, mut quiet) = (connect(&link).await, connect(&link).await);
+    for s in [&mut lost, &mut quiet] {
+        s.write_all(b"up").await.unwrap();
+        assert_eq!(read_n(s, 2).await, b"up");
+    }
+    link.control().cut(Blackhole);
+    lost.write_all(b"gone").await.unwrap();
+    // Nothing comes back (the echo never saw it), and the connection stays open meanwhile.
+    nothing_arrives(&mut lost).await;
+    link.control().heal(Blackhole);
+    // The connection that lost bytes is closed at the heal; its lost bytes never arrive.
+    let read = is_reset(&mut lost).await;
+    assert!(matches!(read, Err(_) | Ok(0)), "{read:?}");
+    // The one that lost nothing carries on.
+    quiet.write_all(b"still").await.unwrap();
+    assert_eq!(read_n(&mut quiet, 5).await, b"still");
+}
+
+#[tokio::test]
+async fn a_connection_made_during_a_blackhole_loses_its_bytes_and_is_closed_at_the_heal() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    link.control().cut(Blackhole);
+    let mut s = connect(&link).await;
+    s.write_all(b"into the void").await.unwrap();
+    nothing_arrives(&mut s).await;
+    link.control().heal(Blackhole);
+    let read = is_reset(&mut s).await;
+    assert!(matches!(read, Err(_) | Ok(0)), "{read:?}");
+}
+
+#[tokio::test]
+async fn of_nested_cuts_the_strongest_mode_acts() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    s.write_all(b"up").await.unwrap();
+    assert_eq!(read_n(&mut s, 2).await, b"up");
+    link.control().cut(Hold);
+    link.control().cut(Blackhole);
+    s.write_all(b"dropped").await.unwrap();
+    nothing_arrives(&mut s).await;
+    // The blackhole heals while the hold remains: the connection lost bytes, and no
+    // blackhole or reset cuts it any more, so it is closed now.
+    link.control().heal(Blackhole);
+    let read = is_reset(&mut s).await;
+    assert!(matches!(read, Err(_) | Ok(0)), "{read:?}");
+    link.control().heal(Hold);
+    assert!(!link.control().is_cut());
 }

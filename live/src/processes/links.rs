@@ -289,6 +289,7 @@ mod tests {
 
 #[cfg(test)]
 mod on_servers {
+    use crate::link::PartitionMode;
     use crate::Provider;
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -341,6 +342,7 @@ mod on_servers {
             &names(&["A"]),
             &names(&["redis-1"]),
             Some(heal_in.as_millis() as u64),
+            Default::default(),
         )
         .await
         .unwrap();
@@ -381,7 +383,7 @@ mod on_servers {
             }
         };
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        p.partition(&names(&["primary"]), &names(&["replica-1"]), None)
+        p.partition(&names(&["primary"]), &names(&["replica-1"]), None, PartitionMode::Hold)
             .await
             .unwrap();
         // One connection: WAIT waits for that connection's own last write.
@@ -410,7 +412,7 @@ mod on_servers {
         let cut = super::plan(&nodes, &[], &names(&["primary"]), &names(&["replica-1"])).unwrap();
         for (party, node) in cut.cut {
             let port = p.inner.port(node);
-            p.inner.links.control(&party, node, port).unwrap().heal();
+            p.inner.links.control(&party, node, port).unwrap().heal(PartitionMode::Hold);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while get("cut:k").await.is_none() {
@@ -452,7 +454,7 @@ mod on_servers {
         };
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let (between, and) = (names(&["primary"]), names(&["replica-1"]));
-        p.partition(&between, &and, None).await.unwrap();
+        p.partition(&between, &and, None, PartitionMode::Hold).await.unwrap();
         // A client still reaches the old primary and writes there.
         let a = p.client_nodes("A").unwrap();
         let a_primary = a[0].1.trim_start_matches("redis://").to_string();
@@ -482,7 +484,7 @@ mod on_servers {
         let nodes = names(&["primary", "replica-1"]);
         for (party, node) in super::plan(&nodes, &[], &between, &and).unwrap().cut {
             let port = p.inner.port(node);
-            p.inner.links.control(&party, node, port).unwrap().heal();
+            p.inner.links.control(&party, node, port).unwrap().heal(PartitionMode::Hold);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

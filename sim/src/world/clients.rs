@@ -4,7 +4,7 @@
 use super::World;
 use crate::events::Ev;
 use crate::network::Party;
-use checker::{Effect as Seen, Event as H, Healed};
+use checker::{Effect as Seen, Event as H, Healed, PartitionMode};
 use scenario::Topology;
 use workload::{Input, Output, Timer};
 
@@ -56,7 +56,8 @@ impl World<'_> {
         self.outputs = out;
     }
 
-    fn carry_out(&mut self, c: usize, out: &mut Vec<Output>) {
+    /// Carries out what client `c` asked, in order.
+    pub(super) fn carry_out(&mut self, c: usize, out: &mut Vec<Output>) {
         let mut i = 0;
         while i < out.len() {
             let o = std::mem::replace(&mut out[i], Output::Crash);
@@ -68,15 +69,31 @@ impl World<'_> {
                     command,
                 } => {
                     let node = self.route(instance);
-                    if let Some(at) =
-                        self.net
-                            .deliver_at(Party::Client(c), Party::Node(node), self.now, false)
-                    {
+                    let (from, to) = (Party::Client(c), Party::Node(node));
+                    if self.net.mode(from, to) == Some(PartitionMode::Reset) {
+                        // A reset cut refuses the connection at once.
+                        let why = format!(
+                            "{}: connection refused (partitioned, reset)",
+                            self.nodes[node].name
+                        );
+                        self.queue.push(
+                            self.now,
+                            Ev::Refused {
+                                client: c,
+                                request,
+                                why,
+                            },
+                        );
+                        continue;
+                    }
+                    self.inflight.entry((c, node)).or_default().insert(request);
+                    if let Some(at) = self.net.deliver_at(from, to, self.now, false) {
                         let ev = Ev::Request {
                             node,
                             client: c,
                             request,
                             command,
+                            conn: self.net.conn(from, to),
                         };
                         self.queue.push(at, ev);
                     }
@@ -91,16 +108,18 @@ impl World<'_> {
                         fencing: fencing_token,
                         commit,
                     };
-                    match self
-                        .net
-                        .deliver_at(Party::Client(c), Party::Resource, self.now, true)
-                    {
-                        Some(at) => self.queue.push(at, ev),
-                        None if commit => {
-                            // The write cannot reach the resource: the client gives up.
+                    let (from, to) = (Party::Client(c), Party::Resource);
+                    match self.net.mode(from, to) {
+                        Some(PartitionMode::Reset) if commit => {
+                            // The write is refused at once: the client gives up.
                             self.clients[c].host.commit_failed(self.now, out);
                         }
-                        None => {}
+                        Some(PartitionMode::Reset) => {}
+                        _ => {
+                            if let Some(at) = self.net.deliver_at(from, to, self.now, true) {
+                                self.queue.push(at, ev);
+                            }
+                        }
                     }
                 }
                 Output::Record(event) => {
@@ -170,5 +189,33 @@ impl World<'_> {
             self.carry_out(c, &mut out);
         }
         self.outputs = out;
+    }
+
+    /// The commit write of client `c`, or its acknowledgement, was lost to a cut: the client
+    /// gives up the commit, as when the write is refused.
+    pub(super) fn commit_lost(&mut self, c: usize) {
+        let mut out = std::mem::take(&mut self.outputs);
+        self.clients[c].host.commit_failed(self.now, &mut out);
+        self.carry_out(c, &mut out);
+        self.outputs = out;
+    }
+
+    /// Closes the connection of client `c` to node `node` (a reset, or a blackholed one at the
+    /// heal): what is in flight on it is lost, and the client's driver fails every request it
+    /// still awaits on it at once.
+    pub(super) fn close_conn(&mut self, c: usize, node: usize, why: &str) {
+        self.net.close(Party::Client(c), Party::Node(node));
+        let name = &self.nodes[node].name;
+        for request in self.inflight.remove(&(c, node)).unwrap_or_default() {
+            let why = format!("{name}: {why}");
+            self.queue.push(
+                self.now,
+                Ev::Refused {
+                    client: c,
+                    request,
+                    why,
+                },
+            );
+        }
     }
 }

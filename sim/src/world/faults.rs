@@ -4,8 +4,8 @@
 use super::plan::{Step, Target};
 use super::{Role, World, MS};
 use crate::events::Ev;
-use crate::network::Party;
-use checker::{Effect as Seen, Event as H, Healed, KeyChange, PromotedBy};
+use crate::network::{links, Party};
+use checker::{Effect as Seen, Event as H, Healed, KeyChange, PartitionMode, PromotedBy};
 use scenario::Topology;
 
 impl World<'_> {
@@ -78,8 +78,12 @@ impl World<'_> {
                 between,
                 and,
                 for_ms,
+                mode,
             } => {
-                self.net.cut(&between, &and, 1);
+                self.net.cut(&between, &and, mode, 1);
+                if mode == PartitionMode::Reset {
+                    self.reset_links(&between, &and);
+                }
                 let (between, and) = (self.party_names(&between), self.party_names(&and));
                 self.observe(Seen::Partitioned { between, and });
                 self.sentinel_after_cut();
@@ -92,9 +96,16 @@ impl World<'_> {
 
     /// Partition fault `i` ends: its links are restored, and what they held back flows.
     pub(super) fn heal(&mut self, i: usize) {
-        if let Step::Partition { between, and, .. } = &self.plan[i] {
-            let (a, b) = (between.clone(), and.clone());
-            self.net.cut(&a, &b, -1);
+        if let Step::Partition {
+            between, and, mode, ..
+        } = &self.plan[i]
+        {
+            let (a, b, mode) = (between.clone(), and.clone(), *mode);
+            self.net.cut(&a, &b, mode, -1);
+            if mode == PartitionMode::Blackhole {
+                self.close_blackholed(&a, &b);
+            }
+            self.release_held(&a, &b);
             let (between, and) = (self.party_names(&a), self.party_names(&b));
             self.record(H::Heal(Healed::Partition {
                 between: between.clone(),
@@ -103,6 +114,107 @@ impl World<'_> {
             self.observe(Seen::Reconnected { between, and });
             self.sentinel_after_heal();
             self.flush_backlogs();
+        }
+    }
+
+    /// A reset cut strikes: every client–node connection across it is closed (the clients'
+    /// drivers fail what they await at once), and what the links held back is lost with it.
+    /// Replication keeps what it held: Redis resyncs a replica from its backlog.
+    fn reset_links(&mut self, between: &[Party], and: &[Party]) {
+        let links: Vec<(Party, Party)> = links(between, and).collect();
+        for (a, b) in links {
+            for key in [(a, b), (b, a)] {
+                if matches!(key, (Party::Node(_), Party::Node(_))) {
+                    continue;
+                }
+                for ev in self.held.remove(&key).unwrap_or_default() {
+                    self.lose(ev, PartitionMode::Reset);
+                }
+            }
+            if let Some((c, n)) = client_node(a, b) {
+                self.close_conn(c, n, "connection reset (partitioned)");
+            }
+        }
+    }
+
+    /// A blackhole cut heals: each client–node connection across it that lost bytes, and is
+    /// no longer blackholed or reset by another cut, is closed (its byte stream is no longer
+    /// whole), and its client's driver fails what it still awaits on it.
+    fn close_blackholed(&mut self, between: &[Party], and: &[Party]) {
+        let links: Vec<(Party, Party)> = links(between, and).collect();
+        for (a, b) in links {
+            let Some((c, n)) = client_node(a, b) else {
+                continue;
+            };
+            let still = self
+                .net
+                .mode(a, b)
+                .is_some_and(|m| m != PartitionMode::Hold);
+            if !still && self.lossy.remove(&(c, n)) {
+                self.close_conn(c, n, "connection closed (bytes lost to a blackhole)");
+            }
+        }
+    }
+
+    /// Delivers, in the order they arrived, the messages held on every link between the
+    /// two groups that is whole again: nothing sent later overtakes them.
+    fn release_held(&mut self, between: &[Party], and: &[Party]) {
+        let links: Vec<(Party, Party)> = links(between, and).collect();
+        for (a, b) in links {
+            for key in [(a, b), (b, a)] {
+                if self.net.is_cut(key.0, key.1) {
+                    continue;
+                }
+                for ev in self.held.remove(&key).unwrap_or_default() {
+                    self.dispatch(ev);
+                }
+            }
+        }
+    }
+
+    /// A message meets a cut when it is delivered: held (hold, and replication whatever
+    /// the mode), or lost (blackhole, reset). `None` when it does not go on now.
+    pub(super) fn gate(&mut self, ev: Ev) -> Option<Ev> {
+        let Some((from, to)) = ev.link() else {
+            return Some(ev);
+        };
+        if ev
+            .conn()
+            .is_some_and(|conn| conn != self.net.conn(from, to))
+        {
+            return None; // its connection was closed since it was sent
+        }
+        let Some(mode) = self.net.mode(from, to) else {
+            return Some(ev);
+        };
+        match (mode, from, to) {
+            (_, Party::Node(_), Party::Node(_)) | (PartitionMode::Hold, _, _) => {
+                self.held.entry((from, to)).or_default().push(ev);
+            }
+            (mode, _, _) => self.lose(ev, mode),
+        }
+        None
+    }
+
+    /// What losing a message to a cut of `mode` does: a blackholed client–node connection is
+    /// marked to be closed at the heal; a lost commit write (or its ack) fails the commit.
+    fn lose(&mut self, ev: Ev, mode: PartitionMode) {
+        match ev {
+            Ev::Request { node, client, .. } | Ev::Reply { node, client, .. }
+                if mode == PartitionMode::Blackhole =>
+            {
+                self.lossy.insert((client, node));
+            }
+            Ev::WriteArrives {
+                client,
+                commit: true,
+                ..
+            }
+            | Ev::WriteAck {
+                client,
+                commit: true,
+            } if !self.clients[client].crashed => self.commit_lost(client),
+            _ => {}
         }
     }
 
@@ -198,5 +310,13 @@ impl World<'_> {
             self.nodes[n].role = Role::Replica { of: primary };
             self.full_sync(primary, n);
         }
+    }
+}
+
+/// The (client, node) of a client–node link, either way round.
+fn client_node(a: Party, b: Party) -> Option<(usize, usize)> {
+    match (a, b) {
+        (Party::Client(c), Party::Node(n)) | (Party::Node(n), Party::Client(c)) => Some((c, n)),
+        _ => None,
     }
 }

@@ -27,17 +27,17 @@ mod tests;
 
 use crate::client::SimClient;
 use crate::events::Ev;
-use crate::network::Network;
+use crate::network::{Network, Party};
 use crate::node::{Effect, Keyspace};
 use crate::queue::EventQueue;
 use checker::{Effect as Seen, Event as H, Healed, Record};
 use conditions::Waiter;
-use lock_core::{Event as LockEvent, RecipeError};
+use lock_core::{Event as LockEvent, RecipeError, RequestId};
 use nodes::{Role, SimNode};
 use plan::Step;
 pub(crate) use plan::UnknownName;
 use scenario::{ClockSpec, Scenario, Topology};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use workload::clock::Clock;
 use workload::{streams, Host, Input, Output, Resource};
 
@@ -152,6 +152,13 @@ pub(crate) struct World<'s> {
     sentinel_after: Option<u64>,
     /// Replication writes held back by a cut link, per (primary, replica).
     backlog: BTreeMap<(usize, usize), Vec<Effect>>,
+    /// Messages that reached a link cut in `hold` mode (or a replication link), per
+    /// (from, to), in arrival order: delivered in that order at the heal.
+    held: BTreeMap<(Party, Party), Vec<Ev>>,
+    /// Requests each client awaits a reply to, per (client, node) connection.
+    inflight: BTreeMap<(usize, usize), BTreeSet<RequestId>>,
+    /// Client–node connections (client, node) that lost bytes to a blackhole cut.
+    lossy: BTreeSet<(usize, usize)>,
     /// Who generated which lock value, to name holders in key events (`None`: a value
     /// several clients use, such as a fixed token).
     owners: BTreeMap<String, Option<String>>,
@@ -226,6 +233,9 @@ impl<'s> World<'s> {
             repl_timeout_us,
             sentinel_after,
             backlog: BTreeMap::new(),
+            held: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            lossy: BTreeSet::new(),
             owners: BTreeMap::new(),
             resource: Resource::new(sc.resource.checks_fencing),
             next_wait: 0,
@@ -291,8 +301,12 @@ impl<'s> World<'s> {
         });
     }
 
-    /// Carries out one event: routes it to the concept it belongs to.
+    /// Carries out one event: routes it to the concept it belongs to. A message meets the
+    /// cuts of its link first, at delivery (`gate`).
     fn dispatch(&mut self, ev: Ev) {
+        let Some(ev) = self.gate(ev) else {
+            return;
+        };
         match ev {
             Ev::Fault(i) => self.inject(i),
             Ev::Heal(i) => self.heal(i),
@@ -320,14 +334,30 @@ impl<'s> World<'s> {
                 self.client_timer(client, timer);
             }
             Ev::Reply {
+                node,
                 client,
                 request,
                 ref reply,
+                ..
             } => {
                 if !self.client_ready(client, &ev) {
                     return;
                 }
+                if let Some(waiting) = self.inflight.get_mut(&(client, node)) {
+                    waiting.remove(&request);
+                }
                 let reply = reply.clone();
+                self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
+            }
+            Ev::Refused {
+                client,
+                request,
+                ref why,
+            } => {
+                if !self.client_ready(client, &ev) {
+                    return;
+                }
+                let reply = lock_core::Reply::Error(why.clone());
                 self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
             }
             Ev::WriteAck { client, commit } => {

@@ -56,18 +56,19 @@ impl World<'_> {
                 client,
                 request,
                 command,
+                conn,
             } => {
                 let reply = match command {
                     Command::Wait {
                         replicas,
                         timeout_ms,
-                    } => match self.wait(node, client, request, replicas, timeout_ms) {
+                    } => match self.wait(node, (client, conn), request, replicas, timeout_ms) {
                         Some(r) => r,
                         None => return,
                     },
                     _ => self.execute(node, &command),
                 };
-                self.reply(node, client, request, reply);
+                self.reply(node, (client, conn), request, reply);
             }
             Ev::ReplicaApply {
                 replica,
@@ -103,8 +104,15 @@ impl World<'_> {
         reply
     }
 
-    /// Sends node `node`'s reply to a client's request.
-    pub(super) fn reply(&mut self, node: usize, client: usize, request: RequestId, reply: Reply) {
+    /// Sends node `node`'s reply to a client's request, on the connection (`client`, its
+    /// generation) the request came by.
+    pub(super) fn reply(
+        &mut self,
+        node: usize,
+        (client, conn): (usize, u64),
+        request: RequestId,
+        reply: Reply,
+    ) {
         if let Some(at) =
             self.net
                 .deliver_at(Party::Node(node), Party::Client(client), self.now, false)
@@ -112,9 +120,11 @@ impl World<'_> {
             self.queue.push(
                 at,
                 Ev::Reply {
+                    node,
                     client,
                     request,
                     reply,
+                    conn,
                 },
             );
         }

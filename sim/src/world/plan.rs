@@ -3,6 +3,7 @@
 //! [`UnknownName`], never a silent stand-in such as node 0.
 
 use crate::network::Party;
+use checker::PartitionMode;
 use scenario::{FaultAction, Scenario};
 use std::collections::BTreeMap;
 
@@ -43,6 +44,7 @@ pub(super) enum Step {
         between: Vec<Party>,
         and: Vec<Party>,
         for_ms: Option<u64>,
+        mode: PartitionMode,
     },
 }
 
@@ -153,10 +155,12 @@ impl<'a> Names<'a> {
                 between,
                 and,
                 for_ms,
+                mode,
             } => Step::Partition {
                 between: parties(between)?,
                 and: parties(and)?,
                 for_ms: *for_ms,
+                mode: *mode,
             },
         })
     }

@@ -13,7 +13,8 @@ use lock_core::{Command, Reply, RequestId};
 /// A `WAIT` that blocks until enough replicas acknowledged `target`.
 #[derive(Debug, Clone)]
 pub(super) struct PendingWait {
-    client: usize,
+    /// The client and the generation of the connection the `WAIT` came by.
+    client: (usize, u64),
     request: RequestId,
     /// The primary's offset when the `WAIT` arrived.
     target: u64,
@@ -218,7 +219,7 @@ impl World<'_> {
     pub(super) fn wait(
         &mut self,
         n: usize,
-        client: usize,
+        client: (usize, u64),
         request: RequestId,
         needed: u32,
         timeout_ms: u64,

@@ -6,6 +6,7 @@
 //! test (and the scenario's faults) acts on the nodes.
 
 mod names;
+mod partition;
 mod replication;
 mod sentinel;
 

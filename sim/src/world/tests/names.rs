@@ -38,6 +38,7 @@ fn names_resolve_to_the_nodes_and_clients_they_name() {
             between: vec![Party::Client(0), Party::Resource],
             and: vec![Party::Node(0)],
             for_ms: None,
+            mode: Default::default(),
         },
         Step::PauseClient {
             client: 0,
@@ -72,6 +73,7 @@ fn a_run_with_an_unknown_name_is_not_played_and_says_why() {
             between: vec!["A".into()],
             and: vec!["nobody".into()],
             for_ms: None,
+            mode: Default::default(),
         },
     ));
     sc.faults

@@ -145,7 +145,11 @@ fn wait_returns_as_soon_as_enough_replicas_acknowledged() {
     let primary = w.node("primary");
     w.play_until(1);
     w.write(primary, "v1");
-    assert_eq!(w.wait(primary, 0, RequestId(7), 1, 500), None, "it blocks");
+    assert_eq!(
+        w.wait(primary, (0, 0), RequestId(7), 1, 500),
+        None,
+        "it blocks"
+    );
     let replies = w.play_until(1000);
     // Shipped at 11 ms, applied at 11.2 ms, acknowledged at 11.4 ms; replied at 11.6 ms.
     let expected = Replied {
@@ -164,7 +168,7 @@ fn wait_returns_the_replicas_that_acknowledged_within_the_timeout() {
     let primary = w.node("primary");
     w.play_until(1);
     w.write(primary, "v1");
-    assert_eq!(w.wait(primary, 0, RequestId(8), 2, 500), None);
+    assert_eq!(w.wait(primary, (0, 0), RequestId(8), 2, 500), None);
     assert!(w.play_until(500).is_empty(), "nothing before the timeout");
     let replies = w.play_until(1000);
     let expected = Replied {
@@ -183,12 +187,12 @@ fn wait_with_enough_replicas_already_answers_at_once() {
     w.play_until(1);
     w.write(primary, "v1");
     assert_eq!(
-        w.wait(primary, 0, RequestId(2), 0, 500),
+        w.wait(primary, (0, 0), RequestId(2), 0, 500),
         Some(Reply::Int(0))
     );
     w.play_until(100);
     assert_eq!(
-        w.wait(primary, 0, RequestId(3), 1, 500),
+        w.wait(primary, (0, 0), RequestId(3), 1, 500),
         Some(Reply::Int(1))
     );
 }
@@ -200,7 +204,7 @@ fn wait_with_timeout_zero_blocks_until_enough_replicas_acknowledged() {
     let primary = w.node("primary");
     w.play_until(1);
     w.write(primary, "v1");
-    assert_eq!(w.wait(primary, 0, RequestId(9), 2, 0), None);
+    assert_eq!(w.wait(primary, (0, 0), RequestId(9), 2, 0), None);
     assert!(w.play_until(DURATION_MS - 1).is_empty(), "never times out");
     assert_eq!(w.nodes[primary].waits.len(), 1);
 }
@@ -210,7 +214,7 @@ fn wait_on_a_replica_is_refused() {
     let sc = scenario(&replicated(1, 0.0, ""), "");
     let mut w = world(&sc);
     let replica = w.node("replica-1");
-    let reply = w.wait(replica, 0, RequestId(1), 1, 100);
+    let reply = w.wait(replica, (0, 0), RequestId(1), 1, 100);
     assert_eq!(reply, Some(Reply::Error(WAIT_ON_REPLICA.into())));
 }
 
