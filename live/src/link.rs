@@ -14,6 +14,10 @@
 //! buffers then fill and whose writes then block, as when a TCP peer's window closes; nothing
 //! is dropped.
 //!
+//! A link may also be shaped ([`shape`]): the scenario's latency drawn per RESP frame, and
+//! its loss (a lost frame ends that direction of its connection). A shaped direction holds
+//! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] bytes.
+//!
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
 
@@ -25,6 +29,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
+
+pub mod shape;
+pub use shape::Shaping;
 
 /// The most bytes read at once, per direction.
 pub const CHUNK: usize = 16 * 1024;
@@ -119,6 +126,16 @@ impl Link {
 
     /// As [`Link::start`], under `control` (links sharing a control are cut together).
     pub fn start_with(runtime: &Handle, target: String, control: LinkControl) -> io::Result<Link> {
+        Link::start_shaped(runtime, target, control, None)
+    }
+
+    /// As [`Link::start_with`], every connection shaped by `shaping` when given.
+    pub fn start_shaped(
+        runtime: &Handle,
+        target: String,
+        control: LinkControl,
+        shaping: Option<Shaping>,
+    ) -> io::Result<Link> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let port = std_listener.local_addr()?.port();
@@ -126,7 +143,7 @@ impl Link {
         let task = runtime.spawn(async move {
             // Inside the runtime: registering with its reactor cannot fail for want of one.
             if let Ok(listener) = TcpListener::from_std(std_listener) {
-                accept(listener, target, state).await;
+                accept(listener, target, state, shaping).await;
             }
         });
         Ok(Link {
@@ -156,13 +173,23 @@ impl Drop for Link {
 }
 
 /// Accepts connections and relays each one, reaping those that end.
-async fn accept(listener: TcpListener, target: String, state: watch::Receiver<State>) {
+async fn accept(
+    listener: TcpListener,
+    target: String,
+    state: watch::Receiver<State>,
+    shaping: Option<Shaping>,
+) {
     let mut conns = JoinSet::new();
+    let mut made = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    conns.spawn(relay(client, target.clone(), state.clone()));
+                    let shapers = shaping.as_ref().map(|s| {
+                        (s.shaper(made, Direction::ToTarget), s.shaper(made, Direction::FromTarget))
+                    });
+                    made += 1;
+                    conns.spawn(relay(client, target.clone(), state.clone(), shapers));
                 }
                 Err(_) => return,
             },
@@ -172,7 +199,12 @@ async fn accept(listener: TcpListener, target: String, state: watch::Receiver<St
 }
 
 /// Relays one connection to `target` (dialled once the link is not cut).
-async fn relay(client: TcpStream, target: String, mut state: watch::Receiver<State>) {
+async fn relay(
+    client: TcpStream,
+    target: String,
+    mut state: watch::Receiver<State>,
+    shapers: Option<(shape::Shaper, shape::Shaper)>,
+) {
     if state.wait_for(|s| s.cuts == 0).await.is_err() {
         return;
     }
@@ -183,29 +215,50 @@ async fn relay(client: TcpStream, target: String, mut state: watch::Receiver<Sta
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
+    let (to, from) = match shapers {
+        Some((to, from)) => (Some(to), Some(from)),
+        None => (None, None),
+    };
     tokio::join!(
-        pipe(cr, sw, state.clone(), Direction::ToTarget),
-        pipe(sr, cw, state, Direction::FromTarget),
+        pipe(cr, sw, state.clone(), Direction::ToTarget, to),
+        pipe(sr, cw, state, Direction::FromTarget, from),
     );
 }
 
-/// One direction: a reader that stamps chunks as they arrive into a bounded queue, and a
-/// writer that delivers each when the link is not cut and its delay has passed.
-async fn pipe<R, W>(mut from: R, mut to: W, state: watch::Receiver<State>, dir: Direction)
-where
+/// One direction: a reader that stamps chunks as they arrive (or, shaped, the units its
+/// shaper makes of them, stamped with when each is due) into a bounded queue, and a writer
+/// that delivers each when the link is not cut and its delay has passed.
+async fn pipe<R, W>(
+    mut from: R,
+    mut to: W,
+    state: watch::Receiver<State>,
+    dir: Direction,
+    mut shaper: Option<shape::Shaper>,
+) where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
 {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
     let read = async move {
         let mut buf = vec![0u8; CHUNK];
+        let mut units = Vec::new();
         loop {
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
-                break;
+            let Some(shaper) = shaper.as_mut() else {
+                if tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            // After a loss the shaper yields nothing: the rest is read and discarded.
+            shaper.push(Instant::now(), &buf[..n], &mut units);
+            for unit in units.drain(..) {
+                if tx.send(unit).await.is_err() {
+                    return;
+                }
             }
         }
     };
