@@ -159,7 +159,30 @@ impl Containers {
             scenario.topology.node_names().len(),
         )?;
         let aof = crate::server::needs_aof(scenario);
-        Containers::start_with_image(&scenario.topology, aof, &image()).await
+        let mut c = Containers::start_with_image(&scenario.topology, aof, &image()).await?;
+        if scenario.network != scenario::Network::default() {
+            c.shape_relays(&scenario.network, scenario.seed)?;
+        }
+        Ok(c)
+    }
+
+    /// Shapes every client-facing relay by `network` (its draws seeded by `seed`): each relay
+    /// is started again, shaped, under the same control, before any client connects.
+    /// Replication runs on the mesh network, which is not shaped (a replicated topology with
+    /// a shaped network is refused: [`crate::driver::check_support`]).
+    fn shape_relays(&mut self, network: &scenario::Network, seed: u64) -> Result<(), LiveError> {
+        for i in 0..self.relays.len() {
+            let identity = format!("clients->{}", self.names[i]);
+            let relay = Link::start_shaped(
+                &tokio::runtime::Handle::current(),
+                self.addr(i),
+                self.relays[i].control().clone(),
+                Some(crate::link::Shaping::client_link(network, seed, &identity)),
+            )?;
+            self.urls[i] = format!("redis://127.0.0.1:{}", relay.port());
+            self.relays[i] = relay;
+        }
+        Ok(())
     }
 
     /// Starts the containers of `topology` with the image [`image()`] names (see

@@ -246,13 +246,17 @@ mod tests {
         };
         assert_eq!(first_lost(3, 0), first_lost(3, 0));
         let all: Vec<usize> = (0..8).map(|conn| first_lost(3, conn)).collect();
-        assert!(all.iter().any(|&n| n != all[0]), "each connection draws anew: {all:?}");
+        assert!(
+            all.iter().any(|&n| n != all[0]),
+            "each connection draws anew: {all:?}"
+        );
     }
 
     #[test]
     fn replication_links_lose_nothing_and_a_long_frame_turns_into_chunks() {
         let net = network(Dist::FixedMs(0.5), 0.9);
-        let mut r = Shaping::replication_link(&net, 1, "replica-1->primary").shaper(0, Direction::FromTarget);
+        let mut r = Shaping::replication_link(&net, 1, "replica-1->primary")
+            .shaper(0, Direction::FromTarget);
         let t = Instant::now();
         for _ in 0..100 {
             assert_eq!(units(&mut r, t, b"$5\r\nREDIS").len(), 1);

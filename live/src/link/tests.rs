@@ -177,7 +177,11 @@ async fn a_shaped_link_delays_every_frame_each_way_by_at_least_its_latency() {
         s.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
         assert_eq!(read_n(&mut s, 14).await, b"*1\r\n$4\r\nPING\r\n");
         // 30 ms to the echo, 30 ms back.
-        assert!(sent.elapsed() >= Duration::from_millis(60), "{:?}", sent.elapsed());
+        assert!(
+            sent.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            sent.elapsed()
+        );
     }
 }
 

@@ -4,8 +4,12 @@
 //! keyed by the replica's name, which delays the stream by `replication_lag_ms` (replicas
 //! re-pointed by a promotion follow the new primary directly). The links run on a runtime of their own (one worker thread), so the
 //! provider works from any context and stops them all when dropped.
+//!
+//! A scenario whose `network` is not the default has every link shaped ([`crate::link::shape`]):
+//! client links per RESP frame with its latency and loss, replication links with its latency
+//! only.
 
-use crate::link::{Link, LinkControl};
+use crate::link::{Link, LinkControl, Shaping};
 use crate::{partition_name, FaultError, LiveError};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,11 +18,34 @@ use std::sync::Mutex;
 pub(super) struct ClientLinks {
     runtime: Option<tokio::runtime::Runtime>,
     links: Mutex<HashMap<(String, usize), Link>>,
+    shape: Option<Shape>,
+}
+
+/// How a run's links are shaped.
+pub(super) struct Shape {
+    /// The scenario's network.
+    pub(super) network: scenario::Network,
+    /// The scenario's seed.
+    pub(super) seed: u64,
+    /// The run's node names: a link named after one is a replication link.
+    pub(super) nodes: Vec<String>,
+}
+
+impl Shape {
+    fn of(&self, client: &str, node: usize) -> Shaping {
+        let to = self.nodes.get(node).map_or("?", String::as_str);
+        let identity = format!("{client}->{to}");
+        if self.nodes.iter().any(|n| n == client) {
+            Shaping::replication_link(&self.network, self.seed, &identity)
+        } else {
+            Shaping::client_link(&self.network, self.seed, &identity)
+        }
+    }
 }
 
 impl ClientLinks {
-    /// No links yet; starts the runtime they will run on.
-    pub(super) fn new() -> std::io::Result<ClientLinks> {
+    /// No links yet, each shaped by `shape` when given; starts the runtime they will run on.
+    pub(super) fn new(shape: Option<Shape>) -> std::io::Result<ClientLinks> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("locksim-proxy")
@@ -27,6 +54,7 @@ impl ClientLinks {
         Ok(ClientLinks {
             runtime: Some(runtime),
             links: Mutex::new(HashMap::new()),
+            shape,
         })
     }
 
@@ -62,7 +90,12 @@ impl ClientLinks {
             .runtime
             .as_ref()
             .ok_or_else(|| std::io::Error::other("the proxy runtime is gone"))?;
-        let link = Link::start(runtime.handle(), format!("127.0.0.1:{target}"))?;
+        let link = Link::start_shaped(
+            runtime.handle(),
+            format!("127.0.0.1:{target}"),
+            LinkControl::default(),
+            self.shape.as_ref().map(|s| s.of(client, node)),
+        )?;
         let out = f(&link);
         links.insert(key, link);
         Ok(out)
@@ -220,5 +253,39 @@ mod on_servers {
         assert!(pong(&mut a2, Duration::from_secs(10)).await);
         assert!(pong(&mut a1, Duration::from_secs(10)).await);
         assert!(cut_at.elapsed() >= heal_in, "delivered before the heal");
+    }
+}
+
+#[cfg(test)]
+mod shaped {
+    use crate::processes::Processes;
+    use crate::Provider;
+    use std::time::{Duration, Instant};
+
+    /// The scenario default's latency, shaped on purpose: every round trip through a client's
+    /// link takes at least 0.2 ms each way (a lower bound, so load cannot fail it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shaped_client_link_adds_its_latency_to_every_round_trip() {
+        if crate::processes::find_redis_server().is_err() {
+            return;
+        }
+        let topology = scenario::Topology::Single {};
+        let network = scenario::Network::default();
+        let p = tokio::task::block_in_place(|| {
+            Processes::start_with_network(&topology, false, &Default::default(), Some(&network), 1)
+        })
+        .unwrap();
+        let url = p.client_nodes("A").unwrap()[0].1.clone();
+        let conn = crate::conn::NodeConn::new(url, crate::Timeouts::default());
+        let mut c = conn.connect().await.unwrap();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
+            assert!(
+                t.elapsed() >= Duration::from_micros(400),
+                "{:?}",
+                t.elapsed()
+            );
+        }
     }
 }
