@@ -16,7 +16,7 @@
 //!
 //! A link may also be shaped ([`shape`]): the scenario's latency drawn per RESP frame, and
 //! its loss (a lost frame ends that direction of its connection). A shaped direction holds
-//! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] bytes.
+//! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] + [`CHUNK`] bytes.
 //!
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
