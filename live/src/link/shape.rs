@@ -161,14 +161,21 @@ impl Shaper {
     }
 }
 
-/// The length of the whole frame `buf` starts with, if it holds one: a RESP frame as
-/// [`redis_protocol`] decodes it, or, when `buf` does not start with one, an inline command up
-/// to its newline.
+/// The length of the whole frame `buf` starts with, if it holds one: a RESP2 frame as
+/// [`redis_protocol`] decodes it (what Redis speaks unless a client says `HELLO 3`), else a
+/// RESP3 one (whose decoder refuses RESP2's null `$-1` and `*-1`), else, when `buf` starts
+/// with neither, an inline command up to its newline.
 fn frame_len(buf: &[u8]) -> Option<usize> {
+    use redis_protocol::{resp2, resp3};
     if buf.is_empty() {
         return None;
     }
-    match redis_protocol::resp3::decode::complete::decode_range(buf) {
+    match resp2::decode::decode_range(buf) {
+        Ok(Some((_, len))) if len > 0 => return Some(len),
+        Ok(_) => return None,
+        Err(_) => {}
+    }
+    match resp3::decode::complete::decode_range(buf) {
         Ok(Some((_, len))) if len > 0 => Some(len),
         Ok(_) => None,
         Err(_) => buf.iter().position(|&b| b == b'\n').map(|i| i + 1),
@@ -200,9 +207,15 @@ mod tests {
         let t = Instant::now();
         let cmd = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         assert!(units(&mut s, t, &cmd[..5]).is_empty(), "half a frame waits");
-        let got = units(&mut s, t, &[&cmd[5..], &b"PING\r\n$-1\r\n"[..]].concat());
+        let nulls = b"*3\r\n$-1\r\n*-1\r\n:1\r\n";
+        let resp3 = b"%1\r\n+a\r\n_\r\n";
+        let rest = [&cmd[5..], &b"PING\r\n$-1\r\n"[..], nulls, resp3].concat();
+        let got = units(&mut s, t, &rest);
         let frames: Vec<&[u8]> = got.iter().map(|(_, b)| b.as_slice()).collect();
-        assert_eq!(frames, vec![&cmd[..], b"PING\r\n", b"$-1\r\n"]);
+        assert_eq!(
+            frames,
+            vec![&cmd[..], b"PING\r\n", b"$-1\r\n", nulls, resp3]
+        );
         for (due, _) in &got {
             assert_eq!(*due, t + Duration::from_millis(1));
         }
