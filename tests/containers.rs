@@ -50,9 +50,10 @@ fn parse(json: &str) -> Scenario {
     Scenario::parse(json, Path::new("<test>")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Starts the scenario's containers.
+/// Starts the scenario's containers as `locksim run --backend containers` does (its support
+/// check, node clocks and network shaping).
 async fn start(s: &Scenario) -> Arc<Containers> {
-    let c = Containers::start_with_image(&s.topology, false, &test_image())
+    let c = Containers::start_for_image(s, &test_image())
         .await
         .unwrap_or_else(|e| panic!("containers did not start: {}", live::chain(&e)));
     Arc::new(c)

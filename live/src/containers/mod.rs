@@ -156,8 +156,16 @@ impl Containers {
     /// (before anything starts) what this backend cannot play; with an append-only file when a
     /// fault restarts a node with persistence.
     pub async fn start_for(scenario: &scenario::Scenario) -> Result<Containers, LiveError> {
-        let image = image();
-        let clocks = Containers::clock_shim(&image).await.is_some();
+        Containers::start_for_image(scenario, &image()).await
+    }
+
+    /// [`Containers::start_for`] running `image`: the support check, node clocks and network
+    /// shaping a scenario played on containers gets.
+    pub async fn start_for_image(
+        scenario: &scenario::Scenario,
+        image: &str,
+    ) -> Result<Containers, LiveError> {
+        let clocks = Containers::clock_shim(image).await.is_some();
         crate::driver::check_support_of(
             scenario,
             Backend::Containers,
@@ -166,7 +174,7 @@ impl Containers {
         )?;
         let aof = crate::server::needs_aof(scenario);
         let mut c =
-            Containers::start_with_clocks(&scenario.topology, aof, &image, &scenario.clocks.nodes)
+            Containers::start_with_clocks(&scenario.topology, aof, image, &scenario.clocks.nodes)
                 .await?;
         if scenario.network != scenario::Network::default() {
             c.shape_relays(&scenario.network, scenario.seed)?;
