@@ -295,10 +295,23 @@ async fn due(
             return Ok(());
         }
         tokio::select! {
-            () = tokio::time::sleep_until(when.into()) => {}
+            () = sleep_until(when) => {}
             changed = state.changed() => changed?,
         }
     }
+}
+
+/// Sleeps until `when`, to within the scheduler's wake-up latency: tokio's timer counts whole
+/// milliseconds (a 0.2 ms wait takes up to 1.2 ms), which would swamp a shaped sub-millisecond
+/// latency, so the wait is a Linux timerfd ([`tokio_timerfd`]); tokio's timer only when one
+/// cannot be made or read.
+async fn sleep_until(when: Instant) {
+    if let Ok(delay) = tokio_timerfd::Delay::new(when) {
+        if delay.await.is_ok() {
+            return;
+        }
+    }
+    tokio::time::sleep_until(when.into()).await;
 }
 
 #[cfg(test)]
