@@ -182,6 +182,27 @@ mod tests {
             matches!(&url, Err(LiveError::Unsupported { what, .. }) if what.starts_with("network:")),
             "{url:?}"
         );
+        let containers = crate::containers::Containers::can_inject;
+        assert!(check_support_of(&s, Backend::Containers, &containers, n).is_ok());
+        let mut replicated = s.clone();
+        replicated.topology = Topology::Replicated {
+            replicas: 1,
+            replication_lag_ms: 0.0,
+            repl_timeout_ms: 60_000,
+            sentinel: None,
+        };
+        let refused = check_support_of(&replicated, Backend::Containers, &containers, 2);
+        assert!(
+            matches!(&refused, Err(LiveError::Unsupported { what, .. }) if what.starts_with("network.latency")),
+            "{refused:?}"
+        );
+        replicated.network.latency = scenario::Network::default().latency;
+        replicated.network.loss = 0.1;
+        let lossy = check_support_of(&replicated, Backend::Containers, &containers, 2);
+        assert!(
+            lossy.is_ok(),
+            "loss alone touches only the client relays: {lossy:?}"
+        );
         s.network.resource_latency = scenario::Dist::FixedMs(5.0);
         let refused = check_support_of(&s, Backend::Processes, &processes, n);
         assert!(
