@@ -2,7 +2,8 @@
 //! crate floor, locksim's `live::lock::RealLock` (lock-core's machine driven directly), and the
 //! `rslock` crate's Redlock on the same servers — healthy and with one of five nodes stalled
 //! (SIGSTOP) — plus lock-core's machine alone, without IO — and the fault proxy's cost (group
-//! `proxy`: the same raw round trip straight to the server and through a proxy link).
+//! `proxy`: the same raw round trip straight to the server and through a proxy link) and the
+//! shaping's (group `shaped`: through a plain proxy link and one shaped with 0.2 ms each way).
 //!
 //! `CARGO_TARGET_DIR=/tmp/target-bench cargo bench --bench latency`
 //!
@@ -542,6 +543,54 @@ fn proxy(c: &mut Criterion) {
     write_paired("proxy", &ratios);
 }
 
+/// The shaping's effect (`live::link::shape`): the same raw round trip through a plain proxy
+/// link and through one shaped with the scenario default's latency (0.2 ms fixed each way,
+/// shaped on purpose: a scenario's default network is not), on two servers of one run.
+fn shaped(c: &mut Criterion) {
+    if live::processes::find_redis_server().is_err() {
+        return;
+    }
+    let network = locksim::scenario::Network::default();
+    let p = Processes::start_with_network(
+        &Topology::Redlock { instances: 1 },
+        false,
+        &Default::default(),
+        Some(&network),
+        1,
+    )
+    .expect("redis-server");
+    let plain = start(&Topology::Single {}).expect("redis-server");
+    let rt = runtime();
+    let link = |p: &Processes| -> Vec<String> {
+        p.client_nodes("bench")
+            .expect("a proxy link")
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
+    };
+    let open = |urls: Vec<String>| {
+        Locker::Raw(on_worker(&rt, async move {
+            let mut conns = Vec::new();
+            for u in urls {
+                let c = NodeConn::new(u, TIMEOUTS);
+                conns.push(c.connect().await.expect("connect"));
+            }
+            conns
+        }))
+    };
+    let (proxied, shaped) = (open(link(&plain)), open(link(&p)));
+    let mut g = c.benchmark_group("shaped");
+    configure(&mut g);
+    let ratios = pair(
+        &mut g,
+        &rt,
+        ("proxied", &proxied),
+        ("shaped-0.2ms", &shaped),
+    );
+    g.finish();
+    write_paired("shaped", &ratios);
+}
+
 fn replicated(c: &mut Criterion) {
     let topology = Topology::Replicated {
         replicas: 1,
@@ -662,5 +711,5 @@ fn redlock5(c: &mut Criterion) {
     rt.block_on(q.resume(&stalled_node)).expect("SIGCONT");
 }
 
-criterion_group!(benches, machine, single, proxy, replicated, redlock3, redlock5);
+criterion_group!(benches, machine, single, proxy, shaped, replicated, redlock3, redlock5);
 criterion_main!(benches);

@@ -91,7 +91,9 @@ pub async fn play_processes_with(
     timeouts: live::Timeouts,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
     // Refuses what cannot be played before any server starts.
-    let s = scenario.clone();
+    // The run's seed also seeds the links' shaping.
+    let mut s = scenario.clone();
+    s.seed = seed.unwrap_or(s.seed);
     let provider = tokio::task::spawn_blocking(move || live::processes::Processes::start_for(&s))
         .await
         .map_err(|e| live::LiveError::Io(std::io::Error::other(e)))??;
@@ -127,7 +129,10 @@ pub async fn play_containers_with(
     seed: Option<u64>,
     timeouts: live::Timeouts,
 ) -> Result<(Played, Vec<String>), live::LiveError> {
-    let provider = live::containers::Containers::start_for(scenario).await?;
+    // The run's seed also seeds the relays' shaping.
+    let mut s = scenario.clone();
+    s.seed = seed.unwrap_or(s.seed);
+    let provider = live::containers::Containers::start_for(&s).await?;
     let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(provider);
     play_live_with(scenario, provider, seed, timeouts).await
 }

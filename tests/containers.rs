@@ -50,9 +50,10 @@ fn parse(json: &str) -> Scenario {
     Scenario::parse(json, Path::new("<test>")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Starts the scenario's containers.
+/// Starts the scenario's containers as `locksim run --backend containers` does (its support
+/// check, node clocks and network shaping).
 async fn start(s: &Scenario) -> Arc<Containers> {
-    let c = Containers::start_with_image(&s.topology, false, &test_image())
+    let c = Containers::start_for_image(s, &test_image())
         .await
         .unwrap_or_else(|e| panic!("containers did not start: {}", live::chain(&e)));
     Arc::new(c)
@@ -486,4 +487,94 @@ async fn a_partition_between_servers_in_another_mode_than_hold_is_refused() {
         text.contains("faults[0]") || text.contains("blackhole"),
         "{text}"
     );
+}
+/// The true wall clock, in Unix nanoseconds (the harness is not shimmed).
+fn true_now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// How far a node's `TIME` is ahead of true time, as `(low, high)` ns bounds.
+async fn time_offset_ns(c: &mut redis::aio::MultiplexedConnection) -> (i64, i64) {
+    let before = true_now_ns();
+    let (s, us): (i64, i64) = redis::cmd("TIME").query_async(c).await.unwrap();
+    let after = true_now_ns();
+    let read = s * 1_000_000_000 + us * 1_000;
+    (read - after, read - before)
+}
+
+/// A container's clock starts where `clocks.nodes` says and is stepped by a clock jump (the
+/// shim the local image carries, its control file bind-mounted from the host): a step forward
+/// expires a key at once, a step back stretches a TTL, as on processes and in the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containers_clock_starts_offset_and_a_step_moves_key_expiry() {
+    if !docker_ready().await {
+        return;
+    }
+    let clocks = std::collections::BTreeMap::from([(
+        "redis".to_string(),
+        locksim::scenario::ClockSpec {
+            offset_ms: 5_000.0,
+            rate: 1.0,
+        },
+    )]);
+    let topology = locksim::scenario::Topology::Single {};
+    let c = match Containers::start_with_clocks(&topology, false, &test_image(), &clocks).await {
+        Ok(c) => Arc::new(c),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED (not in CI): {}", live::chain(&e));
+            return;
+        }
+        Err(e) => panic!("containers did not start: {}", live::chain(&e)),
+    };
+    let jump = locksim::scenario::FaultAction::ClockJump {
+        target: "redis".into(),
+        by_ms: 1,
+    };
+    assert!(
+        c.supports(&jump).is_ok(),
+        "the image carries the clock shim"
+    );
+    let url = c.nodes()[0].1.clone();
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // 5 s ahead from the start (50 ms of slack either side for a loaded machine).
+    let slack = 50_000_000;
+    let (low, high) = time_offset_ns(&mut conn).await;
+    assert!(
+        low - slack <= 5_000_000_000 && 5_000_000_000 <= high + slack,
+        "TIME is {low}..{high} ns ahead, want 5 s"
+    );
+    let set = |key: &str, ms: u64| {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg("v").arg("PX").arg(ms);
+        cmd
+    };
+    let _: () = set("k", 10_000).query_async(&mut conn).await.unwrap();
+    let clock = c.jump_clock("redis", 20_000).await.unwrap();
+    assert_eq!(clock.offset_ms_at(clock.anchor_ns), 25_000.0);
+    let got: Option<String> = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(got, None, "a 10 s key after a 20 s step forward is gone");
+    let _: () = set("short", 5_000).query_async(&mut conn).await.unwrap();
+    c.jump_clock("redis", -20_000).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("short")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        (24_000..=25_000).contains(&pttl),
+        "a 5 s TTL after a -20 s step: PTTL {pttl} ms, want about 25 s"
+    );
+    drop(conn);
+    drop_and_check(c).await;
 }

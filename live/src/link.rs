@@ -23,6 +23,10 @@
 //! buffers then fill and whose writes then block, as when a TCP peer's window closes; nothing
 //! is dropped.
 //!
+//! A link may also be shaped ([`shape`]): the scenario's latency drawn per RESP frame, and
+//! its loss (a lost frame ends that direction of its connection). A shaped direction holds
+//! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] + [`CHUNK`] bytes.
+//!
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
 
@@ -37,6 +41,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
+
+pub mod shape;
+pub use shape::Shaping;
 
 /// The most bytes read at once, per direction.
 pub const CHUNK: usize = 16 * 1024;
@@ -162,6 +169,16 @@ impl Link {
 
     /// As [`Link::start`], under `control` (links sharing a control are cut together).
     pub fn start_with(runtime: &Handle, target: String, control: LinkControl) -> io::Result<Link> {
+        Link::start_shaped(runtime, target, control, None)
+    }
+
+    /// As [`Link::start_with`], every connection shaped by `shaping` when given.
+    pub fn start_shaped(
+        runtime: &Handle,
+        target: String,
+        control: LinkControl,
+        shaping: Option<Shaping>,
+    ) -> io::Result<Link> {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let port = std_listener.local_addr()?.port();
@@ -169,7 +186,7 @@ impl Link {
         let task = runtime.spawn(async move {
             // Inside the runtime: registering with its reactor cannot fail for want of one.
             if let Ok(listener) = TcpListener::from_std(std_listener) {
-                accept(listener, target, state).await;
+                accept(listener, target, state, shaping).await;
             }
         });
         Ok(Link {
@@ -199,13 +216,23 @@ impl Drop for Link {
 }
 
 /// Accepts connections and relays each one, reaping those that end.
-async fn accept(listener: TcpListener, target: String, state: watch::Receiver<State>) {
+async fn accept(
+    listener: TcpListener,
+    target: String,
+    state: watch::Receiver<State>,
+    shaping: Option<Shaping>,
+) {
     let mut conns = JoinSet::new();
+    let mut made = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    conns.spawn(relay(client, target.clone(), state.clone()));
+                    let shapers = shaping.as_ref().map(|s| {
+                        (s.shaper(made, Direction::ToTarget), s.shaper(made, Direction::FromTarget))
+                    });
+                    made += 1;
+                    conns.spawn(relay(client, target.clone(), state.clone(), shapers));
                 }
                 Err(_) => return,
             },
@@ -250,7 +277,12 @@ fn reset_half(to: OwnedWriteHalf) {
 
 /// Relays one connection to `target`, dialled once no cut holds the link; reset at once while
 /// a reset cut holds it.
-async fn relay(mut client: TcpStream, target: String, mut state: watch::Receiver<State>) {
+async fn relay(
+    mut client: TcpStream,
+    target: String,
+    mut state: watch::Receiver<State>,
+    shapers: Option<(shape::Shaper, shape::Shaper)>,
+) {
     let conn = Conn {
         resets: state.borrow().resets,
         lossy: Arc::new(AtomicBool::new(false)),
@@ -266,9 +298,13 @@ async fn relay(mut client: TcpStream, target: String, mut state: watch::Receiver
     let _ = server.set_nodelay(true);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
+    let (to, from) = match shapers {
+        Some((to, from)) => (Some(to), Some(from)),
+        None => (None, None),
+    };
     tokio::join!(
-        pipe(cr, sw, state.clone(), Direction::ToTarget, conn.clone()),
-        pipe(sr, cw, state, Direction::FromTarget, conn),
+        pipe(cr, sw, state.clone(), Direction::ToTarget, conn.clone(), to),
+        pipe(sr, cw, state, Direction::FromTarget, conn, from),
     );
 }
 
@@ -318,17 +354,29 @@ async fn pipe(
     state: watch::Receiver<State>,
     dir: Direction,
     conn: Conn,
+    mut shaper: Option<shape::Shaper>,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
     let read = async move {
         let mut buf = vec![0u8; CHUNK];
+        let mut units = Vec::new();
         loop {
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
-                break;
+            let Some(shaper) = shaper.as_mut() else {
+                if tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            // After a loss the shaper yields nothing: the rest is read and discarded.
+            shaper.push(Instant::now(), &buf[..n], &mut units);
+            for unit in units.drain(..) {
+                if tx.send(unit).await.is_err() {
+                    return;
+                }
             }
         }
     };
@@ -404,10 +452,23 @@ async fn due(
             return Ok(Fate::Deliver);
         }
         tokio::select! {
-            () = tokio::time::sleep_until(when.into()) => {}
+            () = sleep_until(when) => {}
             changed = state.changed() => changed?,
         }
     }
+}
+
+/// Sleeps until `when`, to within the scheduler's wake-up latency: tokio's timer counts whole
+/// milliseconds (a 0.2 ms wait takes up to 1.2 ms), which would swamp a shaped sub-millisecond
+/// latency, so the wait is a Linux timerfd ([`tokio_timerfd`]); tokio's timer only when one
+/// cannot be made or read.
+async fn sleep_until(when: Instant) {
+    if let Ok(delay) = tokio_timerfd::Delay::new(when) {
+        if delay.await.is_ok() {
+            return;
+        }
+    }
+    tokio::time::sleep_until(when.into()).await;
 }
 
 #[cfg(test)]

@@ -143,10 +143,12 @@ impl Processes {
             scenario.topology.node_names().len(),
         )?;
         find_redis_server()?;
-        Processes::start_with_clocks(
+        Processes::start_with_network(
             &scenario.topology,
             crate::server::needs_aof(scenario),
             &scenario.clocks.nodes,
+            (scenario.network != scenario::Network::default()).then_some(&scenario.network),
+            scenario.seed,
         )
     }
 
@@ -163,6 +165,19 @@ impl Processes {
         topology: &Topology,
         aof: bool,
         clocks: &BTreeMap<String, ClockSpec>,
+    ) -> Result<Processes, LiveError> {
+        Processes::start_with_network(topology, aof, clocks, None, 0)
+    }
+
+    /// [`Processes::start_with_clocks`] with every proxy link shaped by `network` when given,
+    /// its draws seeded by `seed` ([`crate::link::shape`]). A scenario's default network is
+    /// not shaped ([`Processes::start_for`]): it means the loopback as it is.
+    pub fn start_with_network(
+        topology: &Topology,
+        aof: bool,
+        clocks: &BTreeMap<String, ClockSpec>,
+        network: Option<&scenario::Network>,
+        seed: u64,
     ) -> Result<Processes, LiveError> {
         let bin = find_redis_server()?;
         let root =
@@ -194,7 +209,11 @@ impl Processes {
             repl_timeout_s: crate::server::repl_timeout_s(topology),
             shim,
             clocks: Mutex::new(files),
-            links: links::ClientLinks::new()?,
+            links: links::ClientLinks::new(network.map(|network| links::Shape {
+                network: network.clone(),
+                seed,
+                nodes: names.clone(),
+            }))?,
         };
         for (i, name) in names.iter().enumerate() {
             let dir = p.root.join(name);

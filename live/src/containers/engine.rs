@@ -128,6 +128,33 @@ pub(super) struct Spec {
     pub(super) run: String,
     /// A file written into the container before it starts: (directory, file name, content).
     pub(super) file: Option<(String, String, Vec<u8>)>,
+    /// Environment variables (`NAME=value`).
+    pub(super) env: Vec<String>,
+    /// Bind mounts (`host-path:container-path[:ro]`).
+    pub(super) binds: Vec<String>,
+}
+
+/// The label an image built by `scripts/build-image.sh` carries: the clock shim's path in it.
+pub(super) const CLOCK_SHIM_LABEL: &str = "locksim.clock-shim";
+
+/// Where `image` carries locksim's clock shim ([`CLOCK_SHIM_LABEL`]), if it does.
+pub(super) async fn clock_shim(docker: &Docker, image: &str) -> Option<String> {
+    let inspected = docker.inspect_image(image).await.ok()?;
+    inspected
+        .config?
+        .labels?
+        .get(CLOCK_SHIM_LABEL)
+        .filter(|p| p.starts_with('/'))
+        .cloned()
+}
+
+/// Whether the engine runs on this machine (a unix socket, the default), so a host directory
+/// can be bind-mounted into its containers.
+pub(super) fn is_local() -> bool {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.trim().is_empty() => h.starts_with("unix://"),
+        _ => true,
+    }
 }
 
 /// Creates and starts the container `spec` describes; its id.
@@ -149,11 +176,13 @@ pub(super) async fn run(docker: &Docker, spec: Spec) -> Result<String, Error> {
             ContainerCreateBody {
                 image: Some(spec.image.clone()),
                 cmd: Some(spec.cmd.clone()),
+                env: (!spec.env.is_empty()).then(|| spec.env.clone()),
                 labels: Some(labels(&spec.run)),
                 exposed_ports: Some(vec![port]),
                 host_config: Some(HostConfig {
                     port_bindings: Some(bindings),
                     network_mode: Some(spec.network.clone()),
+                    binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -31,6 +31,7 @@
 //! --filter label=locksim`.
 
 mod cleanup;
+mod clock;
 mod cut;
 mod engine;
 mod relays;
@@ -39,6 +40,7 @@ mod sentinel;
 mod tests;
 
 use crate::admin::{ask, free_port};
+use crate::clock::ServerClock;
 use crate::link::PartitionMode;
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
@@ -46,8 +48,8 @@ use bollard::query_parameters::KillContainerOptions;
 use bollard::Docker;
 use cut::{Cut, Net};
 use relays::Relays;
-use scenario::{FaultAction, Topology};
-use std::collections::HashMap;
+use scenario::{ClockSpec, FaultAction, Topology};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -146,6 +148,8 @@ pub struct Containers {
     promotions: Arc<Mutex<Vec<(Instant, checker::Effect)>>>,
     stop: Arc<AtomicBool>,
     poller: Option<std::thread::JoinHandle<()>>,
+    /// The nodes' clocks, when the image carries the clock shim and the engine is local.
+    clocks: Option<clock::Clocks>,
 }
 
 impl Containers {
@@ -153,14 +157,45 @@ impl Containers {
     /// (before anything starts) what this backend cannot play; with an append-only file when a
     /// fault restarts a node with persistence.
     pub async fn start_for(scenario: &scenario::Scenario) -> Result<Containers, LiveError> {
+        Containers::start_for_image(scenario, &image()).await
+    }
+
+    /// [`Containers::start_for`] running `image`: the support check, node clocks and network
+    /// shaping a scenario played on containers gets.
+    pub async fn start_for_image(
+        scenario: &scenario::Scenario,
+        image: &str,
+    ) -> Result<Containers, LiveError> {
+        let clocks = Containers::clock_shim(image).await.is_some();
         crate::driver::check_support_of(
             scenario,
             Backend::Containers,
-            &Containers::can_inject,
+            &|f: &FaultAction| Containers::can_inject_on(f, clocks),
             scenario.topology.node_names().len(),
         )?;
         let aof = crate::server::needs_aof(scenario);
-        Containers::start_with_image(&scenario.topology, aof, &image()).await
+        let mut c =
+            Containers::start_with_clocks(&scenario.topology, aof, image, &scenario.clocks.nodes)
+                .await?;
+        if scenario.network != scenario::Network::default() {
+            c.shape_relays(&scenario.network, scenario.seed)?;
+        }
+        Ok(c)
+    }
+
+    /// Shapes every client-facing relay by `network` (its draws seeded by `seed`); called
+    /// before any client connects, so no relay exists yet. Replication runs on the mesh
+    /// network, which is not shaped (a replicated topology with a shaped latency is refused:
+    /// [`crate::driver::check_support`]).
+    fn shape_relays(&mut self, network: &scenario::Network, seed: u64) -> Result<(), LiveError> {
+        let targets = (0..self.names.len()).map(|i| self.addr(i)).collect();
+        let relays = Relays::new(tokio::runtime::Handle::current(), targets).shaped(
+            network.clone(),
+            seed,
+            self.names.clone(),
+        );
+        self.relays = Some(Arc::new(relays));
+        Ok(())
     }
 
     /// Starts the containers of `topology` with the image [`image()`] names (see
@@ -179,10 +214,42 @@ impl Containers {
         aof: bool,
         image: &str,
     ) -> Result<Containers, LiveError> {
+        Containers::start_with_clocks(topology, aof, image, &BTreeMap::new()).await
+    }
+
+    /// Where `image` carries the clock shim, when it does and the engine is on this machine
+    /// (the control files are bind-mounted from the host): then node clocks can be set and
+    /// stepped ([`clock`]).
+    async fn clock_shim(image: &str) -> Option<String> {
+        if !engine::is_local() {
+            return None;
+        }
+        engine::clock_shim(&engine::connect().await.ok()?, image).await
+    }
+
+    /// [`Containers::start_with_image`] with each node named in `clocks` starting at its
+    /// offset and rate (the others on true time), which needs an image carrying the clock
+    /// shim (`scripts/build-image.sh` builds one) and a local engine; without them every node
+    /// runs on true time and a node named in `clocks` is refused.
+    pub async fn start_with_clocks(
+        topology: &Topology,
+        aof: bool,
+        image: &str,
+        clocks: &BTreeMap<String, ClockSpec>,
+    ) -> Result<Containers, LiveError> {
         let docker = engine::connect().await.map_err(LiveError::Engine)?;
         engine::ensure_image(&docker, image)
             .await
             .map_err(LiveError::Engine)?;
+        let shim = Containers::clock_shim(image).await;
+        if let (None, Some(node)) = (&shim, clocks.keys().next()) {
+            return Err(LiveError::Unsupported {
+                backend: Backend::Containers,
+                what: format!(
+                    "clocks.nodes.{node}: the image {image} carries no clock shim, or the engine is not on this machine (scripts/build-image.sh builds an image that carries it)"
+                ),
+            });
+        }
         cleanup::install_signal_cleanup();
         let run = format!(
             "locksim-{}-{}-{:x}",
@@ -215,8 +282,12 @@ impl Containers {
             promotions: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
             poller: None,
+            clocks: None,
         };
         // From here on, dropping `c` removes whatever was created.
+        if let Some(shim) = shim {
+            c.clocks = Some(clock::Clocks::create(&c.run, shim, &names, clocks)?);
+        }
         for (name, internal) in [(&c.ports_net, false), (&c.mesh_net, true)] {
             engine::create_network(&c.docker, name, internal, &c.run)
                 .await
@@ -284,6 +355,12 @@ impl Containers {
     /// crash, restart, pause, promote, and partitions between nodes, Sentinels and clients
     /// (in mode hold only between servers: see [`Containers::partition`]).
     pub fn can_inject(fault: &FaultAction) -> Result<(), Refusal> {
+        Containers::can_inject_on(fault, false)
+    }
+
+    /// [`Containers::can_inject`], with node clock jumps too when the provider has `clocks`
+    /// (an image carrying the clock shim on a local engine).
+    pub fn can_inject_on(fault: &FaultAction, clocks: bool) -> Result<(), Refusal> {
         match fault {
             FaultAction::Partition { between, and, .. }
                 if between.iter().chain(and).any(|n| n == "resource") =>
@@ -292,7 +369,7 @@ impl Containers {
                     fault: fault.describe(),
                 })
             }
-            FaultAction::ClockJump { .. } => Err(Refusal::ServerClock {
+            FaultAction::ClockJump { .. } if !clocks => Err(Refusal::ServerClock {
                 fault: fault.describe(),
                 server: "a Redis server's clock in a container",
             }),
@@ -409,6 +486,11 @@ impl Containers {
             ),
             None => (REDIS_PORT, self.redis_args(i), None),
         };
+        let (env, binds) = self
+            .clocks
+            .as_ref()
+            .map(|c| c.container_setup(name))
+            .unwrap_or_default();
         let spec = engine::Spec {
             name: format!("{}-{name}", self.run),
             image: self.image.clone(),
@@ -420,6 +502,8 @@ impl Containers {
             network: self.ports_net.clone(),
             run: self.run.clone(),
             file,
+            env,
+            binds,
         };
         let id = engine::run(&self.docker, spec)
             .await
@@ -550,7 +634,17 @@ impl Provider for Containers {
     }
 
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal> {
-        Containers::can_inject(fault)
+        Containers::can_inject_on(fault, self.clocks.is_some())
+    }
+
+    async fn jump_clock(&self, node: &str, by_ms: i64) -> Result<ServerClock, LiveError> {
+        match &self.clocks {
+            Some(clocks) => clocks.jump(node, by_ms),
+            None => Err(LiveError::fault(
+                node,
+                FaultError::ServerClock(node.to_string()),
+            )),
+        }
     }
 
     async fn crash(&self, node: &str) -> Result<(), LiveError> {

@@ -2,8 +2,10 @@
 //! published port through its own [`crate::link`] link, made on first use, so a partition
 //! cuts one client off one node and nothing else (as the processes provider's links do).
 //! The links run on the runtime the provider was started on; dropping [`Relays`] stops them.
+//! Under a scenario's non-default network each relay is shaped as a client link
+//! ([`crate::link::shape`]), its draws keyed by the client and node names.
 
-use crate::link::{Link, LinkControl};
+use crate::link::{Link, LinkControl, Shaping};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use tokio::runtime::Handle;
@@ -14,6 +16,8 @@ pub(super) struct Relays {
     /// Per node: the `host:port` its relays forward to (its published port).
     targets: Vec<String>,
     links: Mutex<BTreeMap<(String, usize), Link>>,
+    /// The network to shape new relays by, its seed, and the node names; `None`: unshaped.
+    shape: Option<(scenario::Network, u64, Vec<String>)>,
 }
 
 impl Relays {
@@ -23,7 +27,20 @@ impl Relays {
             runtime,
             targets,
             links: Mutex::new(BTreeMap::new()),
+            shape: None,
         }
+    }
+
+    /// Shapes every relay made from now on by `network`, seeded by `seed`; `names` are the
+    /// nodes' names (part of each relay's identity).
+    pub(super) fn shaped(
+        mut self,
+        network: scenario::Network,
+        seed: u64,
+        names: Vec<String>,
+    ) -> Relays {
+        self.shape = Some((network, seed, names));
+        self
     }
 
     /// How many nodes the relays reach.
@@ -51,7 +68,16 @@ impl Relays {
             .targets
             .get(node)
             .ok_or_else(|| std::io::Error::other(format!("no node {node} to relay to")))?;
-        let link = Link::start(&self.runtime, target.clone())?;
+        let shaping = self.shape.as_ref().map(|(network, seed, names)| {
+            let to = names.get(node).map_or("?", String::as_str);
+            Shaping::client_link(network, *seed, &format!("{client}->{to}"))
+        });
+        let link = Link::start_shaped(
+            &self.runtime,
+            target.clone(),
+            LinkControl::default(),
+            shaping,
+        )?;
         let out = f(&link);
         links.insert(key, link);
         Ok(out)

@@ -35,8 +35,8 @@ pub(crate) fn check_support_of(
             ));
         }
     }
-    if scenario.network != scenario::Network::default() {
-        return refuse("network: latency and loss cannot be shaped between local processes".into());
+    if let Some(what) = network_refusal(&scenario.network, &scenario.topology, backend) {
+        return refuse(what.into());
     }
     if let Topology::Replicated {
         replication_lag_ms, ..
@@ -108,6 +108,43 @@ pub(crate) fn check_support_of(
     Ok(())
 }
 
+/// Why `backend` cannot shape `network` on `topology`, if it cannot.
+///
+/// The default network means the real one as it is (nothing is shaped); any other is applied
+/// whole by the fault proxy ([`crate::link::shape`]) on processes (client and replication
+/// links) and on containers (the client relays; replication runs on the engine's network,
+/// which is not shaped). The protected resource lives in the harness and acknowledges at
+/// once, so its latency is never shaped.
+fn network_refusal(
+    network: &scenario::Network,
+    topology: &Topology,
+    backend: Backend,
+) -> Option<&'static str> {
+    let default = scenario::Network::default();
+    if *network == default {
+        return None;
+    }
+    if network.resource_latency != default.resource_latency {
+        return Some(
+            "network.resource_latency: the protected resource lives in the harness and acknowledges at once; its latency cannot be shaped on a real backend",
+        );
+    }
+    match backend {
+        Backend::Url => Some(
+            "network: latency and loss are shaped by the fault proxy, which servers given by URL are not behind",
+        ),
+        Backend::Containers
+            if network.latency != default.latency
+                && matches!(topology, Topology::Replicated { .. }) =>
+        {
+            Some(
+                "network.latency: replication between containers runs on the engine's network, which is not shaped (processes shapes it)",
+            )
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +204,47 @@ mod tests {
             let played = check(&with_partition(between, and));
             assert!(played.is_ok(), "{between} / {and}: {played:?}");
         }
+    }
+
+    #[test]
+    fn a_shaped_network_plays_behind_the_proxy_and_the_resources_latency_nowhere_real() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/tune-workers.json");
+        let mut s = Scenario::load(&path).unwrap();
+        let processes = crate::processes::Processes::can_inject;
+        let n = s.topology.node_names().len();
+        assert!(check_support_of(&s, Backend::Processes, &processes, n).is_ok());
+        let url = check_support_of(&s, Backend::Url, &processes, s.topology.lock_instances());
+        assert!(
+            matches!(&url, Err(LiveError::Unsupported { what, .. }) if what.starts_with("network:")),
+            "{url:?}"
+        );
+        let containers = crate::containers::Containers::can_inject;
+        assert!(check_support_of(&s, Backend::Containers, &containers, n).is_ok());
+        let mut replicated = s.clone();
+        replicated.topology = Topology::Replicated {
+            replicas: 1,
+            replication_lag_ms: 0.0,
+            repl_timeout_ms: 60_000,
+            sentinel: None,
+        };
+        let refused = check_support_of(&replicated, Backend::Containers, &containers, 2);
+        assert!(
+            matches!(&refused, Err(LiveError::Unsupported { what, .. }) if what.starts_with("network.latency")),
+            "{refused:?}"
+        );
+        replicated.network.latency = scenario::Network::default().latency;
+        replicated.network.loss = 0.1;
+        let lossy = check_support_of(&replicated, Backend::Containers, &containers, 2);
+        assert!(
+            lossy.is_ok(),
+            "loss alone touches only the client relays: {lossy:?}"
+        );
+        s.network.resource_latency = scenario::Dist::FixedMs(5.0);
+        let refused = check_support_of(&s, Backend::Processes, &processes, n);
+        assert!(
+            matches!(&refused, Err(LiveError::Unsupported { what, .. }) if what.starts_with("network.resource_latency")),
+            "{refused:?}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 use super::{
-    Direction, Link,
+    Direction, Link, LinkControl,
     PartitionMode::{Blackhole, Hold, Reset},
+    Shaping,
 };
+use scenario::{Dist, Network};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -239,4 +241,96 @@ async fn of_nested_cuts_the_strongest_mode_acts() {
     assert!(matches!(read, Err(_) | Ok(0)), "{read:?}");
     link.control().heal(Hold);
     assert!(!link.control().is_cut());
+}
+
+fn shaped(target: String, latency: Dist, loss: f64, seed: u64) -> Link {
+    let network = Network {
+        latency,
+        loss,
+        ..Network::default()
+    };
+    let shaping = Shaping::client_link(&network, seed, "A->redis-1");
+    Link::start_shaped(
+        &Handle::current(),
+        target,
+        LinkControl::default(),
+        Some(shaping),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_shaped_link_delays_every_frame_each_way_by_at_least_its_latency() {
+    let link = shaped(echo().await, Dist::FixedMs(30.0), 0.0, 1);
+    let mut s = connect(&link).await;
+    for _ in 0..3 {
+        let sent = Instant::now();
+        s.write_all(b"*1\r\n$4\r\nPING\r\n").await.unwrap();
+        assert_eq!(read_n(&mut s, 14).await, b"*1\r\n$4\r\nPING\r\n");
+        // 30 ms to the echo, 30 ms back.
+        assert!(
+            sent.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            sent.elapsed()
+        );
+    }
+}
+
+/// How many frames the shaper of `seed` delivers, each way, on a link's first connection
+/// number `conn` before it loses one (the draws do not depend on what the frames hold).
+fn first_lost(seed: u64, conn: u64) -> usize {
+    let network = Network {
+        latency: Dist::FixedMs(0.0),
+        loss: 0.2,
+        ..Network::default()
+    };
+    let shaping = Shaping::client_link(&network, seed, "A->redis-1");
+    [Direction::ToTarget, Direction::FromTarget]
+        .into_iter()
+        .map(|dir| {
+            let mut s = shaping.shaper(conn, dir);
+            let mut out = Vec::new();
+            (0..)
+                .find(|_| {
+                    s.push(Instant::now(), b"+OK\r\n", &mut out);
+                    s.is_dead()
+                })
+                .unwrap()
+        })
+        .min()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lossy_link_drops_a_whole_frame_and_everything_after_it_as_its_seed_says() {
+    let expected: Vec<usize> = (1..=6).map(|seed| first_lost(seed, 0)).collect();
+    assert!(
+        expected.iter().any(|&k| k != expected[0]),
+        "the seed decides: {expected:?}"
+    );
+    // Seeds under which some frames pass first, so the test sees both sides of the loss.
+    for seed in (1..).filter(|&s| first_lost(s, 0) >= 2).take(2) {
+        let k = first_lost(seed, 0);
+        let link = shaped(echo().await, Dist::FixedMs(0.0), 0.2, seed);
+        let mut s = connect(&link).await;
+        let frame = |i: usize| format!("${}\r\n{i}\r\n", i.to_string().len());
+        // Sent one at a time, each echoed before the next: the first k come back whole.
+        for i in 0..k {
+            let f = frame(i);
+            s.write_all(f.as_bytes()).await.unwrap();
+            assert_eq!(read_n(&mut s, f.len()).await, f.as_bytes());
+        }
+        // Frame k is lost one way or the other, and the connection is dead that way: later
+        // frames never arrive either.
+        for i in k..k + 5 {
+            s.write_all(frame(i).as_bytes()).await.unwrap();
+        }
+        nothing_arrives(&mut s).await;
+        // A new connection on the link is shaped anew and passes again.
+        let mut again = connect(&link).await;
+        if first_lost(seed, 1) > 0 {
+            again.write_all(b"+OK\r\n").await.unwrap();
+            assert_eq!(read_n(&mut again, 5).await, b"+OK\r\n");
+        }
+    }
 }

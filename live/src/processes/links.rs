@@ -24,10 +24,14 @@
 //! that primary's servers' link (a replica re-pointed by a promotion: the link is shared with
 //! the Sentinels and the other replicas, so cutting it would cut them too).
 //!
+//! A scenario whose `network` is not the default has its links shaped ([`crate::link::shape`]):
+//! client links per RESP frame with its latency and loss, a replica's link to the primary it
+//! was started under with its latency only; the servers' links are not shaped.
+//!
 //! The links run on a runtime of their own (one worker thread), so the provider works from
 //! any context and stops them all when dropped.
 
-use crate::link::{Link, LinkControl};
+use crate::link::{Link, LinkControl, Shaping};
 use crate::{partition_name, FaultError, LiveError};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -47,11 +51,42 @@ pub(super) enum Party {
 pub(super) struct ClientLinks {
     runtime: Option<tokio::runtime::Runtime>,
     links: Mutex<HashMap<(Party, usize), Link>>,
+    shape: Option<Shape>,
+}
+
+/// How a run's links are shaped.
+pub(super) struct Shape {
+    /// The scenario's network.
+    pub(super) network: scenario::Network,
+    /// The scenario's seed.
+    pub(super) seed: u64,
+    /// The run's node names.
+    pub(super) nodes: Vec<String>,
+}
+
+impl Shape {
+    /// How the link from `party` to node `node` is shaped (`None`: it is not).
+    fn of(&self, party: &Party, node: usize) -> Option<Shaping> {
+        let to = self.nodes.get(node).map_or("?", String::as_str);
+        match party {
+            Party::Client(client) => Some(Shaping::client_link(
+                &self.network,
+                self.seed,
+                &format!("{client}->{to}"),
+            )),
+            Party::Replica(replica) => Some(Shaping::replication_link(
+                &self.network,
+                self.seed,
+                &format!("{replica}->{to}"),
+            )),
+            Party::Servers => None,
+        }
+    }
 }
 
 impl ClientLinks {
-    /// No links yet; starts the runtime they will run on.
-    pub(super) fn new() -> std::io::Result<ClientLinks> {
+    /// No links yet, each shaped by `shape` when given; starts the runtime they will run on.
+    pub(super) fn new(shape: Option<Shape>) -> std::io::Result<ClientLinks> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("locksim-proxy")
@@ -60,6 +95,7 @@ impl ClientLinks {
         Ok(ClientLinks {
             runtime: Some(runtime),
             links: Mutex::new(HashMap::new()),
+            shape,
         })
     }
 
@@ -102,7 +138,12 @@ impl ClientLinks {
             .runtime
             .as_ref()
             .ok_or_else(|| std::io::Error::other("the proxy runtime is gone"))?;
-        let link = Link::start(runtime.handle(), format!("127.0.0.1:{target}"))?;
+        let link = Link::start_shaped(
+            runtime.handle(),
+            format!("127.0.0.1:{target}"),
+            LinkControl::default(),
+            self.shape.as_ref().and_then(|s| s.of(party, node)),
+        )?;
         let out = f(&link);
         links.insert(key, link);
         Ok(out)
@@ -383,9 +424,14 @@ mod on_servers {
             }
         };
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        p.partition(&names(&["primary"]), &names(&["replica-1"]), None, PartitionMode::Hold)
-            .await
-            .unwrap();
+        p.partition(
+            &names(&["primary"]),
+            &names(&["replica-1"]),
+            None,
+            PartitionMode::Hold,
+        )
+        .await
+        .unwrap();
         // One connection: WAIT waits for that connection's own last write.
         let mut conn = redis::Client::open(format!("redis://{primary}"))
             .unwrap()
@@ -412,7 +458,11 @@ mod on_servers {
         let cut = super::plan(&nodes, &[], &names(&["primary"]), &names(&["replica-1"])).unwrap();
         for (party, node) in cut.cut {
             let port = p.inner.port(node);
-            p.inner.links.control(&party, node, port).unwrap().heal(PartitionMode::Hold);
+            p.inner
+                .links
+                .control(&party, node, port)
+                .unwrap()
+                .heal(PartitionMode::Hold);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while get("cut:k").await.is_none() {
@@ -454,7 +504,9 @@ mod on_servers {
         };
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let (between, and) = (names(&["primary"]), names(&["replica-1"]));
-        p.partition(&between, &and, None, PartitionMode::Hold).await.unwrap();
+        p.partition(&between, &and, None, PartitionMode::Hold)
+            .await
+            .unwrap();
         // A client still reaches the old primary and writes there.
         let a = p.client_nodes("A").unwrap();
         let a_primary = a[0].1.trim_start_matches("redis://").to_string();
@@ -484,7 +536,11 @@ mod on_servers {
         let nodes = names(&["primary", "replica-1"]);
         for (party, node) in super::plan(&nodes, &[], &between, &and).unwrap().cut {
             let port = p.inner.port(node);
-            p.inner.links.control(&party, node, port).unwrap().heal(PartitionMode::Hold);
+            p.inner
+                .links
+                .control(&party, node, port)
+                .unwrap()
+                .heal(PartitionMode::Hold);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -503,5 +559,39 @@ mod on_servers {
         }
         let follows = crate::observe::master_port(&primary).await.unwrap();
         assert_eq!(follows, Some(p.inner.servers_port(1).unwrap()));
+    }
+}
+
+#[cfg(test)]
+mod shaped {
+    use crate::processes::Processes;
+    use crate::Provider;
+    use std::time::{Duration, Instant};
+
+    /// The scenario default's latency, shaped on purpose: every round trip through a client's
+    /// link takes at least 0.2 ms each way (a lower bound, so load cannot fail it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shaped_client_link_adds_its_latency_to_every_round_trip() {
+        if crate::processes::find_redis_server().is_err() {
+            return;
+        }
+        let topology = scenario::Topology::Single {};
+        let network = scenario::Network::default();
+        let p = tokio::task::block_in_place(|| {
+            Processes::start_with_network(&topology, false, &Default::default(), Some(&network), 1)
+        })
+        .unwrap();
+        let url = p.client_nodes("A").unwrap()[0].1.clone();
+        let conn = crate::conn::NodeConn::new(url, crate::Timeouts::default());
+        let mut c = conn.connect().await.unwrap();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let _: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
+            assert!(
+                t.elapsed() >= Duration::from_micros(400),
+                "{:?}",
+                t.elapsed()
+            );
+        }
     }
 }
