@@ -69,6 +69,9 @@ struct State {
     resets: u64,
     to_target: Duration,
     from_target: Duration,
+    /// What the target sent that is still delayed when the target closes is lost (see
+    /// [`LinkControl::lose_delayed_on_target_close`]).
+    lose_delayed_on_close: bool,
 }
 
 /// Where a mode's count sits in [`State::cuts`]; the highest index in force acts.
@@ -144,6 +147,14 @@ impl LinkControl {
             Direction::ToTarget => s.to_target = by,
             Direction::FromTarget => s.from_target = by,
         });
+    }
+
+    /// Makes what the target sent and the delay still holds lost when the target closes its
+    /// end: a replication link, whose lag stands for writes still in the primary's buffers,
+    /// which die with it (as the simulator's crash loses them), while bytes already due are
+    /// delivered.
+    pub fn lose_delayed_on_target_close(&self) {
+        self.state.send_modify(|s| s.lose_delayed_on_close = true);
     }
 
     fn watch(&self) -> watch::Receiver<State> {
@@ -357,12 +368,18 @@ async fn pipe(
     mut shaper: Option<shape::Shaper>,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
+    // When the sender closed its end, for links that lose what is delayed then.
+    let closed_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let closed = closed_at.clone();
     let read = async move {
         let mut buf = vec![0u8; CHUNK];
         let mut units = Vec::new();
         loop {
             let n = match from.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    *closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                    break;
+                }
                 Ok(n) => n,
             };
             let Some(shaper) = shaper.as_mut() else {
@@ -396,6 +413,9 @@ async fn pipe(
             };
             let Some((at, bytes)) = chunk else { break };
             match due(&mut state, at, dir, &conn).await {
+                Ok(Fate::Deliver) if lost_with_sender(&state.borrow(), dir, at, &closed_at) => {
+                    break;
+                }
                 Ok(Fate::Deliver) => {}
                 Ok(Fate::Drop) => continue,
                 Ok(Fate::Reset) => {
@@ -425,6 +445,21 @@ async fn pipe(
 /// Waits until a chunk that arrived `at` may be delivered: no cut, and its delay passed (both
 /// checked again whenever the link's state changes). A blackhole drops it; a reset cut, or
 /// the heal of a blackhole that dropped some of the connection's bytes, resets it.
+/// Whether a chunk stamped `at`, due now, was still delayed when its sender (the target)
+/// closed, on a link that loses such chunks.
+fn lost_with_sender(
+    s: &State,
+    dir: Direction,
+    at: Instant,
+    closed_at: &std::sync::Mutex<Option<Instant>>,
+) -> bool {
+    if dir != Direction::FromTarget || !s.lose_delayed_on_close {
+        return false;
+    }
+    let closed = *closed_at.lock().unwrap_or_else(|e| e.into_inner());
+    closed.is_some_and(|closed| at + s.delay(dir) > closed)
+}
+
 async fn due(
     state: &mut watch::Receiver<State>,
     at: Instant,

@@ -249,6 +249,8 @@ impl Processes {
                     .links
                     .control(&Party::Replica(name.clone()), 0, p.port(0))?;
                 link.set_delay(crate::link::Direction::FromTarget, lag);
+                // The lag stands for writes still in the primary's buffers: a crash loses them.
+                link.lose_delayed_on_target_close();
             }
         }
         if let Topology::Replicated {

@@ -334,3 +334,54 @@ async fn a_lossy_link_drops_a_whole_frame_and_everything_after_it_as_its_seed_sa
         }
     }
 }
+
+/// A server that sends `early`, waits for one byte from its peer, sends `late` and closes.
+async fn early_then_late_then_close() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                s.write_all(b"early").await.unwrap();
+                let mut go = [0u8; 1];
+                s.read_exact(&mut go).await.unwrap();
+                s.write_all(b"late").await.unwrap();
+                // Dropped here: the server's end closes right after `late`.
+            });
+        }
+    });
+    addr
+}
+
+/// Reads what arrives until the connection ends (within a generous bound).
+async fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got))
+        .await
+        .expect("the connection ends")
+        .unwrap();
+    got
+}
+
+#[tokio::test]
+async fn a_replication_like_link_loses_what_its_delay_still_held_when_the_sender_closed() {
+    for lose in [true, false] {
+        let link = Link::start(&Handle::current(), early_then_late_then_close().await).unwrap();
+        link.control()
+            .set_delay(Direction::FromTarget, Duration::from_millis(150));
+        if lose {
+            link.control().lose_delayed_on_target_close();
+        }
+        let mut s = connect(&link).await;
+        // Due before the sender closed: delivered either way.
+        assert_eq!(read_n(&mut s, 5).await, b"early");
+        s.write_all(b"g").await.unwrap();
+        // `late` was still delayed when the sender closed right after it.
+        let rest = read_to_end(&mut s).await;
+        if lose {
+            assert_eq!(rest, b"", "the delayed bytes died with their sender");
+        } else {
+            assert_eq!(rest, b"late", "a plain delayed link delivers what was sent");
+        }
+    }
+}
