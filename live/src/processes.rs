@@ -380,27 +380,40 @@ impl Inner {
             let file = node.dir.join("sentinel.conf");
             std::fs::write(&file, conf)?;
             let mut cmd = Command::new(&self.bin);
-            cmd.arg(&file)
-                .arg("--sentinel")
-                .current_dir(&node.dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            die_with_parent(&mut cmd);
-            let mut child = self.spawner.spawn(cmd)?;
-            match wait_ready(port, &mut child, &log) {
-                Ok(()) => {
-                    node.port = port;
-                    node.child = Some(child);
-                    return Ok(());
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    if attempts == 3 {
-                        return Err(LiveError::startup(node.name.clone(), e));
-                    }
-                }
+            cmd.arg(&file).arg("--sentinel").current_dir(&node.dir);
+            match self.start_ready(cmd, node, port, &log)? {
+                Ok(()) => return Ok(()),
+                Err(e) if attempts == 3 => return Err(LiveError::startup(node.name.clone(), e)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Spawns `cmd` (stdio closed, dying with locksim) as `node`'s process listening on
+    /// `port`, and waits until it answers: then `node` holds it. A process that does not
+    /// come up is killed, and why is returned for the caller's retry rule.
+    fn start_ready(
+        &self,
+        mut cmd: Command,
+        node: &mut Node,
+        port: u16,
+        log: &Path,
+    ) -> Result<Result<(), StartupError>, LiveError> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut cmd);
+        let mut child = self.spawner.spawn(cmd)?;
+        match wait_ready(port, &mut child, log) {
+            Ok(()) => {
+                node.port = port;
+                node.child = Some(child);
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Ok(Err(e))
             }
         }
     }
@@ -438,31 +451,17 @@ impl Inner {
                 .replica_of(replica_of.map(|p| ("127.0.0.1", p)))
                 .into_args();
             let mut cmd = Command::new(&self.bin);
-            cmd.args(args)
-                .env("LD_PRELOAD", &self.shim)
-                .env(
-                    crate::clock::CONTROL_ENV,
-                    clock_file(&self.root, &node.name),
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            die_with_parent(&mut cmd);
-            let mut child = self.spawner.spawn(cmd)?;
-            match wait_ready(port, &mut child, &log) {
-                Ok(()) => {
-                    node.port = port;
-                    node.child = Some(child);
-                    return Ok(());
+            cmd.args(args).env("LD_PRELOAD", &self.shim).env(
+                crate::clock::CONTROL_ENV,
+                clock_file(&self.root, &node.name),
+            );
+            match self.start_ready(cmd, node, port, &log)? {
+                Ok(()) => return Ok(()),
+                // A restart must keep its port.
+                Err(e) if node.port != 0 || attempts == 3 => {
+                    return Err(LiveError::startup(node.name.clone(), e))
                 }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    // A restart must keep its port.
-                    if node.port != 0 || attempts == 3 {
-                        return Err(LiveError::startup(node.name.clone(), e));
-                    }
-                }
+                Err(_) => {}
             }
         }
     }
