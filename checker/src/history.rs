@@ -154,6 +154,18 @@ pub enum Event {
         client: String,
         /// How many instances confirmed the release.
         confirmed: usize,
+        /// The error an external program's lock library gave for the release (`null`: none;
+        /// locksim's own clients never set it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Something an external client program said about itself (a `log` line of the client
+    /// protocol); judged by nothing.
+    ClientSaid {
+        /// The client.
+        client: String,
+        /// What it said.
+        message: String,
     },
     /// The protected resource received a write.
     Write {
@@ -258,6 +270,7 @@ impl Event {
             | Lost { client, .. }
             | SectionEnded { client, .. }
             | Released { client, .. }
+            | ClientSaid { client, .. }
             | Write { client, .. }
             | SetOnceWon { client, .. }
             | ClientCrashed { client } => Some(client),

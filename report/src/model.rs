@@ -293,6 +293,7 @@ impl Model {
                 }
                 Event::AttemptStarted { .. }
                 | Event::Released { .. }
+                | Event::ClientSaid { .. }
                 | Event::CommandSent { .. }
                 | Event::ReplyReceived { .. }
                 | Event::Inconclusive { .. }

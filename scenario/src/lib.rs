@@ -32,7 +32,7 @@ pub use empirical::{Buckets, Data, Empirical, Source, Unit};
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultAction};
 pub use model::{
-    Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, ResourceSpec, Scenario, Sentinel,
+    Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, Program, ResourceSpec, Scenario, Sentinel,
     Topology, Workload,
 };
 pub use space::{FaultKind, FaultSpace, Span};

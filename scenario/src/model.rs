@@ -283,6 +283,31 @@ pub struct ClientSpec {
     /// `{"promoted": "replica-1"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<crate::condition::After>,
+    /// An external program that takes this client's place, speaking the client protocol
+    /// (docs/client-protocol.md); `null`: locksim's own recipe client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<Program>,
+}
+
+/// An external lock client: a shipped adapter by name (`"redis-py"`) or a command line
+/// (`["python3", "my_adapter.py"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Program {
+    /// A shipped adapter, by its name in `adapters/bin`.
+    Adapter(String),
+    /// A program and its arguments.
+    Command(Vec<String>),
+}
+
+impl Program {
+    /// The program for people: the adapter's name or the command line.
+    pub fn describe(&self) -> String {
+        match self {
+            Program::Adapter(name) => format!("adapter `{name}`"),
+            Program::Command(argv) => format!("`{}`", argv.join(" ")),
+        }
+    }
 }
 
 fn default_work() -> Dist {

@@ -230,6 +230,17 @@ impl Scenario {
             if c.workload == Workload::SetOnce && c.iterations != 1 {
                 return fail(at("iterations"), "a set-once writer writes once".into());
             }
+            if let Some(program) = &c.program {
+                check_program(program, c).or_else(|r| fail(at("program"), r))?;
+                if self.supports(Backend::Sim) {
+                    return fail(
+                        at("program"),
+                        "the simulator cannot run an external program: list only real backends \
+                         (`processes`, `containers`) in `backends`"
+                            .into(),
+                    );
+                }
+            }
         }
         for (kind, names, known) in [
             ("nodes", &self.clocks.nodes, &nodes),
@@ -517,6 +528,30 @@ impl Scenario {
     pub fn supports(&self, backend: Backend) -> bool {
         self.backends.contains(&backend)
     }
+}
+
+/// Checks a client's external program: a non-empty name or command, and nothing the
+/// client protocol cannot carry out (a set-once workload, a crash placed by command count).
+fn check_program(program: &crate::model::Program, c: &crate::model::ClientSpec) -> Result<(), String> {
+    match program {
+        crate::model::Program::Adapter(name) if name.trim().is_empty() => {
+            return Err("an adapter's name must not be empty".into())
+        }
+        crate::model::Program::Command(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+            return Err("a command must name a program first".into())
+        }
+        _ => {}
+    }
+    if c.workload != Workload::Lock {
+        return Err("an external program runs the lock workload only".into());
+    }
+    if c.crash_after_commands.is_some() {
+        return Err(
+            "`crash_after_commands` counts locksim's own commands; for a program place a `crash_client` fault instead"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Checks one `after`: its node or client exists, a promotion or a dropped replica names a

@@ -343,6 +343,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::Released {
                     client: name(),
                     confirmed,
+                    error: None,
                 }));
                 if self.phase == Phase::Releasing {
                     self.next_iteration(now, rng, out);
@@ -408,6 +409,7 @@ pub(crate) mod tests {
             workload: Workload::Lock,
             crash_after_commands: None,
             after: None,
+            program: None,
         }
     }
 
