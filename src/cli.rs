@@ -46,10 +46,16 @@ enum Cmd {
         /// the key on each node, faults and findings on one time axis) to this file.
         #[arg(long, value_name = "FILE.html")]
         timeline: Option<PathBuf>,
-        /// Where to play: `sim` (the simulator) or `processes` (real redis-server processes
-        /// on loopback ports, started and stopped by locksim).
-        #[arg(long, value_enum, default_value_t = BackendArg::Sim)]
-        backend: BackendArg,
+        /// Where to play: `sim` (the simulator, the default) or `processes` (real redis-server
+        /// processes on loopback ports, started and stopped by locksim) or `containers`. With
+        /// `--client-program`, the default is the first real backend the scenario lists.
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Put this program in every client's place: a shipped adapter by name (`redis-py`,
+        /// see adapters/README.md) or a command line (`"python3 my_adapter.py"`), speaking the
+        /// client protocol (docs/client-protocol.md). Plays on a real backend only.
+        #[arg(long, value_name = "CMD", conflicts_with = "explore_seed")]
+        client_program: Option<String>,
         /// Run the workload against your own Redis instead (repeat for Redlock instances);
         /// no faults are injected.
         #[arg(long = "redis", value_name = "URL")]
@@ -147,6 +153,7 @@ pub fn main() -> i32 {
             backend,
             redis,
             explore_seed,
+            client_program,
             connect_timeout_ms,
             response_timeout_ms,
         } => {
@@ -159,7 +166,13 @@ pub fn main() -> i32 {
                 (None, true) => Where::Backend(backend),
                 (None, false) => Where::Urls(redis),
             };
-            run(file, seed, json, (history, timeline), at, timeouts)
+            let how = RunHow {
+                json,
+                history,
+                timeline,
+                client_program,
+            };
+            run(file, seed, how, at, timeouts)
         }
         Cmd::Explore {
             file,
@@ -201,30 +214,56 @@ enum BackendArg {
 
 /// Where a run plays.
 enum Where {
-    Backend(BackendArg),
+    /// A backend (`None`: the default one).
+    Backend(Option<BackendArg>),
     Urls(Vec<String>),
     /// The simulator, with the schedule an explore seed draws.
     Explored(u64),
 }
 
-fn run(
-    file: PathBuf,
-    seed: Option<u64>,
+/// How `run` plays and what it writes.
+struct RunHow {
     json: bool,
-    (history, timeline): (Option<PathBuf>, Option<PathBuf>),
-    at: Where,
-    timeouts: live::Timeouts,
-) -> i32 {
-    let scenario = match Scenario::load(&file) {
+    history: Option<PathBuf>,
+    timeline: Option<PathBuf>,
+    /// `--client-program`: a program in every client's place.
+    client_program: Option<String>,
+}
+
+fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live::Timeouts) -> i32 {
+    let RunHow {
+        json,
+        history,
+        timeline,
+        client_program,
+    } = how;
+    let mut scenario = match Scenario::load(&file) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    let mut at = at;
+    if let Some(cmd) = &client_program {
+        match with_program(&mut scenario, cmd) {
+            Ok(first_real) => {
+                if let Where::Backend(None) = at {
+                    at = Where::Backend(Some(first_real));
+                }
+            }
+            Err(why) => return bad_input(format!("{}: --client-program: {why}", file.display())),
+        }
+    }
+    let at = match at {
+        Where::Backend(None) => Where::Backend(Some(BackendArg::Sim)),
+        other => other,
+    };
     let (label, backend) = match &at {
-        Where::Backend(BackendArg::Sim) => ("simulator", Some(Backend::Sim)),
-        Where::Backend(BackendArg::Processes) => {
+        Where::Backend(None | Some(BackendArg::Sim)) => ("simulator", Some(Backend::Sim)),
+        Where::Backend(Some(BackendArg::Processes)) => {
             ("redis-server processes", Some(Backend::Processes))
         }
-        Where::Backend(BackendArg::Containers) => ("Redis containers", Some(Backend::Containers)),
+        Where::Backend(Some(BackendArg::Containers)) => {
+            ("Redis containers", Some(Backend::Containers))
+        }
         Where::Urls(_) => ("your Redis", None),
         Where::Explored(_) => ("simulator, explored schedule", Some(Backend::Sim)),
     };
@@ -237,7 +276,16 @@ fn run(
     }
     let mut schedule = None;
     let (played, problems) = match at {
-        Where::Backend(BackendArg::Sim) => (play_sim(&scenario, seed), Vec::new()),
+        Where::Backend(None | Some(BackendArg::Sim)) => {
+            if let Some(c) = scenario.clients.iter().find(|c| c.program.is_some()) {
+                return bad_input(format!(
+                    "{}: client {}: the simulator cannot run an external program: pass --backend processes or --backend containers",
+                    file.display(),
+                    c.name
+                ));
+            }
+            (play_sim(&scenario, seed), Vec::new())
+        }
         Where::Explored(s) => match explore::run_seed(&scenario, s) {
             Ok(run) => {
                 let played = locksim::play::judge(&scenario, s, run.records, 0);
@@ -246,13 +294,13 @@ fn run(
             }
             Err(e) => return bad_input(format!("{}: {e}", file.display())),
         },
-        Where::Backend(BackendArg::Processes) => {
+        Where::Backend(Some(BackendArg::Processes)) => {
             match live_run(|| play_processes_with(&scenario, seed, timeouts)) {
                 Ok(r) => r,
                 Err(code) => return code,
             }
         }
-        Where::Backend(BackendArg::Containers) => {
+        Where::Backend(Some(BackendArg::Containers)) => {
             match live_run(|| play_containers_with(&scenario, seed, timeouts)) {
                 Ok(r) => r,
                 Err(code) => return code,
@@ -316,6 +364,35 @@ fn run(
     }
     let code = exit::judged(played.verdict.is_conclusive(), played.matches_expect());
     out.finish(code)
+}
+
+/// Puts the program `cmd` (a shipped adapter's name or a command line) in every client's
+/// place and takes the simulator off the scenario's backends; the first real backend it
+/// lists, or why it cannot be played so.
+fn with_program(scenario: &mut Scenario, cmd: &str) -> Result<BackendArg, String> {
+    let words = shell_words::split(cmd).map_err(|e| format!("cannot split `{cmd}`: {e}"))?;
+    let program = match words.as_slice() {
+        [] => return Err("name a program or a shipped adapter".into()),
+        [one] if !one.contains('/') && live::adapter_exists(one) => {
+            scenario::Program::Adapter(one.clone())
+        }
+        _ => scenario::Program::Command(words),
+    };
+    scenario.backends.retain(|b| *b != Backend::Sim);
+    let first = match scenario.backends.first() {
+        Some(Backend::Processes) => BackendArg::Processes,
+        Some(Backend::Containers) => BackendArg::Containers,
+        _ => {
+            return Err(
+                "this scenario lists only the simulator in `backends`, and an external program needs a real backend (processes or containers)"
+                    .into(),
+            )
+        }
+    };
+    for c in &mut scenario.clients {
+        c.program = Some(program.clone());
+    }
+    Ok(first)
 }
 
 fn print_run(out: &mut Out, scenario: &Scenario, played: &Played, label: &str) {

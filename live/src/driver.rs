@@ -3,10 +3,12 @@
 //! stamped with the harness's monotonic clock.
 
 mod client;
+mod external;
 mod record;
 mod support;
 
 use client::{LiveClient, Msg, Start};
+pub use external::{adapter_exists, adapters_dir};
 use record::Recorder;
 pub use support::check_support;
 pub(crate) use support::check_support_of;
@@ -56,6 +58,11 @@ pub async fn play(
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for spec in &scenario.clients {
         let mut mine = Vec::new();
+        if spec.program.is_some() {
+            // An external program opens its own connections.
+            conns.push(mine);
+            continue;
+        }
         for (node, url) in &provider.client_nodes(&spec.name)? {
             names.insert(url.clone(), node.clone());
             let c =
@@ -93,17 +100,17 @@ pub async fn play(
         .clone()
         .validated(instances)
         .map_err(|reason| LiveError::Recipe { instances, reason })?;
+    let failure = Arc::new(external::Failure::default());
+    let mut programs = external::Programs::default();
+    let mut shim = None;
+    if scenario.clients.iter().any(|c| c.program.is_some()) {
+        let dir = external::run_dir()?;
+        programs.dir = Some(dir.clone());
+        shim = Some((crate::clock::install_shim(&dir)?, dir));
+    }
     for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
-        let client = LiveClient {
-            host: Host::for_scenario(scenario, i, seed, &recipe),
-            conns,
-            provider: provider.clone(),
-            rec: rec.clone(),
-            resource: resource.clone(),
-            tx,
-        };
         let start_at = rec.start + Duration::from_millis(spec.start_ms);
         let after = spec
             .after
@@ -115,6 +122,33 @@ pub async fn play(
             after,
             faults_done: faults_done.clone(),
         };
+        if let (Some(program), Some((shim, dir))) = (&spec.program, &shim) {
+            let ext = external::ExternalClient::prepare(external::Setup {
+                scenario,
+                index: i,
+                seed,
+                program,
+                provider: provider.clone(),
+                rec: rec.clone(),
+                resource: resource.clone(),
+                failure: failure.clone(),
+                dir: dir.clone(),
+                shim: shim.clone(),
+            })
+            .await?;
+            programs.handles.push(Some(ext.handle()));
+            tasks.push(tokio::spawn(ext.run(start)));
+            continue;
+        }
+        programs.handles.push(None);
+        let client = LiveClient {
+            host: Host::for_scenario(scenario, i, seed, &recipe),
+            conns,
+            provider: provider.clone(),
+            rec: rec.clone(),
+            resource: resource.clone(),
+            tx,
+        };
         tasks.push(tokio::spawn(client.run(rx, start)));
     }
     let end = rec.start + Duration::from_millis(scenario.duration_ms);
@@ -123,13 +157,30 @@ pub async fn play(
         rec: rec.clone(),
         inboxes,
         clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
+        programs: programs.handles.clone(),
         end,
     };
     let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
     let replicated = matches!(scenario.topology, Topology::Replicated { .. });
     let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
-    tokio::time::sleep_until(end.into()).await;
+    tokio::select! {
+        _ = tokio::time::sleep_until(end.into()) => {}
+        _ = failure.raised.notified() => {}
+    }
     faults.abort();
+    // External programs get a grace to finish their iterations, all at once; one still
+    // running after it fails the run. Then every program is killed.
+    if !failure.raised() {
+        let finishing = programs
+            .handles
+            .iter()
+            .flatten()
+            .map(|h| h.finish(scenario.duration_ms));
+        futures_util::future::join_all(finishing).await;
+    }
+    for h in programs.handles.iter().flatten() {
+        h.stop();
+    }
     for t in &tasks {
         t.abort();
     }
@@ -178,6 +229,9 @@ pub async fn play(
             rec.inconclusive(format!("{node}, which no fault touched, {line}"));
         }
         problems.push(format!("{node}: {line}"));
+    }
+    if let Some(e) = failure.take() {
+        return Err(e);
     }
     rec.record(H::RunEnded {});
     let mut records = std::mem::take(&mut *rec.records.lock().unwrap_or_else(|e| e.into_inner()));
@@ -263,6 +317,8 @@ struct FaultCtx {
     rec: Arc<Recorder>,
     inboxes: Vec<mpsc::UnboundedSender<Msg>>,
     clients: Vec<String>,
+    /// The external programs, by client index (`None`: locksim's own client).
+    programs: Vec<Option<Arc<external::ProgramHandle>>>,
     /// When the run ends: nothing is injected or healed after it.
     end: Instant,
 }
@@ -318,6 +374,11 @@ async fn inject(action: &FaultAction, what: &str, ctx: &FaultCtx) {
     let rec = &ctx.rec;
     rec.record(H::Fault(action.injected()));
     let client = |name: &str| ctx.clients.iter().position(|c| c == name);
+    let program = |name: &str| client(name).and_then(|i| ctx.programs.get(i)?.clone());
+    if let Some(h) = action.client_target().and_then(program) {
+        let result = h.inject(action, rec, ctx.end, CONFIRM_WITHIN).await;
+        return settle(rec, what, result);
+    }
     let p = ctx.provider.clone();
     let result: Result<(), LiveError> = match action.clone() {
         FaultAction::PauseClient { client: c, for_ms } => {

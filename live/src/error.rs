@@ -70,9 +70,73 @@ pub enum LiveError {
     /// A fault was carried out but its effect was not seen.
     #[error(transparent)]
     Unconfirmed(#[from] ProbeError),
+    /// A client's external program broke the client protocol, could not start, or did not
+    /// end as it should; the run stopped.
+    #[error("client {client}'s program {program}: {problem}")]
+    Program {
+        /// The scenario client.
+        client: String,
+        /// The program, described (`adapter `redis-py``, `` `python3 x.py` ``).
+        program: String,
+        /// What went wrong.
+        problem: ProgramProblem,
+    },
     /// Anything the operating system refused.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// What an external client program did wrong (docs/client-protocol.md).
+#[derive(Debug, Error)]
+pub enum ProgramProblem {
+    /// The program or adapter was not found; nothing was started.
+    #[error("cannot start: {0}")]
+    NotFound(String),
+    /// Starting it failed.
+    #[error("could not start: {0}")]
+    Spawn(std::io::Error),
+    /// It printed a line the protocol does not allow there.
+    #[error("line {line_no} of its stdout, {line:?}, is not the protocol: {reason}")]
+    NotProtocol {
+        /// 1-based.
+        line_no: u64,
+        /// The line (clipped).
+        line: String,
+        /// Why.
+        reason: String,
+    },
+    /// It sent the resource something that is not a write.
+    #[error("{0}")]
+    Resource(String),
+    /// It exited successfully before starting all its acquisitions.
+    #[error("exited after {acquires} of its {iterations} acquisitions{stderr}")]
+    ExitedEarly {
+        /// Acquisitions begun (`acquiring` lines).
+        acquires: u32,
+        /// The client's `iterations`.
+        iterations: u32,
+        /// `; stderr: ...` or empty.
+        stderr: String,
+    },
+    /// It exited with a failure status or was killed by a signal locksim did not send.
+    #[error("exited with {status}{stderr}")]
+    Failed {
+        /// The exit status.
+        status: std::process::ExitStatus,
+        /// `; stderr: ...` or empty.
+        stderr: String,
+    },
+    /// It was still running when the run's time (and the grace after it) was over; it was
+    /// killed.
+    #[error("was still running {grace_ms} ms after the run ended at {duration_ms} ms ({said}); it was killed: give the scenario a longer duration_ms, or the client fewer iterations")]
+    StillRunning {
+        /// The scenario's `duration_ms`.
+        duration_ms: u64,
+        /// How long it was given after that.
+        grace_ms: u64,
+        /// What it said last, or that it printed nothing.
+        said: String,
+    },
 }
 
 impl LiveError {
@@ -137,6 +201,9 @@ pub enum FaultError {
     /// The node's server is not running.
     #[error("the node is not running")]
     NotRunning,
+    /// The client's external program is not running (not started yet, or exited).
+    #[error("the client's program is not running")]
+    ProgramNotRunning,
     /// The harness cannot look at the node to confirm the fault.
     #[error("cannot look at the node")]
     CannotLook,

@@ -23,6 +23,7 @@ mod error;
 pub mod link;
 pub mod lock;
 mod observe;
+mod proc_state;
 pub mod processes;
 mod sentinel;
 mod server;
@@ -30,8 +31,10 @@ mod server;
 use scenario::FaultAction;
 use std::time::Duration;
 
-pub use driver::{play, LiveRun};
-pub use error::{chain, ConnectError, FaultError, LiveError, ProbeError, Refusal, StartupError};
+pub use driver::{adapter_exists, adapters_dir, play, LiveRun};
+pub use error::{
+    chain, ConnectError, FaultError, LiveError, ProbeError, ProgramProblem, Refusal, StartupError,
+};
 
 /// Connect and response timeouts of every client connection.
 #[derive(Debug, Clone, Copy)]

@@ -767,24 +767,14 @@ impl Provider for Processes {
     /// Reads the process state in `/proc/<pid>/stat` until it says stopped (`T`).
     async fn confirm_paused(&self, node: &str, within: Duration) -> Result<(), LiveError> {
         let pid = self.inner.pid(node)?;
-        let deadline = Instant::now() + within;
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // The state follows the command name in parentheses: "123 (redis-server) T ...".
-            let state = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next());
-            if state == Some('T') {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(LiveError::fault(
+        crate::proc_state::wait_stopped(pid as i32, within)
+            .await
+            .map_err(|state| {
+                LiveError::fault(
                     format!("pause {node}"),
                     FaultError::NotStopped { within, state },
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+                )
+            })
     }
 }
 

@@ -119,6 +119,18 @@ impl FaultAction {
         }
     }
 
+    /// The name a fault that acts on one process by name targets: a paused or crashed client,
+    /// or a clock jump's target (a client or a node).
+    pub fn client_target(&self) -> Option<&str> {
+        match self {
+            FaultAction::PauseClient { client, .. } | FaultAction::CrashClient(client) => {
+                Some(client)
+            }
+            FaultAction::ClockJump { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
     /// Every node or client name the fault acts on.
     pub fn targets(&self) -> Vec<&String> {
         match self {

@@ -32,8 +32,8 @@ pub use empirical::{Buckets, Data, Empirical, Source, Unit};
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultAction};
 pub use model::{
-    Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, Program, ResourceSpec, Scenario, Sentinel,
-    Topology, Workload,
+    Backend, ClientSpec, ClockSpec, Clocks, Dist, Network, Program, ResourceSpec, Scenario,
+    Sentinel, Topology, Workload,
 };
 pub use space::{FaultKind, FaultSpace, Span};
 pub use validate::{MAX_DESCRIPTION_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES};

@@ -532,12 +532,17 @@ impl Scenario {
 
 /// Checks a client's external program: a non-empty name or command, and nothing the
 /// client protocol cannot carry out (a set-once workload, a crash placed by command count).
-fn check_program(program: &crate::model::Program, c: &crate::model::ClientSpec) -> Result<(), String> {
+fn check_program(
+    program: &crate::model::Program,
+    c: &crate::model::ClientSpec,
+) -> Result<(), String> {
     match program {
         crate::model::Program::Adapter(name) if name.trim().is_empty() => {
             return Err("an adapter's name must not be empty".into())
         }
-        crate::model::Program::Command(argv) if argv.first().is_none_or(|p| p.trim().is_empty()) => {
+        crate::model::Program::Command(argv)
+            if argv.first().is_none_or(|p| p.trim().is_empty()) =>
+        {
             return Err("a command must name a program first".into())
         }
         _ => {}

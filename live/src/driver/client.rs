@@ -43,16 +43,28 @@ pub(super) struct LiveClient {
     pub(super) tx: mpsc::UnboundedSender<Msg>,
 }
 
-impl LiveClient {
-    pub(super) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, mut start: Start) {
-        tokio::time::sleep_until(start.at.into()).await;
+impl Start {
+    /// Waits until the client may start: `start_ms`, after the faults scheduled up to it,
+    /// and after its condition; false when the condition was not seen in time.
+    pub(super) async fn wait(mut self, rec: &Recorder) -> bool {
+        tokio::time::sleep_until(self.at.into()).await;
         // The faults scheduled up to this millisecond come first (an aborted schedule: go on).
-        let _ = start.faults_done.wait_for(|b| start.ms < *b).await;
-        if let Some((after, what)) = start.after {
-            match self.rec.wait_after(&after, start.at, &what).await {
+        let ms = self.ms;
+        let _ = self.faults_done.wait_for(|b| ms < *b).await;
+        if let Some((after, what)) = self.after {
+            match rec.wait_after(&after, self.at, &what).await {
                 Some(when) => tokio::time::sleep_until(when.into()).await,
-                None => return,
+                None => return false,
             }
+        }
+        true
+    }
+}
+
+impl LiveClient {
+    pub(super) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, start: Start) {
+        if !start.wait(&self.rec).await {
+            return;
         }
         self.feed(Input::Start);
         while !self.host.client().is_done() && !self.host.client().is_crashed() {

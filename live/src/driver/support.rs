@@ -23,6 +23,15 @@ pub(crate) fn check_support_of(
     nodes: usize,
 ) -> Result<(), LiveError> {
     let refuse = |what: String| Err(LiveError::Unsupported { backend, what });
+    for c in &scenario.clients {
+        if let Some(program) = &c.program {
+            super::external::resolve(program).map_err(|e| LiveError::Program {
+                client: c.name.clone(),
+                program: program.describe(),
+                problem: crate::ProgramProblem::NotFound(e),
+            })?;
+        }
+    }
     // A backend sets a node's clock at start exactly when it can step it.
     for node in scenario.clocks.nodes.keys() {
         let jump = FaultAction::ClockJump {
