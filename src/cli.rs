@@ -253,6 +253,13 @@ fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live:
         }
     }
     let at = match at {
+        // A file whose clients are programs plays where it says it can, first.
+        Where::Backend(None) if scenario.clients.iter().any(|c| c.program.is_some()) => {
+            Where::Backend(Some(match scenario.backends.first() {
+                Some(Backend::Containers) => BackendArg::Containers,
+                _ => BackendArg::Processes,
+            }))
+        }
         Where::Backend(None) => Where::Backend(Some(BackendArg::Sim)),
         other => other,
     };
@@ -421,9 +428,15 @@ fn print_run(out: &mut Out, scenario: &Scenario, played: &Played, label: &str) {
                 let fence = fencing_token
                     .map(|t| format!(", fencing token {t}"))
                     .unwrap_or_default();
-                let valid = valid_for_us
-                    .map(|v| format!("valid for {:.1} ms", v as f64 / 1000.0))
-                    .unwrap_or_else(|| "no expiry".into());
+                let external = scenario
+                    .clients
+                    .iter()
+                    .any(|c| &c.name == client && c.program.is_some());
+                let valid = match valid_for_us {
+                    Some(v) => format!("valid for {:.1} ms", *v as f64 / 1000.0),
+                    None if external => "its library's word".into(),
+                    None => "no expiry".into(),
+                };
                 format!("{client:<7} acquires the lock ({valid}{fence})")
             }
             Event::AcquireFailed {
@@ -452,6 +465,12 @@ fn print_run(out: &mut Out, scenario: &Scenario, played: &Played, label: &str) {
                 format!("{client:<7} wins the set-once record {key}")
             }
             Event::ClientCrashed { client } => format!("{client:<7} crashes"),
+            Event::Released {
+                client,
+                error: Some(error),
+                ..
+            } => format!("{client:<7} release failed: {error}"),
+            Event::ClientSaid { client, message } => format!("{client:<7} says: {message}"),
             Event::KeyChanged {
                 node,
                 change,

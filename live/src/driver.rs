@@ -184,6 +184,9 @@ pub async fn play(
     for t in &tasks {
         t.abort();
     }
+    if failure.raised() {
+        watcher.abort(); // the run stopped early
+    }
     let _ = faults.await;
     let _ = watcher.await; // it stops on its own at `end`
     for t in tasks {
