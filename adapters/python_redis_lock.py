@@ -16,9 +16,9 @@ ttl_ms, timeout_ms = int(env["LOCKSIM_TTL_MS"]), int(env["LOCKSIM_ACQUIRE_TIMEOU
 renew = env.get("LOCKSIM_WATCHDOG") == "1"
 expire = max(1, math.ceil(ttl_ms / 1000))
 timeout = math.ceil(timeout_ms / 1000) if renew else min(math.ceil(timeout_ms / 1000), expire)
-say("log", message=f"python-redis-lock: key 'lock:{env['LOCKSIM_KEY']}', expire={expire} s "
-    f"(TTL {ttl_ms} ms), acquire timeout {timeout} s ({timeout_ms} ms), auto_renewal={renew}, "
-    "no retry delay (it waits on BLPOP)")
+say("log", message=f"python-redis-lock counts whole seconds: TTL {ttl_ms} ms -> expire={expire} s, "
+    f"acquire timeout {timeout_ms} ms -> {timeout} s (rounded up{'' if renew else ', capped at expire'}); "
+    f"key 'lock:{env['LOCKSIM_KEY']}'; auto_renewal={renew}; no retry delay (it waits on BLPOP)")
 # The renewal thread's failure is an uncaught exception in the library's thread: keep it as a note.
 threading.excepthook = lambda a: say("log", message=f"{a.thread.name}: {a.exc_type.__name__}: {a.exc_value}")
 conn = redis.StrictRedis.from_url(env["LOCKSIM_NODES"].split(",")[0])

@@ -1,4 +1,4 @@
-import json, os, socket, sys, time
+import json, os, socket, time
 import redis
 
 env = os.environ

@@ -74,8 +74,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
         };
         say(json!({"event": "acquiring"}));
         if watchdog {
-            // using(): acquires (retrying without limit), renews at validity - 500 ms, releases
-            match manager.using(key.as_bytes(), ttl, section).await {
+            // using(): acquires, renews at validity - 500 ms, releases. Its acquire retries without
+            // limit: give up (drop it) when the acquire timeout passes before the section began.
+            let give_up = async {
+                sleep(Duration::from_millis(timeout)).await;
+                if entered.get() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let result = tokio::select! {
+                biased;
+                result = manager.using(key.as_bytes(), ttl, section) => result,
+                () = give_up => {
+                    say(json!({"event": "failed", "reason": "timeout"}));
+                    sleep(think).await;
+                    continue;
+                }
+            };
+            match result {
                 Ok(done) => {
                     done?;
                     say(json!({"event": "released", "ok": true}));
