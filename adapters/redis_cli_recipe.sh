@@ -23,7 +23,7 @@ for ((i = 0; i < LOCKSIM_ITERATIONS; i++)); do
     sleep "$(secs "$LOCKSIM_RETRY_DELAY_MS")"
   done
   if [ "$reply" != OK ]; then
-    say failed ",\"reason\":\"timeout (last reply: $(esc "$reply"))\""
+    say failed ",\"reason\":\"timeout${reply:+ (last reply: $(esc "$reply"))}\""
   else
     say acquired
     if [ "${LOCKSIM_WATCHDOG:-0}" = 1 ]; then
