@@ -43,6 +43,8 @@ fi
 # The Debian package starts a system-wide server; the tests start their own and need none.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl stop redis-server >/dev/null 2>&1 || true; fi
 say "redis-server: $(redis-server --version | head -1)"
+say "installing the shipped adapters (scripts/install-adapters.sh)"
+bash scripts/install-adapters.sh
 
 if docker info >/dev/null 2>&1; then
   say "building the local Redis image"
