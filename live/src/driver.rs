@@ -3,6 +3,7 @@
 //! stamped with the harness's monotonic clock.
 
 mod client;
+mod forwarded;
 mod record;
 mod support;
 
@@ -113,6 +114,7 @@ pub async fn play(
             at: start_at,
             ms: spec.start_ms,
             after,
+            resource_key: scenario.resource.key.clone(),
             faults_done: faults_done.clone(),
         };
         tasks.push(tokio::spawn(client.run(rx, start)));
@@ -123,6 +125,7 @@ pub async fn play(
         rec: rec.clone(),
         inboxes,
         clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
+        resource_key: scenario.resource.key.clone(),
         end,
     };
     let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
@@ -263,6 +266,8 @@ struct FaultCtx {
     rec: Arc<Recorder>,
     inboxes: Vec<mpsc::UnboundedSender<Msg>>,
     clients: Vec<String>,
+    /// The scenario's `resource.key` (what `after.forwarded` waits for when it names none).
+    resource_key: String,
     /// When the run ends: nothing is injected or healed after it.
     end: Instant,
 }
@@ -296,9 +301,14 @@ async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Se
                 let ctx = ctx.clone();
                 waiting.spawn(async move {
                     tokio::time::sleep_until(at.into()).await;
-                    if let Some(when) = ctx.rec.wait_after(&after, at, &what).await {
+                    let (p, rec, key) = (ctx.provider.as_ref(), &ctx.rec, &ctx.resource_key);
+                    if let Some((when, gate)) =
+                        forwarded::wait_after(p, rec, &after, at, &what, key).await
+                    {
                         tokio::time::sleep_until(when.into()).await;
                         inject(&f.action, &what, &ctx).await;
+                        // A forwarded command's reply is held until the fault is in.
+                        drop(gate);
                     }
                 });
             }

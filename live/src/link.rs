@@ -164,12 +164,13 @@ impl LinkControl {
     /// Arms the link's tap ([`tap`]): the next client command named `command` (any case)
     /// that touches `key`, on any of the link's connections, is forwarded, then the replies
     /// of that connection are held until the hit's [`Gate`] is opened, and the hit is sent
-    /// on the returned channel. One hit per arming; arming again replaces the arming.
+    /// on the returned channel. One hit per arming; armings add up (each fires once), and
+    /// dropping the receiver withdraws its arming.
     pub fn arm_tap(&self, command: &str, key: &str) -> tokio::sync::oneshot::Receiver<TapHit> {
         self.tap.arm(command, key)
     }
 
-    /// Disarms the tap (a hit already sent is not taken back).
+    /// Withdraws every arming of the tap (a hit already sent is not taken back).
     pub fn disarm_tap(&self) {
         self.tap.disarm();
     }

@@ -29,6 +29,8 @@ pub(super) struct Start {
     pub(super) ms: u64,
     /// The condition to wait for, and the client's description for messages.
     pub(super) after: Option<(After, String)>,
+    /// The scenario's `resource.key`, for an `after.forwarded` that names no key.
+    pub(super) resource_key: String,
     /// How far the fault schedule got (see [`super::inject_faults`]).
     pub(super) faults_done: watch::Receiver<u64>,
 }
@@ -48,13 +50,20 @@ impl LiveClient {
         tokio::time::sleep_until(start.at.into()).await;
         // The faults scheduled up to this millisecond come first (an aborted schedule: go on).
         let _ = start.faults_done.wait_for(|b| start.ms < *b).await;
+        let mut gate = None;
         if let Some((after, what)) = start.after {
-            match self.rec.wait_after(&after, start.at, &what).await {
-                Some(when) => tokio::time::sleep_until(when.into()).await,
+            let (p, key) = (self.provider.as_ref(), &start.resource_key);
+            match super::forwarded::wait_after(p, &self.rec, &after, start.at, &what, key).await {
+                Some((when, held)) => {
+                    gate = held;
+                    tokio::time::sleep_until(when.into()).await;
+                }
                 None => return,
             }
         }
         self.feed(Input::Start);
+        // A forwarded command's reply is held until this client has started.
+        drop(gate);
         while !self.host.client().is_done() && !self.host.client().is_crashed() {
             let wake = self.next_deadline();
             tokio::select! {

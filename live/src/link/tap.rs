@@ -4,19 +4,21 @@
 //! armed, the writer of every connection's client→server direction cuts what it forwards
 //! into RESP frames (the unit [`super::shape`] uses) and looks at each command: its name
 //! (case-insensitively) and its key — the first argument, or for `EVAL`/`EVALSHA` one of its
-//! `KEYS`. The first match disarms the tap (one hit per arming), closes that connection's
-//! server→client direction (its [`Gate`]), forwards the frame, and hands the owner a
-//! [`TapHit`] with the instant the frame had been written. Nothing the server sends on that
+//! `KEYS`. The first match takes the arming (one hit per arming; several armings may be in
+//! force, each fires once), closes that connection's server→client direction (its [`Gate`]),
+//! forwards the frame, and hands the owner a [`TapHit`] with the instant the frame had been
+//! written. An arming whose receiver is dropped is forgotten. Nothing the server sends on that
 //! connection is delivered until the owner opens the gate (or drops it), or [`GATE_BOUND`]
 //! passes. Bytes pass unchanged: the tap only looks.
 //!
-//! An unarmed link parses nothing: its writers check one atomic flag per chunk. Frames are
+//! An unarmed link parses nothing: its writers check one atomic flag per chunk (and the reply
+//! side one atomic count). Frames are
 //! looked for from the first chunk forwarded after arming, which a client that waits for its
 //! replies (every lock client) starts on a frame boundary; a chunk that does not parse as
 //! RESP is skipped whole, and looking starts again at the next one.
 
 use super::shape::frame_len;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
@@ -58,12 +60,13 @@ impl Drop for Gate {
 }
 
 /// One connection's reply gate, shared by its two directions: closed by the tap (on the
-/// client→server writer), waited on by the server→client writer.
+/// client→server writer), waited on by the server→client writer. Holds count: it is open
+/// once every hit that closed it has opened it.
 #[derive(Debug, Default)]
 pub(super) struct ReplyGate {
-    /// Whether it is closed (the fast path: an open gate costs one load).
-    closed: AtomicBool,
-    /// When it was closed, for [`GATE_BOUND`].
+    /// How many hits hold it (the fast path: an open gate costs one load).
+    holds: AtomicUsize,
+    /// When it was last closed, for [`GATE_BOUND`].
     since: Mutex<Option<Instant>>,
     opened: Notify,
 }
@@ -71,27 +74,34 @@ pub(super) struct ReplyGate {
 impl ReplyGate {
     fn close(&self) {
         *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        self.closed.store(true, Ordering::Release);
+        self.holds.fetch_add(1, Ordering::AcqRel);
     }
 
     fn open(&self) {
-        self.closed.store(false, Ordering::Release);
+        let _ = self
+            .holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         self.opened.notify_waiters();
     }
 
-    /// Waits while the gate is closed, at most until [`GATE_BOUND`] after it closed.
+    fn is_closed(&self) -> bool {
+        self.holds.load(Ordering::Acquire) > 0
+    }
+
+    /// Waits while the gate is closed, at most until [`GATE_BOUND`] after it last closed
+    /// (then it opens whatever holds it).
     pub(super) async fn pass(&self) {
-        while self.closed.load(Ordering::Acquire) {
+        while self.is_closed() {
             let opened = self.opened.notified();
             tokio::pin!(opened);
             opened.as_mut().enable();
-            if !self.closed.load(Ordering::Acquire) {
+            if !self.is_closed() {
                 return;
             }
             let since = *self.since.lock().unwrap_or_else(|e| e.into_inner());
             let until = since.unwrap_or_else(Instant::now) + GATE_BOUND;
             if tokio::time::timeout_at(until.into(), opened).await.is_err() {
-                self.open();
+                self.holds.store(0, Ordering::Release);
                 return;
             }
         }
@@ -106,17 +116,33 @@ struct Arm {
     tx: oneshot::Sender<TapHit>,
 }
 
-/// A link's tap, shared by its connections (and by every clone of its control).
+impl Arm {
+    fn matches(&self, words: &[Vec<u8>]) -> bool {
+        words
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(self.command.as_bytes()))
+            && touches(words, &self.key)
+    }
+}
+
+/// A link's tap, shared by its connections (and by every clone of its control): the armings
+/// in force, each firing once.
 #[derive(Debug, Default)]
 pub(super) struct TapSlot {
     armed: AtomicBool,
-    arm: Mutex<Option<Arm>>,
+    arms: Mutex<Vec<Arm>>,
 }
 
 impl TapSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arm>> {
+        self.arms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(super) fn arm(&self, command: &str, key: &str) -> oneshot::Receiver<TapHit> {
         let (tx, rx) = oneshot::channel();
-        *self.arm.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arm {
+        let mut arms = self.lock();
+        arms.retain(|a| !a.tx.is_closed());
+        arms.push(Arm {
             command: command.to_string(),
             key: key.as_bytes().to_vec(),
             tx,
@@ -126,29 +152,47 @@ impl TapSlot {
     }
 
     pub(super) fn disarm(&self) {
+        let mut arms = self.lock();
+        arms.clear();
         self.armed.store(false, Ordering::Release);
-        self.arm.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
+    /// Whether an arming is in force (one whose owner went away counts until the next look).
     pub(super) fn is_armed(&self) -> bool {
         self.armed.load(Ordering::Acquire)
     }
 
-    /// Takes the arming if `frame` is the command it waits for: (name as sent, key, where to
-    /// report).
-    fn take_if_matches(&self, frame: &[u8]) -> Option<(String, String, oneshot::Sender<TapHit>)> {
+    /// Forgets the armings whose owners went away; whether any is left.
+    fn prune(&self) -> bool {
+        let mut arms = self.lock();
+        arms.retain(|a| !a.tx.is_closed());
+        let left = !arms.is_empty();
+        self.armed.store(left, Ordering::Release);
+        left
+    }
+
+    /// Takes the armings `frame` fires: the command's name as sent, and each arming's key
+    /// and where it reports.
+    fn take_matching(
+        &self,
+        frame: &[u8],
+    ) -> Option<(String, Vec<(String, oneshot::Sender<TapHit>)>)> {
         let words = command_words(frame)?;
-        let mut arm = self.arm.lock().unwrap_or_else(|e| e.into_inner());
-        let a = arm.as_ref()?;
-        let name = words.first()?;
-        if !name.eq_ignore_ascii_case(a.command.as_bytes()) || !touches(&words, &a.key) {
+        let mut arms = self.lock();
+        if !arms.iter().any(|a| a.matches(&words)) {
             return None;
         }
-        let a = arm.take()?;
-        self.armed.store(false, Ordering::Release);
-        let name = String::from_utf8_lossy(name).into_owned();
-        let key = String::from_utf8_lossy(&a.key).into_owned();
-        Some((name, key, a.tx))
+        let (hit, kept): (Vec<Arm>, Vec<Arm>) = std::mem::take(&mut *arms)
+            .into_iter()
+            .partition(|a| a.matches(&words));
+        *arms = kept;
+        self.armed.store(!arms.is_empty(), Ordering::Release);
+        let name = String::from_utf8_lossy(words.first()?).into_owned();
+        let fired = hit
+            .into_iter()
+            .map(|a| (String::from_utf8_lossy(&a.key).into_owned(), a.tx))
+            .collect();
+        Some((name, fired))
     }
 }
 
@@ -166,30 +210,34 @@ pub(super) struct Fired {
     /// Bytes of the chunk up to and including the frame's last.
     pub(super) end: usize,
     command: String,
-    key: String,
-    tx: oneshot::Sender<TapHit>,
+    /// Each arming it fired: its key and where it reports (each holds the gate once).
+    armings: Vec<(String, oneshot::Sender<TapHit>)>,
     gate: Arc<ReplyGate>,
 }
 
 impl Fired {
-    /// Reports the hit, the frame written at `at`; a hit nobody waits for any more opens the
-    /// gate at once.
+    /// Reports the hit to every arming it fired, the frame written at `at`; a hit nobody
+    /// waits for any more opens its hold at once.
     pub(super) fn report(self, at: Instant) {
-        let hit = TapHit {
-            at,
-            command: self.command,
-            key: self.key,
-            gate: Gate { held: self.gate },
-        };
-        // A refused hit is dropped, and its gate with it (open).
-        let _ = self.tx.send(hit);
+        for (key, tx) in self.armings {
+            let hit = TapHit {
+                at,
+                command: self.command.clone(),
+                key,
+                gate: Gate {
+                    held: self.gate.clone(),
+                },
+            };
+            // A refused hit is dropped, and its hold on the gate with it.
+            let _ = tx.send(hit);
+        }
     }
-}
 
-impl Fired {
     /// The frame could not be written: nothing is reported, and the gate opens again.
     pub(super) fn cancel(self) {
-        self.gate.open();
+        for _ in &self.armings {
+            self.gate.open();
+        }
     }
 }
 
@@ -206,7 +254,7 @@ impl Watcher {
     /// closed and where the frame ends is returned (the caller writes up to there, then
     /// reports). Costs one atomic load when the tap is not armed.
     pub(super) fn look(&mut self, chunk: &[u8]) -> Option<Fired> {
-        if !self.slot.is_armed() {
+        if !self.slot.is_armed() || !self.slot.prune() {
             self.pending.clear();
             return None;
         }
@@ -216,14 +264,15 @@ impl Watcher {
         while let Some(len) = frame_len(&self.pending[start..]) {
             let frame = &self.pending[start..start + len];
             start += len;
-            if let Some((command, key, tx)) = self.slot.take_if_matches(frame) {
-                self.gate.close();
+            if let Some((command, armings)) = self.slot.take_matching(frame) {
+                for _ in &armings {
+                    self.gate.close();
+                }
                 self.pending.clear();
                 return Some(Fired {
                     end: start - held,
                     command,
-                    key,
-                    tx,
+                    armings,
                     gate: self.gate.clone(),
                 });
             }
@@ -318,7 +367,10 @@ mod tests {
 
     #[test]
     fn commands_are_read_from_resp_arrays_and_inline_lines() {
-        assert_eq!(command_words(&resp(&["SET", "k", "v"])), Some(words(&["SET", "k", "v"])));
+        assert_eq!(
+            command_words(&resp(&["SET", "k", "v"])),
+            Some(words(&["SET", "k", "v"]))
+        );
         assert_eq!(command_words(b"get k\r\n"), Some(words(&["get", "k"])));
         assert_eq!(command_words(b":1\r\n"), None);
     }
@@ -331,12 +383,17 @@ mod tests {
         assert!(w.look(&resp(&["GET", "k"])).is_none(), "unarmed");
         let _rx = slot.arm("get", "k");
         let get = resp(&["GET", "k"]);
-        let chunk = [resp(&["GET", "other"]), resp(&["SET", "k", "v"]), get.clone()].concat();
+        let chunk = [
+            resp(&["GET", "other"]),
+            resp(&["SET", "k", "v"]),
+            get.clone(),
+        ]
+        .concat();
         let split = chunk.len() - 3;
         assert!(w.look(&chunk[..split]).is_none());
         let fired = w.look(&[&chunk[split..], &resp(&["GET", "k"])[..]].concat());
         assert_eq!(fired.as_ref().map(|f| f.end), Some(3), "ends with the GET");
-        assert!(gate.closed.load(Ordering::Acquire));
+        assert!(gate.is_closed());
         assert!(!slot.is_armed(), "one hit per arming");
         assert!(w.look(&get).is_none());
     }

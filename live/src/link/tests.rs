@@ -410,7 +410,10 @@ async fn tap_fires_on_its_frame_and_holds_the_reply(link: Link) {
     round_trip(&mut s, &resp(&["GET", "other"])).await;
     round_trip(&mut s, &resp(&["SET", "k", "v"])).await;
     round_trip(&mut s, &resp(&["EVALSHA", "abc", "1", "j", "k"])).await;
-    assert!(hit.try_recv().is_err(), "another key or command fired the tap");
+    assert!(
+        hit.try_recv().is_err(),
+        "another key or command fired the tap"
+    );
     let get = resp(&["GET", "k"]);
     let before = Instant::now();
     s.write_all(&get).await.unwrap();
@@ -466,4 +469,24 @@ async fn a_tap_finds_its_frame_among_pipelined_ones_and_an_unwanted_hit_holds_no
     link.control().disarm_tap();
     assert!(!link.control().tap_armed());
     round_trip(&mut s, &resp(&["GET", "k"])).await;
+}
+
+#[tokio::test]
+async fn two_armings_fire_once_each_and_the_reply_waits_for_both_gates() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    let (a, b) = (
+        link.control().arm_tap("SET", "k"),
+        link.control().arm_tap("set", "k"),
+    );
+    let set = resp(&["SET", "k", "v"]);
+    s.write_all(&set).await.unwrap();
+    let within = Duration::from_secs(10);
+    let a = tokio::time::timeout(within, a).await.unwrap().unwrap();
+    let b = tokio::time::timeout(within, b).await.unwrap().unwrap();
+    assert!(!link.control().tap_armed());
+    a.gate.open();
+    nothing_arrives(&mut s).await;
+    b.gate.open();
+    assert_eq!(read_n(&mut s, set.len()).await, set);
 }
