@@ -91,10 +91,14 @@ impl World<'_> {
             return;
         }
         let name = &self.sc.clients[*client].name;
-        let seen = self.waiters.iter().filter(|w| !w.done).find_map(|w| match &w.after.condition {
-            Condition::Forwarded(f) if f.client == *name => sent_as(command, f),
-            _ => None,
-        });
+        let seen = self
+            .waiters
+            .iter()
+            .filter(|w| !w.done)
+            .find_map(|w| match &w.after.condition {
+                Condition::Forwarded(f) if f.client == *name => sent_as(command, f),
+                _ => None,
+            });
         if let Some((command, key)) = seen {
             self.observe(Effect::Forwarded {
                 client: name.clone(),
