@@ -50,7 +50,7 @@ impl Forwarded {
     /// Whether a forwarded command (`command` with `key`, as an observation names them) is
     /// this one.
     pub fn matches(&self, command: &str, key: &str) -> bool {
-        self.command.eq_ignore_ascii_case(command) && self.key.as_deref().map_or(true, |k| k == key)
+        self.command.eq_ignore_ascii_case(command) && self.key.as_deref().is_none_or(|k| k == key)
     }
 
     /// The key to match: the one given, else `default` (the scenario's `resource.key`).

@@ -125,6 +125,9 @@ impl Arm {
     }
 }
 
+/// The armings one frame fired: each one's key and where it reports.
+type Armings = Vec<(String, oneshot::Sender<TapHit>)>;
+
 /// A link's tap, shared by its connections (and by every clone of its control): the armings
 /// in force, each firing once.
 #[derive(Debug, Default)]
@@ -173,10 +176,7 @@ impl TapSlot {
 
     /// Takes the armings `frame` fires: the command's name as sent, and each arming's key
     /// and where it reports.
-    fn take_matching(
-        &self,
-        frame: &[u8],
-    ) -> Option<(String, Vec<(String, oneshot::Sender<TapHit>)>)> {
+    fn take_matching(&self, frame: &[u8]) -> Option<(String, Armings)> {
         let words = command_words(frame)?;
         let mut arms = self.lock();
         if !arms.iter().any(|a| a.matches(&words)) {
@@ -211,7 +211,7 @@ pub(super) struct Fired {
     pub(super) end: usize,
     command: String,
     /// Each arming it fired: its key and where it reports (each holds the gate once).
-    armings: Vec<(String, oneshot::Sender<TapHit>)>,
+    armings: Armings,
     gate: Arc<ReplyGate>,
 }
 
