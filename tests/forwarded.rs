@@ -179,3 +179,52 @@ fn servers_given_by_url_refuse_a_forwarded_condition() {
         "{text}"
     );
 }
+
+/// The file with no fault and B starting right after A's acquiring `SET` is forwarded.
+fn b_starts_after_as_set() -> Scenario {
+    let mut s = common::load(FILE);
+    let after = s.faults.remove(0).after;
+    s.clients[1].start_ms = 0;
+    s.clients[1].after = after;
+    s.validate().expect("still valid");
+    s
+}
+
+/// B began acquiring after A's `SET` was forwarded and before A had its reply.
+fn b_started_between(records: &[Record]) {
+    let (fwd, _) = find(
+        records,
+        |e| matches!(e, Event::Observed(Effect::Forwarded { client, .. }) if client == "A"),
+    )
+    .expect("forwarded");
+    let (b, _) = find(
+        records,
+        |e| matches!(e, Event::AcquireStarted { client } if client == "B"),
+    )
+    .expect("B started");
+    let (reply, _) = find(
+        records,
+        |e| matches!(e, Event::ReplyReceived { client, request: 1, .. } if client == "A"),
+    )
+    .expect("A's reply");
+    assert!(
+        fwd < b && b < reply,
+        "forwarded {fwd}, B {b}, A's reply {reply}"
+    );
+}
+
+#[test]
+fn a_client_start_waits_for_a_forwarded_command_on_the_simulator() {
+    b_started_between(&play_sim(&b_starts_after_as_set(), None).records);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_start_waits_for_a_forwarded_command_on_processes() {
+    if !redis_available() {
+        return;
+    }
+    let (played, _) = play_processes(&b_starts_after_as_set(), None)
+        .await
+        .expect("played");
+    b_started_between(&played.records);
+}
