@@ -3,7 +3,9 @@
 //! `redis-server` processes; a servers-by-URL run refuses it; a command never forwarded makes
 //! the run inconclusive.
 //!
-//! The processes tests need Debian's redis-server; with `CI` set its absence is a failure.
+//! The processes tests need Debian's redis-server, the containers test a Docker engine and
+//! the image `LOCKSIM_REDIS_IMAGE` names (default here: `locksim/redis:local`; nothing is
+//! pulled); with `CI` set their absence is a failure, otherwise they print SKIPPED and pass.
 
 mod common;
 use live::processes::find_redis_server;
@@ -19,6 +21,32 @@ fn redis_available() -> bool {
         }
         Err(e) => {
             eprintln!("SKIPPED (not in CI): {e}");
+            false
+        }
+    }
+}
+
+/// The image the containers test runs: `LOCKSIM_REDIS_IMAGE`, or the locally built one.
+fn test_image() -> String {
+    std::env::var(live::containers::IMAGE_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "locksim/redis:local".to_string())
+}
+
+/// Whether the engine and the image are here; in CI their absence fails the test.
+async fn docker_ready() -> bool {
+    let check = match live::containers::engine_available().await {
+        Ok(()) => live::containers::image_available(&test_image()).await,
+        Err(e) => Err(e),
+    };
+    match check {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the containers tests, but: {}", live::chain(&e))
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (not in CI): {}", live::chain(&e));
             false
         }
     }
@@ -227,4 +255,27 @@ async fn a_client_start_waits_for_a_forwarded_command_on_processes() {
         .await
         .expect("played");
     b_started_between(&played.records);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_containers_the_reply_to_the_forwarded_set_reaches_a_only_after_its_pause() {
+    if !docker_ready().await {
+        return;
+    }
+    let s = common::load(FILE);
+    let c = live::containers::Containers::start_for_image(&s, &test_image())
+        .await
+        .unwrap_or_else(|e| panic!("containers did not start: {}", live::chain(&e)));
+    let provider: std::sync::Arc<dyn live::Provider> = std::sync::Arc::new(c);
+    let (played, _) = locksim::play::play_live(&s, provider, None)
+        .await
+        .expect("played");
+    assert!(
+        played.matches_expect(),
+        "{:?}\n{}",
+        played.mismatches,
+        played.verdict.summary()
+    );
+    let (_, fault, reply) = assert_placed_exactly(&played.records);
+    assert!(reply >= fault + 2_000_000);
 }
