@@ -85,6 +85,26 @@ pub async fn play(
         clocks: scenario.clocks.starts(),
         checker: scenario.checker.clone(),
     });
+    // Taps for `after.forwarded`, armed before any client sends.
+    let key = &scenario.resource.key;
+    let mut fault_taps = Vec::new();
+    for f in &scenario.faults {
+        fault_taps.push(forwarded::arm_for(
+            provider.as_ref(),
+            &rec,
+            f.after.as_ref(),
+            key,
+        )?);
+    }
+    let mut start_taps = Vec::new();
+    for c in &scenario.clients {
+        start_taps.push(forwarded::arm_for(
+            provider.as_ref(),
+            &rec,
+            c.after.as_ref(),
+            key,
+        )?);
+    }
     let resource = Arc::new(Mutex::new(Resource::new(scenario.resource.checks_fencing)));
     let mut inboxes = Vec::new();
     let mut tasks = Vec::new();
@@ -94,7 +114,8 @@ pub async fn play(
         .clone()
         .validated(instances)
         .map_err(|reason| LiveError::Recipe { instances, reason })?;
-    for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
+    let clients = scenario.clients.iter().zip(conns).zip(start_taps);
+    for (i, ((spec, conns), tapping)) in clients.enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
         let client = LiveClient {
@@ -114,7 +135,7 @@ pub async fn play(
             at: start_at,
             ms: spec.start_ms,
             after,
-            resource_key: scenario.resource.key.clone(),
+            tapping,
             faults_done: faults_done.clone(),
         };
         tasks.push(tokio::spawn(client.run(rx, start)));
@@ -125,10 +146,14 @@ pub async fn play(
         rec: rec.clone(),
         inboxes,
         clients: scenario.clients.iter().map(|c| c.name.clone()).collect(),
-        resource_key: scenario.resource.key.clone(),
         end,
     };
-    let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
+    let faults = tokio::spawn(inject_faults(
+        scenario.clone(),
+        ctx,
+        fault_taps,
+        done_before,
+    ));
     let replicated = matches!(scenario.topology, Topology::Replicated { .. });
     let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
     tokio::time::sleep_until(end.into()).await;
@@ -266,8 +291,6 @@ struct FaultCtx {
     rec: Arc<Recorder>,
     inboxes: Vec<mpsc::UnboundedSender<Msg>>,
     clients: Vec<String>,
-    /// The scenario's `resource.key` (what `after.forwarded` waits for when it names none).
-    resource_key: String,
     /// When the run ends: nothing is injected or healed after it.
     end: Instant,
 }
@@ -279,7 +302,15 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 /// `after` and with `at_ms` below it has been carried out (and its effect seen), so a client
 /// starting at `start_ms` waits while `start_ms >= done_before` — faults apply before the
 /// clients that start in the same millisecond, as on the simulator.
-async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Sender<u64>) {
+///
+/// `taps` are the faults' armed taps (`after.forwarded`), by index.
+async fn inject_faults(
+    scenario: Scenario,
+    ctx: FaultCtx,
+    taps: Vec<Option<forwarded::Tapping>>,
+    done_before: watch::Sender<u64>,
+) {
+    let mut taps: Vec<Option<forwarded::Tapping>> = taps;
     let mut faults: Vec<(usize, scenario::Fault)> =
         scenario.faults.iter().cloned().enumerate().collect();
     faults.sort_by_key(|(_, f)| f.at_ms);
@@ -299,11 +330,11 @@ async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Se
             // A fault that waits for a condition waits on its own: the rest go on.
             Some(after) => {
                 let ctx = ctx.clone();
+                let tapping = taps.get_mut(i).and_then(Option::take);
                 waiting.spawn(async move {
                     tokio::time::sleep_until(at.into()).await;
-                    let (p, rec, key) = (ctx.provider.as_ref(), &ctx.rec, &ctx.resource_key);
                     if let Some((when, gate)) =
-                        forwarded::wait_after(p, rec, &after, at, &what, key).await
+                        forwarded::wait_after(&ctx.rec, &after, at, &what, tapping).await
                     {
                         tokio::time::sleep_until(when.into()).await;
                         inject(&f.action, &what, &ctx).await;

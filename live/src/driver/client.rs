@@ -29,8 +29,8 @@ pub(super) struct Start {
     pub(super) ms: u64,
     /// The condition to wait for, and the client's description for messages.
     pub(super) after: Option<(After, String)>,
-    /// The scenario's `resource.key`, for an `after.forwarded` that names no key.
-    pub(super) resource_key: String,
+    /// The taps armed for an `after.forwarded`.
+    pub(super) tapping: Option<super::forwarded::Tapping>,
     /// How far the fault schedule got (see [`super::inject_faults`]).
     pub(super) faults_done: watch::Receiver<u64>,
 }
@@ -52,8 +52,8 @@ impl LiveClient {
         let _ = start.faults_done.wait_for(|b| start.ms < *b).await;
         let mut gate = None;
         if let Some((after, what)) = start.after {
-            let (p, key) = (self.provider.as_ref(), &start.resource_key);
-            match super::forwarded::wait_after(p, &self.rec, &after, start.at, &what, key).await {
+            let tapping = start.tapping.take();
+            match super::forwarded::wait_after(&self.rec, &after, start.at, &what, tapping).await {
                 Some((when, held)) => {
                     gate = held;
                     tokio::time::sleep_until(when.into()).await;

@@ -1,7 +1,8 @@
-//! Waiting for a forwarded command (`after.forwarded`): the client's links are tapped, the
-//! first hit is recorded as [`Effect::Forwarded`] (which meets the condition), and the hit's
-//! gate — which holds the server's reply — is handed to whoever waited, to be opened once
-//! they have acted.
+//! Waiting for a forwarded command (`after.forwarded`): the client's links are tapped when
+//! the run starts, before any client sends (a condition seen before `at_ms` counts, as every
+//! condition's does), the first hit is recorded as [`Effect::Forwarded`] (which meets the
+//! condition), and the hit's gate — which holds the server's reply — is handed to whoever
+//! waited, to be opened once they have acted.
 
 use super::record::Recorder;
 use crate::link::{Gate, TapHit};
@@ -13,7 +14,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 /// The taps armed for one wait, and the gate of the first hit.
-struct Tapping {
+pub(super) struct Tapping {
     /// The first hit's gate, until the waiter takes it.
     gate: Arc<Mutex<Option<Gate>>>,
     /// One task per link, waiting for its hit; aborted when the wait ends.
@@ -22,7 +23,7 @@ struct Tapping {
 
 impl Tapping {
     /// Arms every link of `f.client`'s for `f`'s command and key (`key` when it names none).
-    fn arm(
+    pub(super) fn arm(
         provider: &dyn Provider,
         rec: &Arc<Recorder>,
         f: &Forwarded,
@@ -80,32 +81,30 @@ fn first_hit(
     );
 }
 
-/// Waits for `after` on behalf of `what` from `at`, as [`Recorder::wait_after`] does; for a
-/// forwarded command the client's links are tapped first, and the gate holding the server's
-/// reply comes back with the instant to act at (open it — drop it — once acted).
-/// `resource_key` is the key a forwarded condition that names none waits for.
-pub(super) async fn wait_after(
+/// Arms the taps `after` needs, if it waits for a forwarded command (`resource_key` for one
+/// that names no key).
+pub(super) fn arm_for(
     provider: &dyn Provider,
     rec: &Arc<Recorder>,
+    after: Option<&After>,
+    resource_key: &str,
+) -> Result<Option<Tapping>, crate::LiveError> {
+    match after.map(|a| &a.condition) {
+        Some(Condition::Forwarded(f)) => Tapping::arm(provider, rec, f, resource_key).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Waits for `after` on behalf of `what` from `at`, as [`Recorder::wait_after`] does; with
+/// the taps of a forwarded command (armed by [`arm_for`]) the gate holding the server's reply
+/// comes back with the instant to act at (open it — drop it — once acted).
+pub(super) async fn wait_after(
+    rec: &Recorder,
     after: &After,
     at: Instant,
     what: &str,
-    resource_key: &str,
+    tapping: Option<Tapping>,
 ) -> Option<(Instant, Option<Gate>)> {
-    let tapping = match &after.condition {
-        Condition::Forwarded(f) => match Tapping::arm(provider, rec, f, resource_key) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                rec.inconclusive(format!(
-                    "{what} could not wait for {}: {}",
-                    after.condition.describe(),
-                    crate::chain(&e)
-                ));
-                return None;
-            }
-        },
-        _ => None,
-    };
     let when = rec.wait_after(after, at, what).await;
     let gate = tapping.and_then(Tapping::finish);
     when.map(|w| (w, gate))
