@@ -27,6 +27,10 @@
 //! its loss (a lost frame ends that direction of its connection). A shaped direction holds
 //! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] + [`CHUNK`] bytes.
 //!
+//! A link may be tapped ([`tap`], [`LinkControl::arm_tap`]): the next client command of a
+//! given name and key is forwarded, then that connection's replies are held until the tap's
+//! owner opens the hit's [`Gate`], so a fault lands between the command and its reply.
+//!
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
 
