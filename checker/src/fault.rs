@@ -217,6 +217,18 @@ pub enum Effect {
         /// How far the clock is off true time now, in milliseconds.
         offset_ms: f64,
     },
+    /// A command of the client's was forwarded to the node (by the fault proxy; on the
+    /// simulator, it reached the node), and something waited for it (`after.forwarded`).
+    Forwarded {
+        /// The client that sent it.
+        client: String,
+        /// The node it went to.
+        node: String,
+        /// The command's name as sent (`SET`, `EVALSHA`).
+        command: String,
+        /// The key it matched on (its first argument, or one of a script's `KEYS`).
+        key: String,
+    },
 }
 
 impl Injected {
@@ -301,6 +313,12 @@ impl Effect {
             Effect::ClockSet { target, offset_ms } => {
                 format!("clock of {target} is {offset_ms:+} ms off true time")
             }
+            Effect::Forwarded {
+                client,
+                node,
+                command,
+                key,
+            } => format!("{client}'s {command} of {key} forwarded to {node}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod client;
 mod external;
+mod forwarded;
 mod record;
 mod support;
 
@@ -91,6 +92,26 @@ pub async fn play(
         clocks: scenario.clocks.starts(),
         checker: scenario.checker.clone(),
     });
+    // Taps for `after.forwarded`, armed before any client sends.
+    let key = &scenario.resource.key;
+    let mut fault_taps = Vec::new();
+    for f in &scenario.faults {
+        fault_taps.push(forwarded::arm_for(
+            provider.as_ref(),
+            &rec,
+            f.after.as_ref(),
+            key,
+        )?);
+    }
+    let mut start_taps = Vec::new();
+    for c in &scenario.clients {
+        start_taps.push(forwarded::arm_for(
+            provider.as_ref(),
+            &rec,
+            c.after.as_ref(),
+            key,
+        )?);
+    }
     let resource = Arc::new(Mutex::new(Resource::new(scenario.resource.checks_fencing)));
     let mut inboxes = Vec::new();
     let mut tasks = Vec::new();
@@ -108,7 +129,8 @@ pub async fn play(
         programs.dir = Some(dir.clone());
         shim = Some((crate::clock::install_shim(&dir)?, dir));
     }
-    for (i, (spec, conns)) in scenario.clients.iter().zip(conns).enumerate() {
+    let clients = scenario.clients.iter().zip(conns).zip(start_taps);
+    for (i, ((spec, conns), tapping)) in clients.enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
         inboxes.push(tx.clone());
         let start_at = rec.start + Duration::from_millis(spec.start_ms);
@@ -120,6 +142,7 @@ pub async fn play(
             at: start_at,
             ms: spec.start_ms,
             after,
+            tapping,
             faults_done: faults_done.clone(),
         };
         if let (Some(program), Some((shim, dir))) = (&spec.program, &shim) {
@@ -160,7 +183,12 @@ pub async fn play(
         programs: programs.handles.clone(),
         end,
     };
-    let faults = tokio::spawn(inject_faults(scenario.clone(), ctx, done_before));
+    let faults = tokio::spawn(inject_faults(
+        scenario.clone(),
+        ctx,
+        fault_taps,
+        done_before,
+    ));
     let replicated = matches!(scenario.topology, Topology::Replicated { .. });
     let watcher = tokio::spawn(watch(provider.clone(), rec.clone(), replicated, end));
     tokio::select! {
@@ -333,7 +361,15 @@ const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 /// `after` and with `at_ms` below it has been carried out (and its effect seen), so a client
 /// starting at `start_ms` waits while `start_ms >= done_before` — faults apply before the
 /// clients that start in the same millisecond, as on the simulator.
-async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Sender<u64>) {
+///
+/// `taps` are the faults' armed taps (`after.forwarded`), by index.
+async fn inject_faults(
+    scenario: Scenario,
+    ctx: FaultCtx,
+    taps: Vec<Option<forwarded::Tapping>>,
+    done_before: watch::Sender<u64>,
+) {
+    let mut taps: Vec<Option<forwarded::Tapping>> = taps;
     let mut faults: Vec<(usize, scenario::Fault)> =
         scenario.faults.iter().cloned().enumerate().collect();
     faults.sort_by_key(|(_, f)| f.at_ms);
@@ -353,11 +389,16 @@ async fn inject_faults(scenario: Scenario, ctx: FaultCtx, done_before: watch::Se
             // A fault that waits for a condition waits on its own: the rest go on.
             Some(after) => {
                 let ctx = ctx.clone();
+                let tapping = taps.get_mut(i).and_then(Option::take);
                 waiting.spawn(async move {
                     tokio::time::sleep_until(at.into()).await;
-                    if let Some(when) = ctx.rec.wait_after(&after, at, &what).await {
+                    if let Some((when, gate)) =
+                        forwarded::wait_after(&ctx.rec, &after, at, &what, tapping).await
+                    {
                         tokio::time::sleep_until(when.into()).await;
                         inject(&f.action, &what, &ctx).await;
+                        // A forwarded command's reply is held until the fault is in.
+                        drop(gate);
                     }
                 });
             }

@@ -180,6 +180,13 @@ pub enum Refusal {
         /// The fault, described.
         fault: String,
     },
+    /// A wait for what the fault proxy forwards, where no proxy stands between clients and
+    /// servers.
+    #[error("`{what}` waits for what the fault proxy forwards; servers given by URL are not behind it (play it on processes or containers)")]
+    NotProxied {
+        /// What waits (`faults[1].after.forwarded`).
+        what: String,
+    },
     /// Between servers a cut holds: containers cut by `docker network disconnect` (TCP
     /// retransmits what was sent once the container is back), processes hold the replication
     /// and Sentinel links, and Redis resyncs a replica from its backlog after any break.

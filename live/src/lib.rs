@@ -101,6 +101,16 @@ pub trait Provider: Send + Sync {
         let _ = client;
         Ok(self.nodes())
     }
+    /// The controls of the fault proxy's links that `client`'s connections go through, one
+    /// per node (name, control), so the driver can tap them (`after.forwarded`). Providers
+    /// whose clients are not behind the proxy refuse (the default).
+    fn client_links(&self, client: &str) -> Result<Vec<(String, link::LinkControl)>, LiveError> {
+        let _ = client;
+        Err(LiveError::Unsupported {
+            backend: self.backend(),
+            what: "after.forwarded: this backend's clients are not behind the fault proxy".into(),
+        })
+    }
     /// Whether this provider can inject `fault`; why when it cannot.
     fn supports(&self, fault: &FaultAction) -> Result<(), Refusal>;
     /// Kills a node (it answers nothing until restarted).

@@ -27,6 +27,10 @@
 //! its loss (a lost frame ends that direction of its connection). A shaped direction holds
 //! at most [`HELD_CHUNKS`] units of at most [`shape::MAX_FRAME`] + [`CHUNK`] bytes.
 //!
+//! A link may be tapped ([`tap`], [`LinkControl::arm_tap`]): the next client command of a
+//! given name and key is forwarded, then that connection's replies are held until the tap's
+//! owner opens the hit's [`Gate`], so a fault lands between the command and its reply.
+//!
 //! Dropping a [`Link`] stops its listener and every connection it relays (their tasks are
 //! aborted), closing both ends.
 
@@ -44,6 +48,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub mod shape;
 pub use shape::Shaping;
+pub mod tap;
+pub use tap::{Gate, TapHit};
 
 /// The most bytes read at once, per direction.
 pub const CHUNK: usize = 16 * 1024;
@@ -102,16 +108,18 @@ impl State {
     }
 }
 
-/// Cuts, heals and delays one link; cheap to clone, usable from any thread.
+/// Cuts, heals, delays and taps one link; cheap to clone, usable from any thread.
 #[derive(Debug, Clone)]
 pub struct LinkControl {
     state: Arc<watch::Sender<State>>,
+    tap: Arc<tap::TapSlot>,
 }
 
 impl Default for LinkControl {
     fn default() -> Self {
         LinkControl {
             state: Arc::new(watch::channel(State::default()).0),
+            tap: Arc::default(),
         }
     }
 }
@@ -157,6 +165,25 @@ impl LinkControl {
         self.state.send_modify(|s| s.lose_delayed_on_close = true);
     }
 
+    /// Arms the link's tap ([`tap`]): the next client command named `command` (any case)
+    /// that touches `key`, on any of the link's connections, is forwarded, then the replies
+    /// of that connection are held until the hit's [`Gate`] is opened, and the hit is sent
+    /// on the returned channel. One hit per arming; armings add up (each fires once), and
+    /// dropping the receiver withdraws its arming.
+    pub fn arm_tap(&self, command: &str, key: &str) -> tokio::sync::oneshot::Receiver<TapHit> {
+        self.tap.arm(command, key)
+    }
+
+    /// Withdraws every arming of the tap (a hit already sent is not taken back).
+    pub fn disarm_tap(&self) {
+        self.tap.disarm();
+    }
+
+    /// Whether the tap is armed now.
+    pub fn tap_armed(&self) -> bool {
+        self.tap.is_armed()
+    }
+
     fn watch(&self) -> watch::Receiver<State> {
         self.state.subscribe()
     }
@@ -194,10 +221,11 @@ impl Link {
         std_listener.set_nonblocking(true)?;
         let port = std_listener.local_addr()?.port();
         let state = control.watch();
+        let slot = control.tap.clone();
         let task = runtime.spawn(async move {
             // Inside the runtime: registering with its reactor cannot fail for want of one.
             if let Ok(listener) = TcpListener::from_std(std_listener) {
-                accept(listener, target, state, shaping).await;
+                accept(listener, target, state, shaping, slot).await;
             }
         });
         Ok(Link {
@@ -232,6 +260,7 @@ async fn accept(
     target: String,
     state: watch::Receiver<State>,
     shaping: Option<Shaping>,
+    slot: Arc<tap::TapSlot>,
 ) {
     let mut conns = JoinSet::new();
     let mut made = 0u64;
@@ -243,7 +272,7 @@ async fn accept(
                         (s.shaper(made, Direction::ToTarget), s.shaper(made, Direction::FromTarget))
                     });
                     made += 1;
-                    conns.spawn(relay(client, target.clone(), state.clone(), shapers));
+                    conns.spawn(relay(client, target.clone(), state.clone(), shapers, slot.clone()));
                 }
                 Err(_) => return,
             },
@@ -293,6 +322,7 @@ async fn relay(
     target: String,
     mut state: watch::Receiver<State>,
     shapers: Option<(shape::Shaper, shape::Shaper)>,
+    slot: Arc<tap::TapSlot>,
 ) {
     let conn = Conn {
         resets: state.borrow().resets,
@@ -313,9 +343,26 @@ async fn relay(
         Some((to, from)) => (Some(to), Some(from)),
         None => (None, None),
     };
+    // The tap looks at what goes to the target and closes the gate on what comes back.
+    let gate = Arc::new(tap::ReplyGate::default());
+    let watcher = tap::Watcher::new(slot, gate.clone());
     tokio::join!(
-        pipe(cr, sw, state.clone(), Direction::ToTarget, conn.clone(), to),
-        pipe(sr, cw, state, Direction::FromTarget, conn, from),
+        pipe(
+            (cr, sw),
+            state.clone(),
+            Direction::ToTarget,
+            conn.clone(),
+            to,
+            Tapped::Watch(watcher)
+        ),
+        pipe(
+            (sr, cw),
+            state,
+            Direction::FromTarget,
+            conn,
+            from,
+            Tapped::Gated(gate)
+        ),
     );
 }
 
@@ -356,16 +403,24 @@ enum Fate {
     Reset,
 }
 
+/// The tap's part in one direction of a connection.
+enum Tapped {
+    /// Toward the target: the tap looks at each chunk before it is written.
+    Watch(tap::Watcher),
+    /// Back from the target: each chunk waits while the gate is closed.
+    Gated(Arc<tap::ReplyGate>),
+}
+
 /// One direction: a reader that stamps chunks as they arrive into a bounded queue, and a
 /// writer that delivers each when the link is not cut and its delay has passed (or drops it,
-/// or resets the connection, as the cut's mode says).
+/// or resets the connection, as the cut's mode says), past the tap.
 async fn pipe(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    (mut from, mut to): (OwnedReadHalf, OwnedWriteHalf),
     state: watch::Receiver<State>,
     dir: Direction,
     conn: Conn,
     mut shaper: Option<shape::Shaper>,
+    mut tapped: Tapped,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
     // When the sender closed its end, for links that lose what is delayed then.
@@ -412,6 +467,9 @@ async fn pipe(
                 },
             };
             let Some((at, bytes)) = chunk else { break };
+            if let Tapped::Gated(gate) = &tapped {
+                gate.pass().await;
+            }
             match due(&mut state, at, dir, &conn).await {
                 Ok(Fate::Deliver) if lost_with_sender(&state.borrow(), dir, at, &closed_at) => {
                     break;
@@ -423,6 +481,23 @@ async fn pipe(
                     return;
                 }
                 Err(_) => return,
+            }
+            let fired = match &mut tapped {
+                Tapped::Watch(watcher) => watcher.look(&bytes),
+                Tapped::Gated(_) => None,
+            };
+            if let Some(fired) = fired {
+                // The frame that fired goes first, then the hit is reported.
+                let end = fired.end;
+                if to.write_all(&bytes[..end]).await.is_err() {
+                    fired.cancel();
+                    return;
+                }
+                fired.report(Instant::now());
+                if to.write_all(&bytes[end..]).await.is_err() {
+                    return;
+                }
+                continue;
             }
             if to.write_all(&bytes).await.is_err() {
                 return;

@@ -23,6 +23,7 @@ use links::Party;
 
 use crate::admin::free_port;
 use crate::clock::{ControlFile, ServerClock};
+use crate::link::LinkControl;
 use crate::server::{Promotion, RedisArgs};
 use crate::{Backend, FaultError, LiveError, Provider, Refusal, StartupError};
 use scenario::{ClockSpec, FaultAction, Topology};
@@ -596,6 +597,23 @@ impl Provider for Processes {
             let party = Party::Client(client.to_string());
             let link = self.inner.links.port(&party, i, port)?;
             out.push((name, format!("redis://127.0.0.1:{link}")));
+        }
+        Ok(out)
+    }
+
+    /// The controls of each client's own proxy links (the ones [`Provider::client_nodes`]
+    /// gives).
+    fn client_links(&self, client: &str) -> Result<Vec<(String, LinkControl)>, LiveError> {
+        let nodes: Vec<(String, u16)> = self
+            .inner
+            .lock()
+            .iter()
+            .map(|n| (n.name.clone(), n.port))
+            .collect();
+        let party = Party::Client(client.to_string());
+        let mut out = Vec::new();
+        for (i, (name, port)) in nodes.into_iter().enumerate() {
+            out.push((name, self.inner.links.control(&party, i, port)?));
         }
         Ok(out)
     }

@@ -24,6 +24,39 @@ pub enum Condition {
     NodeUp(String),
     /// The client was granted the lock (or, writing a set-once record, won it).
     Acquired(String),
+    /// The fault proxy forwarded one of the client's commands to a server (on the simulator:
+    /// the command reached the node). A real backend holds the server's reply to it until
+    /// what waited for it has acted, so the placement is exact.
+    Forwarded(Forwarded),
+}
+
+/// Which forwarded command a [`Condition::Forwarded`] waits for:
+/// `{"client": "A", "command": "GET", "key": "lock"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forwarded {
+    /// The client whose command it is.
+    pub client: String,
+    /// The command's name (`GET`, `SET`, `EVALSHA`), matched case-insensitively.
+    pub command: String,
+    /// The key the command must touch: its first argument, or for `EVAL`/`EVALSHA` one of its
+    /// `KEYS`. [`crate::Scenario::parse`] fills in the scenario's `resource.key` when it is
+    /// not given; `None` (a scenario built in code) matches any key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Forwarded {
+    /// Whether a forwarded command (`command` with `key`, as an observation names them) is
+    /// this one.
+    pub fn matches(&self, command: &str, key: &str) -> bool {
+        self.command.eq_ignore_ascii_case(command) && self.key.as_deref().is_none_or(|k| k == key)
+    }
+
+    /// The key to match: the one given, else `default` (the scenario's `resource.key`).
+    pub fn key_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.key.as_deref().unwrap_or(default)
+    }
 }
 
 /// A condition with its timing: `{"promoted": "replica-1", "timeout_ms": 10000}`.
@@ -40,7 +73,7 @@ pub struct After {
 /// The default wait for a condition.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
-const KINDS: &str = "promoted, replica_dropped, node_down, node_up, acquired";
+const KINDS: &str = "promoted, replica_dropped, node_down, node_up, acquired, forwarded";
 
 impl Condition {
     /// The condition's key in JSON, e.g. `promoted`.
@@ -51,6 +84,7 @@ impl Condition {
             Condition::NodeDown(_) => "node_down",
             Condition::NodeUp(_) => "node_up",
             Condition::Acquired(_) => "acquired",
+            Condition::Forwarded(_) => "forwarded",
         }
     }
 
@@ -62,6 +96,7 @@ impl Condition {
             | Condition::NodeDown(n)
             | Condition::NodeUp(n)
             | Condition::Acquired(n) => n,
+            Condition::Forwarded(f) => &f.client,
         }
     }
 
@@ -77,6 +112,15 @@ impl Condition {
             (Condition::NodeUp(n), Event::Observed(Effect::NodeUp { node })) => node == n,
             (Condition::Acquired(n), Event::Acquired { client, .. })
             | (Condition::Acquired(n), Event::SetOnceWon { client, .. }) => client == n,
+            (
+                Condition::Forwarded(f),
+                Event::Observed(Effect::Forwarded {
+                    client,
+                    command,
+                    key,
+                    ..
+                }),
+            ) => *client == f.client && f.matches(command, key),
             _ => false,
         }
     }
@@ -99,6 +143,10 @@ impl Condition {
             Condition::NodeDown(n) => format!("{n} down"),
             Condition::NodeUp(n) => format!("{n} answering again"),
             Condition::Acquired(n) => format!("{n} acquiring the lock"),
+            Condition::Forwarded(f) => match &f.key {
+                Some(k) => format!("{}'s {} of {k} forwarded", f.client, f.command),
+                None => format!("{}'s {} forwarded", f.client, f.command),
+            },
         }
     }
 }
@@ -185,5 +233,74 @@ mod tests {
         assert!(!c.met_by(&Event::Observed(Effect::NodeDown {
             node: "replica-1".into()
         })));
+    }
+
+    fn forwarded(client: &str, command: &str, key: &str) -> Event {
+        Event::Observed(Effect::Forwarded {
+            client: client.into(),
+            node: "redis-1".into(),
+            command: command.into(),
+            key: key.into(),
+        })
+    }
+
+    #[test]
+    fn forwarded_matches_its_client_command_in_any_case_and_key() {
+        let a: After =
+            serde_json::from_str(r#"{"forwarded": {"client": "A", "command": "get", "key": "k"}}"#)
+                .unwrap();
+        let c = &a.condition;
+        assert_eq!(c.kind(), "forwarded");
+        assert_eq!(c.name(), "A");
+        assert!(c.met_by(&forwarded("A", "GET", "k")));
+        assert!(!c.met_by(&forwarded("B", "GET", "k")), "another client");
+        assert!(!c.met_by(&forwarded("A", "SET", "k")), "another command");
+        assert!(!c.met_by(&forwarded("A", "GET", "other")), "another key");
+        assert_eq!(c.describe(), "A's get of k forwarded");
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<After>(&text).unwrap(), a);
+        let e = serde_json::from_str::<After>(r#"{"forwarded": {"client": "A", "cmd": "GET"}}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `cmd`"), "{e}");
+    }
+
+    fn scenario_with(after: &str) -> Result<crate::Scenario, crate::ScenarioError> {
+        let text = format!(
+            r#"{{
+              "name": "fwd", "duration_ms": 1000, "backends": ["sim"],
+              "topology": {{"single": {{}}}},
+              "resource": {{"key": "the-lock"}},
+              "clients": [{{"name": "A", "start_ms": 0, "work_ms": {{"fixed_ms": 10}}}},
+                          {{"name": "B", "start_ms": 0, "work_ms": {{"fixed_ms": 10}}}}],
+              "faults": [{{"at_ms": 0, "pause_client": {{"client": "A", "for_ms": 10}},
+                           "after": {after}}}],
+              "expect": {{"mutual_exclusion": "holds"}}
+            }}"#
+        );
+        crate::Scenario::parse(&text, std::path::Path::new("fwd.json"))
+    }
+
+    #[test]
+    fn a_forwarded_condition_without_a_key_waits_for_the_resource_key() {
+        let s = scenario_with(r#"{"forwarded": {"client": "A", "command": "SET"}}"#).unwrap();
+        let c = &s.faults[0].after.as_ref().unwrap().condition;
+        assert!(c.met_by(&forwarded("A", "set", "the-lock")));
+        assert!(!c.met_by(&forwarded("A", "SET", "fencing")));
+    }
+
+    #[test]
+    fn a_forwarded_condition_names_a_client_and_a_command() {
+        let refused = |after: &str| {
+            let e = scenario_with(after).unwrap_err();
+            (e.field.clone(), e.reason.clone())
+        };
+        let (field, reason) = refused(r#"{"forwarded": {"client": "C", "command": "GET"}}"#);
+        assert_eq!(field, "faults[0].after.forwarded.client");
+        assert!(reason.contains("no client is named `C`"), "{reason}");
+        let (field, reason) = refused(r#"{"forwarded": {"client": "A", "command": " "}}"#);
+        assert_eq!(field, "faults[0].after.forwarded.command");
+        assert!(reason.contains("name the command"), "{reason}");
+        let (field, _) = refused(r#"{"forwarded": {"client": "A", "command": "GET", "key": ""}}"#);
+        assert_eq!(field, "faults[0].after.forwarded.key");
     }
 }

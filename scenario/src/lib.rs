@@ -25,7 +25,7 @@ mod space;
 mod validate;
 
 pub use checker::quote::QUOTE_MAX_CHARS;
-pub use condition::{After, Condition, DEFAULT_TIMEOUT_MS};
+pub use condition::{After, Condition, Forwarded, DEFAULT_TIMEOUT_MS};
 pub use datafile::{DataFileError, MAX_DATA_FILE_BYTES};
 pub use dist::{lognormal_params, normal_quantile, Z99};
 pub use empirical::{Buckets, Data, Empirical, Source, Unit};

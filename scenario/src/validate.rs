@@ -62,6 +62,7 @@ impl Scenario {
         })?;
         let mut scenario = scenario;
         scenario.load_data(origin)?;
+        scenario.resolve_forwarded_keys();
         scenario
             .validate()
             .map_err(|(field, reason)| ScenarioError {
@@ -72,6 +73,18 @@ impl Scenario {
                 data: None,
             })?;
         Ok(scenario)
+    }
+
+    /// Gives every `after.forwarded` that names no key the scenario's `resource.key`.
+    fn resolve_forwarded_keys(&mut self) {
+        let key = self.resource.key.clone();
+        let faults = self.faults.iter_mut().filter_map(|f| f.after.as_mut());
+        let starts = self.clients.iter_mut().filter_map(|c| c.after.as_mut());
+        for after in faults.chain(starts) {
+            if let Condition::Forwarded(f) = &mut after.condition {
+                f.key.get_or_insert_with(|| key.clone());
+            }
+        }
     }
 
     /// Checks everything the parser cannot: names that exist, times inside the run, sane
@@ -560,7 +573,8 @@ fn check_program(
 }
 
 /// Checks one `after`: its node or client exists, a promotion or a dropped replica names a
-/// replica, a client does not wait for its own grant, and the times are in range.
+/// replica, a client does not wait for its own grant or its own command, a forwarded
+/// command is named, and the times are in range.
 fn validate_after(
     field: &str,
     after: &After,
@@ -582,6 +596,42 @@ fn validate_after(
             return Err((at, "a client cannot wait for its own grant".into()))
         }
         Condition::Acquired(_) => {}
+        Condition::Forwarded(_) if !clients.contains(&name) => {
+            return Err((
+                format!("{at}.client"),
+                format!("no client is named `{name}` (clients: {})", join(clients)),
+            ))
+        }
+        Condition::Forwarded(_) if own == Some(&name) => {
+            return Err((
+                format!("{at}.client"),
+                "a client cannot wait for its own command (it sends nothing before it starts)"
+                    .into(),
+            ))
+        }
+        Condition::Forwarded(f) if f.command.trim().is_empty() => {
+            return Err((
+                format!("{at}.command"),
+                "name the command to wait for (`GET`, `SET`, `EVALSHA`)".into(),
+            ))
+        }
+        Condition::Forwarded(f) if f.command.contains(char::is_whitespace) => {
+            return Err((
+                format!("{at}.command"),
+                format!("`{}` is not one command name (no spaces)", f.command),
+            ))
+        }
+        Condition::Forwarded(f) if f.key.as_deref() == Some("") => {
+            return Err((
+                format!("{at}.key"),
+                "must not be empty (leave it out for the scenario's resource.key)".into(),
+            ))
+        }
+        Condition::Forwarded(f) => {
+            if let Some(key) = &f.key {
+                too_long(&format!("{at}.key"), key, MAX_KEY_BYTES)?;
+            }
+        }
         _ if !nodes.contains(&name) => {
             return Err((
                 at,

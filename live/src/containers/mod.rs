@@ -623,6 +623,19 @@ impl Provider for Containers {
         Ok(out)
     }
 
+    /// The controls of each client's own relays (the ones [`Provider::client_nodes`] gives).
+    fn client_links(
+        &self,
+        client: &str,
+    ) -> Result<Vec<(String, crate::link::LinkControl)>, LiveError> {
+        let relays = self.relays()?;
+        let mut out = Vec::with_capacity(relays.nodes());
+        for (i, name) in self.names.iter().enumerate() {
+            out.push((name.clone(), relays.control(client, i)?));
+        }
+        Ok(out)
+    }
+
     async fn partition(
         &self,
         between: &[String],

@@ -4,6 +4,7 @@
 
 use super::record::Recorder;
 use crate::conn::NodeConn;
+use crate::link::Gate;
 use crate::Provider;
 use checker::{Effect, Event as H, Healed};
 use lock_core::{Event as LockEvent, Reply, RequestId};
@@ -29,6 +30,8 @@ pub(super) struct Start {
     pub(super) ms: u64,
     /// The condition to wait for, and the client's description for messages.
     pub(super) after: Option<(After, String)>,
+    /// The taps armed for an `after.forwarded`.
+    pub(super) tapping: Option<super::forwarded::Tapping>,
     /// How far the fault schedule got (see [`super::inject_faults`]).
     pub(super) faults_done: watch::Receiver<u64>,
 }
@@ -45,28 +48,36 @@ pub(super) struct LiveClient {
 
 impl Start {
     /// Waits until the client may start: `start_ms`, after the faults scheduled up to it,
-    /// and after its condition; false when the condition was not seen in time.
-    pub(super) async fn wait(mut self, rec: &Recorder) -> bool {
+    /// and after its condition; `None` when the condition was not seen in time, else the
+    /// gate holding a forwarded command's reply (if it waited for one), to drop once started.
+    pub(super) async fn wait(mut self, rec: &Recorder) -> Option<Option<Gate>> {
         tokio::time::sleep_until(self.at.into()).await;
         // The faults scheduled up to this millisecond come first (an aborted schedule: go on).
         let ms = self.ms;
         let _ = self.faults_done.wait_for(|b| ms < *b).await;
+        let mut gate = None;
         if let Some((after, what)) = self.after {
-            match rec.wait_after(&after, self.at, &what).await {
-                Some(when) => tokio::time::sleep_until(when.into()).await,
-                None => return false,
+            let tapping = self.tapping.take();
+            match super::forwarded::wait_after(rec, &after, self.at, &what, tapping).await {
+                Some((when, held)) => {
+                    gate = held;
+                    tokio::time::sleep_until(when.into()).await;
+                }
+                None => return None,
             }
         }
-        true
+        Some(gate)
     }
 }
 
 impl LiveClient {
     pub(super) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>, start: Start) {
-        if !start.wait(&self.rec).await {
+        let Some(gate) = start.wait(&self.rec).await else {
             return;
-        }
+        };
         self.feed(Input::Start);
+        // A forwarded command's reply is held until this client has started.
+        drop(gate);
         while !self.host.client().is_done() && !self.host.client().is_crashed() {
             let wake = self.next_deadline();
             tokio::select! {

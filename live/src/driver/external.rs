@@ -420,10 +420,10 @@ impl ExternalClient {
 
     /// Waits for the client's start, runs the program to its end, and judges how it ended.
     pub(super) async fn run(self, start: Start) {
-        if !start.wait(&self.rec).await {
+        let Some(gate) = start.wait(&self.rec).await else {
             let _ = self.handle.exited.send_replace(true);
             return;
-        }
+        };
         let h = self.handle.clone();
         let clock_path = self.dir.join(format!("{}.clock", h.client));
         match ControlFile::create(&clock_path, self.clock) {
@@ -445,6 +445,8 @@ impl ExternalClient {
             .spawn(move || {
                 let _ = done_tx.send(read_program(&argv, &env, &log, &rec, &me));
             });
+        // A forwarded command's reply is held until this client has started.
+        drop(gate);
         if let Err(e) = spawned {
             h.fail(ProgramProblem::Spawn(e));
             let _ = h.exited.send_replace(true);

@@ -58,6 +58,29 @@ pub(crate) fn check_support_of(
             );
         }
     }
+    if backend == Backend::Url {
+        for (i, f) in scenario.faults.iter().enumerate() {
+            if forwarded(f.after.as_ref()) {
+                return Err(LiveError::UnsupportedFault {
+                    backend,
+                    index: i,
+                    source: Refusal::NotProxied {
+                        what: format!("faults[{i}].after.forwarded"),
+                    },
+                });
+            }
+        }
+        if let Some(i) = scenario
+            .clients
+            .iter()
+            .position(|c| forwarded(c.after.as_ref()))
+        {
+            let what = Refusal::NotProxied {
+                what: format!("clients[{i}].after.forwarded"),
+            };
+            return refuse(what.to_string());
+        }
+    }
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let servers = scenario.topology.node_names();
     let both_sides = |a: &[String], b: &[String]| {
@@ -115,6 +138,11 @@ pub(crate) fn check_support_of(
         ));
     }
     Ok(())
+}
+
+/// Whether `after` waits for a forwarded command.
+fn forwarded(after: Option<&scenario::After>) -> bool {
+    after.is_some_and(|a| matches!(a.condition, scenario::Condition::Forwarded(_)))
 }
 
 /// Why `backend` cannot shape `network` on `topology`, if it cannot.

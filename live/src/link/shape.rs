@@ -165,7 +165,7 @@ impl Shaper {
 /// [`redis_protocol`] decodes it (what Redis speaks unless a client says `HELLO 3`), else a
 /// RESP3 one (whose decoder refuses RESP2's null `$-1` and `*-1`), else, when `buf` starts
 /// with neither, an inline command up to its newline.
-fn frame_len(buf: &[u8]) -> Option<usize> {
+pub(super) fn frame_len(buf: &[u8]) -> Option<usize> {
     use redis_protocol::{resp2, resp3};
     if buf.is_empty() {
         return None;

@@ -385,3 +385,108 @@ async fn a_replication_like_link_loses_what_its_delay_still_held_when_the_sender
         }
     }
 }
+
+/// `words` as a RESP array of bulk strings, as clients send commands.
+fn resp(words: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        out.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+    }
+    out
+}
+
+/// Sends `bytes` and reads them back from the echo server, unchanged.
+async fn round_trip(s: &mut TcpStream, bytes: &[u8]) {
+    s.write_all(bytes).await.unwrap();
+    assert_eq!(read_n(s, bytes.len()).await, bytes);
+}
+
+/// A tap fires on its command and key only, once; the reply to that command waits for the
+/// gate; nothing is changed on the way.
+async fn tap_fires_on_its_frame_and_holds_the_reply(link: Link) {
+    let mut s = connect(&link).await;
+    let mut hit = link.control().arm_tap("get", "k");
+    assert!(link.control().tap_armed());
+    round_trip(&mut s, &resp(&["GET", "other"])).await;
+    round_trip(&mut s, &resp(&["SET", "k", "v"])).await;
+    round_trip(&mut s, &resp(&["EVALSHA", "abc", "1", "j", "k"])).await;
+    assert!(
+        hit.try_recv().is_err(),
+        "another key or command fired the tap"
+    );
+    let get = resp(&["GET", "k"]);
+    let before = Instant::now();
+    s.write_all(&get).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), &mut hit)
+        .await
+        .expect("the tap fires")
+        .expect("a hit");
+    assert_eq!((got.command.as_str(), got.key.as_str()), ("GET", "k"));
+    assert!(got.at >= before && got.at <= Instant::now());
+    assert!(!link.control().tap_armed(), "one hit per arming");
+    nothing_arrives(&mut s).await;
+    got.gate.open();
+    assert_eq!(read_n(&mut s, get.len()).await, get, "held, then unchanged");
+    // Disarmed: the same command passes untouched.
+    round_trip(&mut s, &get).await;
+}
+
+#[tokio::test]
+async fn a_tap_fires_on_the_matching_command_only_and_holds_its_reply_until_the_gate_opens() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    tap_fires_on_its_frame_and_holds_the_reply(link).await;
+}
+
+#[tokio::test]
+async fn a_tap_works_on_a_shaped_link_too() {
+    let link = shaped(echo().await, Dist::FixedMs(1.0), 0.0, 3);
+    tap_fires_on_its_frame_and_holds_the_reply(link).await;
+}
+
+#[tokio::test]
+async fn a_tap_finds_its_frame_among_pipelined_ones_and_an_unwanted_hit_holds_nothing() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    let hit = link.control().arm_tap("SET", "k");
+    let burst = [
+        resp(&["GET", "k"]),
+        resp(&["SET", "k", "v"]),
+        resp(&["DEL", "k"]),
+    ]
+    .concat();
+    s.write_all(&burst).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), hit)
+        .await
+        .expect("the tap fires")
+        .unwrap();
+    assert_eq!(got.command, "SET");
+    drop(got); // dropping the hit opens its gate
+    assert_eq!(read_n(&mut s, burst.len()).await, burst);
+    // An arming whose owner went away: the hit is refused and nothing is held.
+    drop(link.control().arm_tap("GET", "k"));
+    round_trip(&mut s, &resp(&["GET", "k"])).await;
+    link.control().arm_tap("GET", "k");
+    link.control().disarm_tap();
+    assert!(!link.control().tap_armed());
+    round_trip(&mut s, &resp(&["GET", "k"])).await;
+}
+
+#[tokio::test]
+async fn two_armings_fire_once_each_and_the_reply_waits_for_both_gates() {
+    let link = Link::start(&Handle::current(), echo().await).unwrap();
+    let mut s = connect(&link).await;
+    let (a, b) = (
+        link.control().arm_tap("SET", "k"),
+        link.control().arm_tap("set", "k"),
+    );
+    let set = resp(&["SET", "k", "v"]);
+    s.write_all(&set).await.unwrap();
+    let within = Duration::from_secs(10);
+    let a = tokio::time::timeout(within, a).await.unwrap().unwrap();
+    let b = tokio::time::timeout(within, b).await.unwrap().unwrap();
+    assert!(!link.control().tap_armed());
+    a.gate.open();
+    nothing_arrives(&mut s).await;
+    b.gate.open();
+    assert_eq!(read_n(&mut s, set.len()).await, set);
+}

@@ -3,7 +3,9 @@
 
 use super::{World, MS};
 use crate::events::Ev;
-use checker::Event as H;
+use checker::{Effect, Event as H};
+use lock_core::{Command, Wire};
+use scenario::{Condition, Forwarded};
 
 /// What waits for a condition: a fault (index) or a client start (index).
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +73,42 @@ impl World<'_> {
         }
     }
 
+    /// A client's command reached a node (`ev`, past the link's cuts): when a fault or start
+    /// waits for it (`after.forwarded`) it is recorded as forwarded, which schedules what
+    /// waits at this very instant, ahead of the node's reply. Nothing is recorded when nothing
+    /// waits for it, so other histories are unchanged.
+    pub(super) fn command_delivered(&mut self, ev: &Ev) {
+        let Ev::Request {
+            node,
+            client,
+            command,
+            ..
+        } = ev
+        else {
+            return;
+        };
+        if !self.nodes[*node].up {
+            return;
+        }
+        let name = &self.sc.clients[*client].name;
+        let seen = self
+            .waiters
+            .iter()
+            .filter(|w| !w.done)
+            .find_map(|w| match &w.after.condition {
+                Condition::Forwarded(f) if f.client == *name => sent_as(command, f),
+                _ => None,
+            });
+        if let Some((command, key)) = seen {
+            self.observe(Effect::Forwarded {
+                client: name.clone(),
+                node: self.nodes[*node].name.clone(),
+                command,
+                key,
+            });
+        }
+    }
+
     /// Waiter `i`'s wait times out: if its condition was not seen, the run is inconclusive.
     pub(super) fn condition_deadline(&mut self, i: usize) {
         if !self.waiters[i].done {
@@ -99,5 +137,25 @@ impl World<'_> {
             Waiting::Start(c) => format!("clients[{c}] ({}) start", self.sc.clients[c].name),
         };
         w.after.condition.not_seen(&what, when)
+    }
+}
+
+/// The name and key `command` goes on the wire with, if it is the one `f` waits for: a plain
+/// command by its name and first argument, a script (which a real client sends as `EVALSHA`,
+/// or `EVAL`) as whichever of the two `f` names, by one of its `KEYS`.
+fn sent_as(command: &Command, f: &Forwarded) -> Option<(String, String)> {
+    match command.wire() {
+        Wire::Plain(words) => {
+            let name = words.first()?.to_string();
+            let key = words.get(1)?.to_string();
+            f.matches(&name, &key).then_some((name, key))
+        }
+        Wire::Script { keys, .. } => {
+            let name = ["EVALSHA", "EVAL"]
+                .into_iter()
+                .find(|n| f.command.eq_ignore_ascii_case(n))?;
+            let key = keys.into_iter().find(|k| f.matches(name, k))?;
+            Some((name.to_string(), key.to_string()))
+        }
     }
 }

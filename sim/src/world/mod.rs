@@ -370,8 +370,11 @@ impl<'s> World<'s> {
                 fencing,
                 commit,
             } => self.resource_write(client, fencing, commit),
-            Ev::Request { node, .. }
-            | Ev::ReplicaApply { replica: node, .. }
+            Ev::Request { node, .. } => {
+                self.command_delivered(&ev);
+                self.node_event(node, ev);
+            }
+            Ev::ReplicaApply { replica: node, .. }
             | Ev::ReplicaAck { primary: node, .. }
             | Ev::WaitTimeout { node, .. } => self.node_event(node, ev),
             Ev::ReplicateSend { .. } => self.replicate_send(ev),
