@@ -103,6 +103,13 @@ enum Cmd {
     ///
     /// Example: locksim tune scenarios/tune-workers.json --ttl-ms 250,500,1000,2000,4000 --out reports/examples
     Tune(crate::tune_cmd::TuneArgs),
+    /// The client report card: play every scenario file of a folder with each shipped
+    /// adapter (a real lock library, see adapters/README.md) and locksim's own recipe in
+    /// every client's place, on real Redis, and write library × scenario → holds / violated /
+    /// inconclusive as Markdown and HTML, each cell linked to its timeline and replay command.
+    ///
+    /// Example: locksim card --out reports/examples/client-card
+    Card(crate::card_cmd::CardArgs),
     /// Summarize criterion's saved results (after `cargo bench`) as a latency table with
     /// ratios to the raw SET NX PX floor, in Markdown and HTML with a chart.
     BenchReport {
@@ -186,6 +193,7 @@ pub fn main() -> i32 {
             crate::explore_cmd::explore(file, seeds, first, jobs, until_violation, shrink, property)
         }
         Cmd::Tune(args) => crate::tune_cmd::run(args),
+        Cmd::Card(args) => crate::card_cmd::run(args),
         Cmd::Check {
             history,
             json,
@@ -246,7 +254,10 @@ fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live:
         match with_program(&mut scenario, cmd) {
             Ok(first_real) => {
                 if let Where::Backend(None) = at {
-                    at = Where::Backend(Some(first_real));
+                    at = Where::Backend(Some(match first_real {
+                        Backend::Containers => BackendArg::Containers,
+                        _ => BackendArg::Processes,
+                    }));
                 }
             }
             Err(why) => return bad_input(format!("{}: --client-program: {why}", file.display())),
@@ -376,7 +387,7 @@ fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live:
 /// Puts the program `cmd` (a shipped adapter's name or a command line) in every client's
 /// place and takes the simulator off the scenario's backends; the first real backend it
 /// lists, or why it cannot be played so.
-fn with_program(scenario: &mut Scenario, cmd: &str) -> Result<BackendArg, String> {
+pub(crate) fn with_program(scenario: &mut Scenario, cmd: &str) -> Result<Backend, String> {
     let words = shell_words::split(cmd).map_err(|e| format!("cannot split `{cmd}`: {e}"))?;
     let program = match words.as_slice() {
         [] => return Err("name a program or a shipped adapter".into()),
@@ -387,8 +398,7 @@ fn with_program(scenario: &mut Scenario, cmd: &str) -> Result<BackendArg, String
     };
     scenario.backends.retain(|b| *b != Backend::Sim);
     let first = match scenario.backends.first() {
-        Some(Backend::Processes) => BackendArg::Processes,
-        Some(Backend::Containers) => BackendArg::Containers,
+        Some(b @ (Backend::Processes | Backend::Containers)) => *b,
         _ => {
             return Err(
                 "this scenario lists only the simulator in `backends`, and an external program needs a real backend (processes or containers)"

@@ -1,5 +1,6 @@
 //! The `locksim` command line: play scenarios on the simulator and judge histories.
 
+mod card_cmd;
 mod cli;
 mod exit;
 mod explore_cmd;

@@ -9,7 +9,7 @@ mod record;
 mod support;
 
 use client::{LiveClient, Msg, Start};
-pub use external::{adapter_exists, adapters_dir};
+pub use external::{adapter_exists, adapter_names, adapters_dir};
 use record::Recorder;
 pub use support::check_support;
 pub(crate) use support::check_support_of;

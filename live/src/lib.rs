@@ -31,7 +31,7 @@ mod server;
 use scenario::FaultAction;
 use std::time::Duration;
 
-pub use driver::{adapter_exists, adapters_dir, play, LiveRun};
+pub use driver::{adapter_exists, adapter_names, adapters_dir, play, LiveRun};
 pub use error::{
     chain, ConnectError, FaultError, LiveError, ProbeError, ProgramProblem, Refusal, StartupError,
 };

@@ -27,7 +27,7 @@ use tokio::sync::{watch, Notify};
 use workload::Resource;
 
 pub(crate) use program::resolve;
-pub use program::{adapter_exists, adapters_dir};
+pub use program::{adapter_exists, adapter_names, adapters_dir};
 
 /// How long programs still running when the run's time is up get to finish their
 /// iterations before they are killed and the run fails.

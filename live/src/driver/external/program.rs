@@ -23,7 +23,7 @@ pub fn adapter_exists(name: &str) -> bool {
 }
 
 /// The names of the shipped adapters, sorted.
-pub(crate) fn adapter_names() -> Vec<String> {
+pub fn adapter_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(adapters_dir())
         .map(|d| {
             d.filter_map(|e| e.ok())
