@@ -122,6 +122,7 @@ pub async fn play(
         .validated(instances)
         .map_err(|reason| LiveError::Recipe { instances, reason })?;
     let failure = Arc::new(external::Failure::default());
+    let pipes = Arc::new(external::Pipes::default());
     let mut programs = external::Programs::default();
     let mut shim = None;
     if scenario.clients.iter().any(|c| c.program.is_some()) {
@@ -155,6 +156,7 @@ pub async fn play(
                 rec: rec.clone(),
                 resource: resource.clone(),
                 failure: failure.clone(),
+                pipes: pipes.clone(),
                 dir: dir.clone(),
                 shim: shim.clone(),
             })

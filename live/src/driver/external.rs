@@ -6,6 +6,7 @@
 //! signals to its process group (SIGSTOP/SIGCONT, SIGKILL) and through its clock shim.
 
 mod endpoint;
+mod pipes;
 mod program;
 mod protocol;
 mod resource;
@@ -18,7 +19,6 @@ use checker::{Effect, Event as H, Healed};
 use endpoint::{host_port, Endpoint};
 use rand::Rng;
 use scenario::{Program, Scenario, Topology};
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use workload::Resource;
 
+pub(super) use pipes::Pipes;
 pub(crate) use program::resolve;
 pub use program::{adapter_exists, adapter_names, adapters_dir};
 
@@ -257,6 +258,7 @@ pub(super) struct ExternalClient {
     dir: PathBuf,
     clock: ServerClock,
     rec: Arc<Recorder>,
+    pipes: Arc<pipes::Pipes>,
     /// The resource port's task and the endpoint live as long as the client.
     _serving: tokio::task::JoinHandle<()>,
     _endpoint: Option<Endpoint>,
@@ -305,6 +307,8 @@ pub(super) struct Setup<'a> {
     pub(super) rec: Arc<Recorder>,
     pub(super) resource: Arc<Mutex<Resource>>,
     pub(super) failure: Arc<Failure>,
+    /// Every program's stdout in this run, drained together.
+    pub(super) pipes: Arc<Pipes>,
     pub(super) dir: PathBuf,
     pub(super) shim: PathBuf,
 }
@@ -338,7 +342,13 @@ impl ExternalClient {
             let h = handle.clone();
             move |why: String| h.fail(ProgramProblem::Resource(why))
         };
-        let serving = tokio::spawn(port.serve(spec.name.clone(), s.rec.clone(), s.resource, bad));
+        let serving = tokio::spawn(port.serve(
+            spec.name.clone(),
+            s.rec.clone(),
+            s.resource,
+            s.pipes.clone(),
+            bad,
+        ));
         let urls: Vec<String> = s
             .provider
             .client_nodes(&spec.name)?
@@ -408,6 +418,7 @@ impl ExternalClient {
             dir: s.dir,
             clock: ServerClock::starting(clock_spec.offset_ms, clock_spec.rate),
             rec: s.rec,
+            pipes: s.pipes,
             _serving: serving,
             _endpoint: endpoint,
         })
@@ -437,13 +448,14 @@ impl ExternalClient {
         let stderr_log = self.dir.join(format!("{}.stderr", h.client));
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let (argv, env, rec, me) = (self.argv, self.env, self.rec.clone(), h.clone());
+        let pipes = self.pipes.clone();
         let log = stderr_log.clone();
         // One thread per program: it starts the child (which dies with it), reads its stdout
         // and stamps each line the moment it is read, whatever the async workers are doing.
         let spawned = std::thread::Builder::new()
             .name(format!("locksim-program-{}", h.client))
             .spawn(move || {
-                let _ = done_tx.send(read_program(&argv, &env, &log, &rec, &me));
+                let _ = done_tx.send(read_program(&argv, &env, &log, &rec, &pipes, &me));
             });
         // A forwarded command's reply is held until this client has started.
         drop(gate);
@@ -476,15 +488,16 @@ impl ExternalClient {
     }
 }
 
-/// The program's life on its own thread: starts it, records its lines, waits for it. Its exit
-/// status and acquisitions, or `None` when it did not start or broke the protocol (the
-/// failure is raised, the program killed).
+/// The program's life on its own thread: starts it, has its lines recorded (by the drains of
+/// [`pipes::Pipes`]), waits for it. Its exit status and acquisitions, or `None` when it did
+/// not start or broke the protocol (the failure is raised, the program killed).
 fn read_program(
     argv: &[String],
     env: &[(String, String)],
     stderr_log: &std::path::Path,
     rec: &Recorder,
-    h: &ProgramHandle,
+    pipes: &pipes::Pipes,
+    h: &Arc<ProgramHandle>,
 ) -> Option<(std::process::ExitStatus, u32)> {
     let mut child = match program::spawn(argv, env, stderr_log) {
         Ok(c) => c,
@@ -495,48 +508,41 @@ fn read_program(
     };
     let pid = child.id() as i32;
     *h.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
-    let stdout = child.stdout.take()?;
-    let mut session = protocol::Session::new(&h.client);
-    let mut broke = false;
-    for line in std::io::BufReader::new(stdout).lines() {
-        let at = Instant::now();
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
+    let added = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout pipe"))
+        .and_then(|out| pipes.add(out, h.clone()));
+    let index = match added {
+        Ok(i) => i,
+        Err(e) => {
+            h.fail(ProgramProblem::Spawn(e));
+            let _ = program::signal_group(pid, libc::SIGKILL);
+            let _ = child.wait();
+            return None;
         }
-        match session.read(&line) {
-            Ok(events) => {
-                for e in events {
-                    rec.record_at(at, e);
-                }
-                *h.last_line.lock().unwrap_or_else(|e| e.into_inner()) = Some(line);
-            }
-            Err(reason) => {
-                h.fail(ProgramProblem::NotProtocol {
-                    line_no: session.lines(),
-                    line: checker::quote::clip(&line),
-                    reason,
-                });
-                broke = true;
-                let _ = program::signal_group(pid, libc::SIGKILL);
-                break;
-            }
+    };
+    let closed = loop {
+        pipes.wait_readable(index, 100);
+        pipes.drain(rec);
+        if let Some(c) = pipes.closed(index) {
+            break c;
         }
-    }
+    };
     let status = child.wait().ok();
     // Whatever it left in its group dies with it.
     let _ = program::signal_group(pid, libc::SIGKILL);
-    if broke {
+    if closed.broke {
         return None;
     }
     let ours = h.killed_by_fault.load(Ordering::SeqCst) || h.stopping.load(Ordering::SeqCst);
-    if session.holding() && !ours {
+    if closed.holding && !ours {
         // Exited inside its critical section: the section ends here.
         rec.record(H::ClientCrashed {
             client: h.client.clone(),
         });
     }
-    status.map(|s| (s, session.acquires()))
+    status.map(|s| (s, closed.acquires))
 }
 
 /// How long one acquire may keep retrying under `retry`: the delays between its attempts

@@ -23,13 +23,15 @@ impl ResourcePort {
         Ok(ResourcePort { addr, listener })
     }
 
-    /// Serves `client`'s writes until the task is dropped; a line that is not a write is
-    /// passed to `bad` (the line and why) and its connection closed.
+    /// Serves `client`'s writes until the task is dropped, each stamped after a drain of
+    /// `pipes` (so after every line printed before it); a line that is not a write is passed
+    /// to `bad` (the line and why) and its connection closed.
     pub(crate) async fn serve(
         self,
         client: String,
         rec: Arc<Recorder>,
         resource: Arc<Mutex<Resource>>,
+        pipes: Arc<super::Pipes>,
         bad: impl Fn(String) + Send + Sync + Clone + 'static,
     ) {
         let mut conns = tokio::task::JoinSet::new();
@@ -39,6 +41,7 @@ impl ResourcePort {
                     let Ok((stream, _)) = accepted else { return };
                     let (client, rec, resource, bad) =
                         (client.clone(), rec.clone(), resource.clone(), bad.clone());
+                    let pipes = pipes.clone();
                     conns.spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let (r, mut w) = stream.into_split();
@@ -48,6 +51,8 @@ impl ResourcePort {
                                 Ok(f) => f,
                                 Err(why) => return bad(format!("the resource got {line:?}: {why}")),
                             };
+                            // What the programs printed before this write is recorded first.
+                            pipes.drain(&rec);
                             let write = resource
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
