@@ -5,78 +5,82 @@
 //! timer again", "the next deadline" and "the timers due now" mean is written once.
 
 use lock_core::Micros;
-use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
 
 /// Pending timers by key, each with its deadline on the owner's clock. Setting a timer that
-/// is already pending moves it; a timer fires at most once per setting. Every operation is
-/// logarithmic in the number pending (a long run may leave many stale ones pending).
+/// is already pending moves it; a timer fires at most once per setting.
+///
+/// The table is a vector sorted by key: setting or taking a timer is a binary search (and a
+/// shift of the entries after it), the next deadline a scan. A timer leaves the table when it
+/// fires or is taken, so only those set within the longest deadline are pending: a handful
+/// for a lock client, for which this beats two balanced trees (no allocation per timer).
 #[derive(Debug, Clone)]
 pub struct Timers<K> {
-    by_key: BTreeMap<K, Micros>,
-    by_deadline: BTreeSet<(Micros, K)>,
+    by_key: Vec<(K, Micros)>,
 }
 
 impl<K> Default for Timers<K> {
     fn default() -> Self {
-        Timers {
-            by_key: BTreeMap::new(),
-            by_deadline: BTreeSet::new(),
-        }
+        Timers { by_key: Vec::new() }
     }
 }
 
 impl<K: Ord + Copy> Timers<K> {
+    fn find(&self, timer: &K) -> Result<usize, usize> {
+        self.by_key.binary_search_by(|(k, _)| k.cmp(timer))
+    }
+
     /// Sets `timer` to fire at `at` (replacing its earlier deadline, if any).
     pub fn set(&mut self, timer: K, at: Micros) {
-        if let Some(old) = self.by_key.insert(timer, at) {
-            self.by_deadline.remove(&(old, timer));
+        match self.find(&timer) {
+            Ok(i) => self.by_key[i].1 = at,
+            Err(i) => self.by_key.insert(i, (timer, at)),
         }
-        self.by_deadline.insert((at, timer));
     }
 
     /// Takes `timer` out of the table: true when it was pending.
     pub fn take(&mut self, timer: K) -> bool {
-        match self.by_key.remove(&timer) {
-            Some(at) => self.by_deadline.remove(&(at, timer)),
-            None => false,
+        match self.find(&timer) {
+            Ok(i) => {
+                self.by_key.remove(i);
+                true
+            }
+            Err(_) => false,
         }
     }
 
     /// Takes out every pending timer whose key is in `keys`.
     pub fn take_keys(&mut self, keys: impl RangeBounds<K>) {
-        let gone: Vec<(K, Micros)> = self.by_key.range(keys).map(|(k, at)| (*k, *at)).collect();
-        for (k, at) in gone {
-            self.by_key.remove(&k);
-            self.by_deadline.remove(&(at, k));
-        }
+        self.by_key.retain(|(k, _)| !keys.contains(k));
     }
 
     /// The earliest deadline, if any timer is pending.
     pub fn next_deadline(&self) -> Option<Micros> {
-        self.by_deadline.first().map(|(at, _)| *at)
+        self.by_key.iter().map(|(_, at)| *at).min()
     }
 
     /// Takes out the timer due first at `now` (earliest deadline; ties in key order), if any
     /// is due. Taking them one at a time lets what one timer does move or take the others.
     pub fn pop_due(&mut self, now: Micros) -> Option<K> {
-        let &(at, timer) = self.by_deadline.first()?;
-        if at > now {
-            return None;
+        let mut first: Option<(usize, Micros)> = None;
+        for (i, (_, at)) in self.by_key.iter().enumerate() {
+            // Strictly earlier only: of equal deadlines the first in key order wins.
+            if *at <= now && first.is_none_or(|(_, best)| *at < best) {
+                first = Some((i, *at));
+            }
         }
-        self.take(timer);
-        Some(timer)
+        let (i, _) = first?;
+        Some(self.by_key.remove(i).0)
     }
 
     /// The pending timers and their deadlines, in key order.
     pub fn pending(&self) -> impl Iterator<Item = (K, Micros)> + '_ {
-        self.by_key.iter().map(|(k, at)| (*k, *at))
+        self.by_key.iter().copied()
     }
 
     /// Forgets every pending timer.
     pub fn clear(&mut self) {
         self.by_key.clear();
-        self.by_deadline.clear();
     }
 
     /// How many timers are pending.
