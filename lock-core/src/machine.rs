@@ -326,6 +326,25 @@ impl LockMachine {
         );
     }
 
+    /// [`LockMachine::send`]s `command` to each of `instances` in order: a copy to every one
+    /// but the last, which is sent the command itself.
+    fn send_each(
+        &mut self,
+        instances: impl IntoIterator<Item = usize>,
+        purpose: Purpose,
+        command: Command,
+        out: &mut Vec<Action>,
+    ) {
+        let mut instances = instances.into_iter().peekable();
+        while let Some(instance) = instances.next() {
+            if instances.peek().is_none() {
+                self.send(instance, purpose, command, out);
+                return;
+            }
+            self.send(instance, purpose, command.clone(), out);
+        }
+    }
+
     fn request_timeout(&self) -> Micros {
         self.recipe.request_timeout_ms * MICROS_PER_MS
     }
