@@ -5,7 +5,7 @@
 //! timer again", "the next deadline" and "the timers due now" mean is written once.
 
 use lock_core::Micros;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 
 /// Pending timers by key, each with its deadline on the owner's clock. Setting a timer that
 /// is already pending moves it; a timer fires at most once per setting.
@@ -51,7 +51,16 @@ impl<K: Ord + Copy> Timers<K> {
 
     /// Takes out every pending timer whose key is in `keys`.
     pub fn take_keys(&mut self, keys: impl RangeBounds<K>) {
-        self.by_key.retain(|(k, _)| !keys.contains(k));
+        let before = |bound: Bound<&K>, past: bool| match bound {
+            Bound::Included(b) => self.by_key.partition_point(|(k, _)| k < b || (past && k == b)),
+            Bound::Excluded(b) => self.by_key.partition_point(|(k, _)| k < b || (!past && k == b)),
+            Bound::Unbounded if past => self.by_key.len(),
+            Bound::Unbounded => 0,
+        };
+        let (from, to) = (before(keys.start_bound(), false), before(keys.end_bound(), true));
+        if from < to {
+            self.by_key.drain(from..to);
+        }
     }
 
     /// The earliest deadline, if any timer is pending.
@@ -125,5 +134,34 @@ mod tests {
         assert!(t.take('a'));
         assert!(!t.take('a'));
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn take_keys_takes_exactly_the_range() {
+        let keys = |t: &Timers<u8>| t.pending().map(|(k, _)| k).collect::<Vec<_>>();
+        let full = || {
+            let mut t = Timers::default();
+            for k in [5u8, 1, 4, 2, 3] {
+                t.set(k, 100 - u64::from(k));
+            }
+            t
+        };
+        let cases: [(Box<dyn Fn(&mut Timers<u8>)>, Vec<u8>); 6] = [
+            (Box::new(|t| t.take_keys(2..4)), vec![1, 4, 5]),
+            (Box::new(|t| t.take_keys(2..=4)), vec![1, 5]),
+            (Box::new(|t| t.take_keys(..3)), vec![3, 4, 5]),
+            (Box::new(|t| t.take_keys(4..)), vec![1, 2, 3]),
+            (Box::new(|t| t.take_keys(..)), vec![]),
+            (Box::new(|t| t.take_keys(6..9)), vec![1, 2, 3, 4, 5]),
+        ];
+        for (take, left) in cases {
+            let mut t = full();
+            take(&mut t);
+            assert_eq!(keys(&t), left);
+        }
+        let mut t = full();
+        t.take_keys((Bound::Excluded(1), Bound::Excluded(5)));
+        assert_eq!(keys(&t), vec![1, 5]);
+        assert_eq!(t.pop_due(96), Some(5), "the earliest deadline first");
     }
 }
