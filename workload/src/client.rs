@@ -250,7 +250,7 @@ impl ClientLoop {
                     instance,
                     request: request.0,
                     op,
-                    command: command.to_string(),
+                    command: command_text(&command, self.key(), self.token()),
                 }));
                 self.requests.insert(request, (instance, op));
                 out.push(Output::Send {
@@ -386,6 +386,18 @@ impl ClientLoop {
             at: now + think,
         });
     }
+}
+
+/// `command` as the history shows it ([`Command`]'s `Display`), written into a string sized
+/// for it at once rather than grown: a lock's command carries its `key` (twice at most, in
+/// the fenced acquire's counter key) and a `token`; the margin covers the command's name,
+/// keywords and numbers.
+fn command_text(command: &Command, key: &str, token: &str) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(2 * key.len() + token.len() + 64);
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{command}");
+    text
 }
 
 #[cfg(test)]
