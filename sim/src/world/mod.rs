@@ -167,6 +167,8 @@ pub(crate) struct World<'s> {
     next_wait: u64,
     records: Vec<Record>,
     outputs: Vec<Output>,
+    /// The writes of the command a node is executing (kept to reuse its buffer).
+    effects: Vec<Effect>,
     events: u64,
     /// Faults and client starts waiting for a condition.
     waiters: Vec<Waiter<'s>>,
@@ -243,6 +245,7 @@ impl<'s> World<'s> {
             next_wait: 0,
             records: Vec::with_capacity(1024),
             outputs: Vec::new(),
+            effects: Vec::new(),
             events: 0,
             waiters: Vec::new(),
         };
