@@ -8,7 +8,6 @@ use lock_core::{
 };
 use rand::RngCore;
 use scenario::{ClientSpec, Workload};
-use std::collections::BTreeMap;
 
 /// Something that happened to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +92,9 @@ pub struct ClientLoop {
     think_gen: u64,
     commands_sent: u32,
     crashed: bool,
-    /// Requests in flight: which instance, which operation (to record replies).
-    requests: BTreeMap<RequestId, (usize, Op)>,
+    /// Requests in flight, in request order: which instance, which operation (to record
+    /// replies).
+    requests: Vec<(RequestId, usize, Op)>,
     actions: Vec<Action>,
 }
 
@@ -113,7 +113,7 @@ impl ClientLoop {
             think_gen: 0,
             commands_sent: 0,
             crashed: false,
-            requests: BTreeMap::new(),
+            requests: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -165,7 +165,8 @@ impl ClientLoop {
             Input::Start => {}
             Input::Lock(event) => {
                 if let LockEvent::Reply { request, reply } = &event {
-                    if let Some((instance, op)) = self.requests.remove(request) {
+                    let found = self.requests.binary_search_by_key(request, |(r, ..)| *r);
+                    if let Ok((_, instance, op)) = found.map(|i| self.requests.remove(i)) {
                         out.push(Output::Record(H::ReplyReceived {
                             client: self.spec.name.clone(),
                             instance,
@@ -252,7 +253,10 @@ impl ClientLoop {
                     op,
                     command: command_text(&command, self.key(), self.token()),
                 }));
-                self.requests.insert(request, (instance, op));
+                match self.requests.binary_search_by_key(&request, |(r, ..)| *r) {
+                    Ok(i) => self.requests[i] = (request, instance, op),
+                    Err(i) => self.requests.insert(i, (request, instance, op)),
+                }
                 out.push(Output::Send {
                     instance,
                     request,
