@@ -20,6 +20,7 @@ fn main() {
             c
         })
         .collect();
+    eprintln!("sizes: H {} Record {} Output {} Command {} Reply {}", std::mem::size_of::<checker::Event>(), std::mem::size_of::<checker::Record>(), std::mem::size_of::<workload::Output>(), std::mem::size_of::<lock_core::Command>(), std::mem::size_of::<lock_core::Reply>());
     let mut total = 0;
     let mut recs = 0;
     let t = std::time::Instant::now();

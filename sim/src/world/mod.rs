@@ -301,14 +301,14 @@ impl<'s> World<'s> {
         self.record(H::Observed(effect));
     }
 
-    /// Appends `event` to the history at the current time, first waking whatever waits for
-    /// it.
+    /// Appends `event` to the history at the current time and wakes whatever waits for it
+    /// (which only puts events on the queue).
     fn record(&mut self, event: H) {
-        self.wake_waiters(&event);
         self.records.push(Record {
             t_us: self.now,
             event,
         });
+        self.wake_waiters();
     }
 
     /// Carries out one event: routes it to the concept it belongs to. A message meets the
