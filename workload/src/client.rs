@@ -251,7 +251,9 @@ impl ClientLoop {
                     instance,
                     request: request.0,
                     op,
-                    command: command_text(&command, self.key(), self.token()),
+                    // A lock's command carries its key (twice at most, in the fenced acquire's
+                    // counter key) and a token; 64 bytes cover its name, keywords and numbers.
+                    command: text(&command, 2 * self.key().len() + self.token().len() + 64),
                 }));
                 match self.requests.binary_search_by_key(&request, |(r, ..)| *r) {
                     Ok(i) => self.requests[i] = (request, instance, op),
@@ -278,7 +280,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::AttemptFailed {
                     client: name(),
                     attempt,
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }))
             }
             Action::Acquired {
@@ -321,7 +323,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::AcquireFailed {
                     client: name(),
                     attempts,
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }));
                 self.next_iteration(now, rng, out);
             }
@@ -329,7 +331,7 @@ impl ClientLoop {
             Action::Lost { reason } => {
                 out.push(Output::Record(H::Lost {
                     client: name(),
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }));
                 let stop = match reason {
                     LostReason::ExtendFailed { .. } => Some(SectionEnd::Lost),
@@ -392,15 +394,13 @@ impl ClientLoop {
     }
 }
 
-/// `command` as the history shows it ([`Command`]'s `Display`), written into a string sized
-/// for it at once rather than grown: a lock's command carries its `key` (twice at most, in
-/// the fenced acquire's counter key) and a `token`; the margin covers the command's name,
-/// keywords and numbers.
-fn command_text(command: &Command, key: &str, token: &str) -> String {
+/// `value`'s `Display` text for the history, written into a string of `capacity` reserved
+/// at once rather than grown from empty as `to_string` does (a few reallocations per text).
+fn text(value: &impl std::fmt::Display, capacity: usize) -> String {
     use std::fmt::Write;
-    let mut text = String::with_capacity(2 * key.len() + token.len() + 64);
+    let mut text = String::with_capacity(capacity);
     // Writing to a String cannot fail.
-    let _ = write!(text, "{command}");
+    let _ = write!(text, "{value}");
     text
 }
 
