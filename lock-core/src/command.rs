@@ -453,8 +453,14 @@ mod tests {
             token: "t".into(),
             ttl_ms,
         };
-        assert_eq!(fenced(Some(30)).to_string(), "FENCED-ACQUIRE-SCRIPT k k:fence t 30");
-        assert_eq!(fenced(None).to_string(), "FENCED-ACQUIRE-SCRIPT k k:fence t 0");
+        assert_eq!(
+            fenced(Some(30)).to_string(),
+            "FENCED-ACQUIRE-SCRIPT k k:fence t 30"
+        );
+        assert_eq!(
+            fenced(None).to_string(),
+            "FENCED-ACQUIRE-SCRIPT k k:fence t 0"
+        );
     }
 
     #[test]
