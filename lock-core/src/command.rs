@@ -319,42 +319,54 @@ pub enum Wire<'a> {
 /// Short, readable form for histories and timelines (scripts by name, not by Lua text).
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The name, then each word after a space, as they are (write_str, not `{}`: no
+        // padding looked up per word).
+        let words = |f: &mut fmt::Formatter<'_>, name: &str, rest: &[&str]| {
+            f.write_str(name)?;
+            rest.iter().try_for_each(|w| {
+                f.write_str(" ")?;
+                f.write_str(w)
+            })
+        };
         let px = |f: &mut fmt::Formatter<'_>, ttl: &Option<u64>| match ttl {
             Some(t) => write!(f, " PX {t}"),
             None => Ok(()),
         };
         match self {
             Command::SetNx { key, value, ttl_ms } => {
-                write!(f, "SET {key} {value} NX")?;
+                words(f, "SET", &[key, value, "NX"])?;
                 px(f, ttl_ms)
             }
-            Command::SetNxLegacy { key, value } => write!(f, "SETNX {key} {value}"),
+            Command::SetNxLegacy { key, value } => words(f, "SETNX", &[key, value]),
             Command::Set { key, value, ttl_ms } => {
-                write!(f, "SET {key} {value}")?;
+                words(f, "SET", &[key, value])?;
                 px(f, ttl_ms)
             }
-            Command::PExpire { key, ttl_ms } => write!(f, "PEXPIRE {key} {ttl_ms}"),
-            Command::Get { key } => write!(f, "GET {key}"),
-            Command::Del { key } => write!(f, "DEL {key}"),
-            Command::Incr { key } => write!(f, "INCR {key}"),
+            Command::PExpire { key, ttl_ms } => {
+                words(f, "PEXPIRE", &[key])?;
+                write!(f, " {ttl_ms}")
+            }
+            Command::Get { key } => words(f, "GET", &[key]),
+            Command::Del { key } => words(f, "DEL", &[key]),
+            Command::Incr { key } => words(f, "INCR", &[key]),
             Command::Wait {
                 replicas,
                 timeout_ms,
             } => write!(f, "WAIT {replicas} {timeout_ms}"),
-            Command::Release { key, token } => write!(f, "RELEASE-SCRIPT {key} {token}"),
+            Command::Release { key, token } => words(f, "RELEASE-SCRIPT", &[key, token]),
             Command::Extend { key, token, ttl_ms } => {
-                write!(f, "EXTEND-SCRIPT {key} {token} {ttl_ms}")
+                words(f, "EXTEND-SCRIPT", &[key, token])?;
+                write!(f, " {ttl_ms}")
             }
             Command::FencedAcquire {
                 key,
                 counter_key,
                 token,
                 ttl_ms,
-            } => write!(
-                f,
-                "FENCED-ACQUIRE-SCRIPT {key} {counter_key} {token} {}",
-                ttl_ms.unwrap_or(0)
-            ),
+            } => {
+                words(f, "FENCED-ACQUIRE-SCRIPT", &[key, counter_key, token])?;
+                write!(f, " {}", ttl_ms.unwrap_or(0))
+            }
         }
     }
 }
@@ -425,6 +437,30 @@ mod tests {
             ttl_ms: None,
         };
         assert_eq!(&f.args()[2..], ["2", "k", "k:fence", "t", "0"]);
+    }
+
+    #[test]
+    fn display_names_scripts_and_keeps_their_words_in_order() {
+        let extend = Command::Extend {
+            key: "k".into(),
+            token: "t".into(),
+            ttl_ms: 700,
+        };
+        assert_eq!(extend.to_string(), "EXTEND-SCRIPT k t 700");
+        let fenced = |ttl_ms| Command::FencedAcquire {
+            key: "k".into(),
+            counter_key: "k:fence".into(),
+            token: "t".into(),
+            ttl_ms,
+        };
+        assert_eq!(
+            fenced(Some(30)).to_string(),
+            "FENCED-ACQUIRE-SCRIPT k k:fence t 30"
+        );
+        assert_eq!(
+            fenced(None).to_string(),
+            "FENCED-ACQUIRE-SCRIPT k k:fence t 0"
+        );
     }
 
     #[test]

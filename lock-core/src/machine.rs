@@ -23,7 +23,6 @@ use crate::command::{Command, Reply, Shape};
 use crate::recipe::{Recipe, TokenStyle, ValidRecipe};
 use crate::{Micros, MICROS_PER_MS};
 use rand_core::RngCore;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,8 +155,8 @@ pub struct LockMachine {
     held_attempt: Option<AttemptId>,
     /// The requests whose replies still matter: of the current phase, or acquire requests of
     /// the last [`LATE_GRANT_ATTEMPTS`] attempts (late grants). Never more than
-    /// [`LockMachine::max_inflight`].
-    inflight: BTreeMap<RequestId, Pending>,
+    /// [`LockMachine::max_inflight`]. In request order (a handful: a vector beats a tree).
+    inflight: Vec<(RequestId, Pending)>,
 }
 
 impl LockMachine {
@@ -177,7 +176,7 @@ impl LockMachine {
             next_round: 0,
             last_attempt: 0,
             held_attempt: None,
-            inflight: BTreeMap::new(),
+            inflight: Vec::new(),
         }
     }
 
@@ -282,7 +281,7 @@ impl LockMachine {
             _ => (None, false),
         };
         let oldest = AttemptId(self.last_attempt.saturating_sub(LATE_GRANT_ATTEMPTS - 1));
-        self.inflight.retain(|_, p| match p.purpose {
+        self.inflight.retain(|(_, p)| match p.purpose {
             Purpose::Acquire(id) => id >= oldest,
             Purpose::Wait(id) => Some(id) == current,
             Purpose::Extend { round: r } => Some(r) == round,
@@ -315,15 +314,35 @@ impl LockMachine {
             return; // its reply changes nothing, so nothing waits for it
         }
         let token = matches!(purpose, Purpose::Acquire(_)).then(|| self.token.clone());
-        self.inflight.insert(
-            request,
-            Pending {
-                instance,
-                purpose,
-                shape,
-                token,
-            },
-        );
+        let pending = Pending {
+            instance,
+            purpose,
+            shape,
+            token,
+        };
+        match self.inflight.binary_search_by_key(&request, |(r, _)| *r) {
+            Ok(i) => self.inflight[i].1 = pending,
+            Err(i) => self.inflight.insert(i, (request, pending)),
+        }
+    }
+
+    /// [`LockMachine::send`]s `command` to each of `instances` in order: a copy to every one
+    /// but the last, which is sent the command itself.
+    fn send_each(
+        &mut self,
+        instances: impl IntoIterator<Item = usize>,
+        purpose: Purpose,
+        command: Command,
+        out: &mut Vec<Action>,
+    ) {
+        let mut instances = instances.into_iter().peekable();
+        while let Some(instance) = instances.next() {
+            if instances.peek().is_none() {
+                self.send(instance, purpose, command, out);
+                return;
+            }
+            self.send(instance, purpose, command.clone(), out);
+        }
     }
 
     fn request_timeout(&self) -> Micros {
@@ -338,9 +357,10 @@ impl LockMachine {
         rng: &mut dyn RngCore,
         out: &mut Vec<Action>,
     ) {
-        let Some(p) = self.inflight.remove(&request) else {
+        let Ok(i) = self.inflight.binary_search_by_key(&request, |(r, _)| *r) else {
             return;
         };
+        let (_, p) = self.inflight.remove(i);
         match p.purpose {
             Purpose::Acquire(id) => self.on_acquire_reply(id, p, reply, now, rng, out),
             Purpose::Wait(id) => self.on_wait_reply(id, &reply, now, rng, out),
@@ -414,7 +434,7 @@ impl LockMachine {
     }
 
     fn drop_inflight(&mut self, pred: impl Fn(Purpose) -> bool) {
-        self.inflight.retain(|_, p| !pred(p.purpose));
+        self.inflight.retain(|(_, p)| !pred(p.purpose));
     }
 }
 

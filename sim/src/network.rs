@@ -40,7 +40,9 @@ fn carries_messages(a: Party, b: Party) -> bool {
 pub struct Network {
     spec: NetworkSpec,
     rng: ChaCha8Rng,
-    last_delivery: BTreeMap<(Party, Party), u64>,
+    /// Per directed link, the latest arrival scheduled on it (FIFO): indexed
+    /// `[slot(from)][slot(to)]`, grown as links are first used; 0 for a link never used.
+    last_delivery: Vec<Vec<u64>>,
     /// Per directed link, how many cuts of each mode hold it (indexed by [`mode_index`]).
     cuts: BTreeMap<(Party, Party), [u32; 3]>,
     /// Per pair of parties (lower first), the generation of the connection between them: a
@@ -63,6 +65,16 @@ const MODES: [PartitionMode; 3] = [
     PartitionMode::Reset,
 ];
 
+/// Where a party sits in a per-party table: the resource first, then clients and nodes
+/// interleaved, so that a table needs no count of either.
+fn slot(p: Party) -> usize {
+    match p {
+        Party::Resource => 0,
+        Party::Client(c) => 1 + 2 * c,
+        Party::Node(n) => 2 + 2 * n,
+    }
+}
+
 /// The pair of parties a connection joins, in one order whichever way a message goes.
 fn pair(a: Party, b: Party) -> (Party, Party) {
     (a.min(b), a.max(b))
@@ -74,7 +86,7 @@ impl Network {
         Network {
             spec,
             rng,
-            last_delivery: BTreeMap::new(),
+            last_delivery: Vec::new(),
             cuts: BTreeMap::new(),
             conns: BTreeMap::new(),
         }
@@ -130,7 +142,15 @@ impl Network {
             &self.spec.latency
         };
         let arrival = now + sample_us(dist, &mut self.rng);
-        let last = self.last_delivery.entry((from, to)).or_insert(0);
+        let (f, t) = (slot(from), slot(to));
+        if self.last_delivery.len() <= f {
+            self.last_delivery.resize_with(f + 1, Vec::new);
+        }
+        let row = &mut self.last_delivery[f];
+        if row.len() <= t {
+            row.resize(t + 1, 0);
+        }
+        let last = &mut row[t];
         *last = (*last).max(arrival);
         Some(*last)
     }

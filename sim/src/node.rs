@@ -121,9 +121,19 @@ impl Keyspace {
     }
 
     /// Stores `value` with the absolute expiry `expires_at` (from [`expiry`]).
+    /// Stores `entry` under `key`, reusing the key's string when the key is there already.
+    fn store(&mut self, key: &str, entry: Entry) {
+        match self.entries.get_mut(key) {
+            Some(e) => *e = entry,
+            None => {
+                self.entries.insert(key.to_string(), entry);
+            }
+        }
+    }
+
     fn put(&mut self, key: &str, value: String, expires_at: Option<u64>, fx: &mut Vec<Effect>) {
         let entry = Entry { value, expires_at };
-        self.entries.insert(key.to_string(), entry.clone());
+        self.store(key, entry.clone());
         fx.push(Effect::Put {
             key: key.to_string(),
             entry,
@@ -160,7 +170,7 @@ impl Keyspace {
             value: n.to_string(),
             expires_at,
         };
-        self.entries.insert(key.to_string(), entry.clone());
+        self.store(key, entry.clone());
         fx.push(Effect::Put {
             key: key.to_string(),
             entry,
@@ -183,7 +193,7 @@ impl Keyspace {
             value: e.value.clone(),
             expires_at: Some(expires_at),
         };
-        self.entries.insert(key.to_string(), entry.clone());
+        self.store(key, entry.clone());
         fx.push(Effect::Put {
             key: key.to_string(),
             entry,

@@ -8,7 +8,6 @@ use lock_core::{
 };
 use rand::RngCore;
 use scenario::{ClientSpec, Workload};
-use std::collections::BTreeMap;
 
 /// Something that happened to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +92,9 @@ pub struct ClientLoop {
     think_gen: u64,
     commands_sent: u32,
     crashed: bool,
-    /// Requests in flight: which instance, which operation (to record replies).
-    requests: BTreeMap<RequestId, (usize, Op)>,
+    /// Requests in flight, in request order: which instance, which operation (to record
+    /// replies).
+    requests: Vec<(RequestId, usize, Op)>,
     actions: Vec<Action>,
 }
 
@@ -113,7 +113,7 @@ impl ClientLoop {
             think_gen: 0,
             commands_sent: 0,
             crashed: false,
-            requests: BTreeMap::new(),
+            requests: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -165,7 +165,8 @@ impl ClientLoop {
             Input::Start => {}
             Input::Lock(event) => {
                 if let LockEvent::Reply { request, reply } = &event {
-                    if let Some((instance, op)) = self.requests.remove(request) {
+                    let found = self.requests.binary_search_by_key(request, |(r, ..)| *r);
+                    if let Ok((_, instance, op)) = found.map(|i| self.requests.remove(i)) {
                         out.push(Output::Record(H::ReplyReceived {
                             client: self.spec.name.clone(),
                             instance,
@@ -250,9 +251,14 @@ impl ClientLoop {
                     instance,
                     request: request.0,
                     op,
-                    command: command.to_string(),
+                    // A lock's command carries its key (twice at most, in the fenced acquire's
+                    // counter key) and a token; 64 bytes cover its name, keywords and numbers.
+                    command: text(&command, 2 * self.key().len() + self.token().len() + 64),
                 }));
-                self.requests.insert(request, (instance, op));
+                match self.requests.binary_search_by_key(&request, |(r, ..)| *r) {
+                    Ok(i) => self.requests[i] = (request, instance, op),
+                    Err(i) => self.requests.insert(i, (request, instance, op)),
+                }
                 out.push(Output::Send {
                     instance,
                     request,
@@ -274,7 +280,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::AttemptFailed {
                     client: name(),
                     attempt,
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }))
             }
             Action::Acquired {
@@ -317,7 +323,7 @@ impl ClientLoop {
                 out.push(Output::Record(H::AcquireFailed {
                     client: name(),
                     attempts,
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }));
                 self.next_iteration(now, rng, out);
             }
@@ -325,7 +331,7 @@ impl ClientLoop {
             Action::Lost { reason } => {
                 out.push(Output::Record(H::Lost {
                     client: name(),
-                    reason: reason.to_string(),
+                    reason: text(&reason, 64),
                 }));
                 let stop = match reason {
                     LostReason::ExtendFailed { .. } => Some(SectionEnd::Lost),
@@ -387,6 +393,16 @@ impl ClientLoop {
             at: now + think,
         });
     }
+}
+
+/// `value`'s `Display` text for the history, written into a string of `capacity` reserved
+/// at once rather than grown from empty as `to_string` does (a few reallocations per text).
+fn text(value: &impl std::fmt::Display, capacity: usize) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(capacity);
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{value}");
+    text
 }
 
 #[cfg(test)]

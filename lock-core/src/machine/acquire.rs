@@ -50,9 +50,7 @@ impl LockMachine {
             timeout,
         });
         let command = self.acquire_command();
-        for instance in 0..self.instances {
-            self.send(instance, Purpose::Acquire(id), command.clone(), out);
-        }
+        self.send_each(0..self.instances, Purpose::Acquire(id), command, out);
     }
 
     pub(super) fn on_wait_reply(
@@ -267,9 +265,7 @@ impl LockMachine {
             .filter(|i| a.slots[*i].holds_our_key() || a.slots[*i] == Slot::Failed)
             .collect();
         let cmd = self.release_command();
-        for i in targets {
-            self.send(i, Purpose::Cleanup, cmd.clone(), out);
-        }
+        self.send_each(targets, Purpose::Cleanup, cmd, out);
         out.push(Action::AttemptFailed {
             attempt: number,
             reason: reason.clone(),

@@ -76,9 +76,7 @@ impl LockMachine {
             token: self.token.to_string(),
             ttl_ms,
         };
-        for i in 0..self.instances {
-            self.send(i, Purpose::Extend { round: id }, cmd.clone(), out);
-        }
+        self.send_each(0..self.instances, Purpose::Extend { round: id }, cmd, out);
     }
 
     pub(super) fn decide_extend(&mut self, now: Micros, out: &mut Vec<Action>) {

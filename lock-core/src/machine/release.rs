@@ -57,9 +57,7 @@ impl LockMachine {
                 self.held_attempt = None;
                 let cmd = self.release_command();
                 self.state = State::Idle;
-                for i in t {
-                    self.send(i, Purpose::Cleanup, cmd.clone(), out);
-                }
+                self.send_each(t, Purpose::Cleanup, cmd, out);
                 return;
             }
             State::Backoff { attempt, .. } => {
@@ -85,9 +83,7 @@ impl LockMachine {
             return;
         }
         let cmd = self.release_command();
-        for i in targets {
-            self.send(i, Purpose::Release, cmd.clone(), out);
-        }
+        self.send_each(targets, Purpose::Release, cmd, out);
     }
 
     pub(super) fn finish_release(&mut self, confirmed: usize, out: &mut Vec<Action>) {

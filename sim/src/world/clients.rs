@@ -86,7 +86,11 @@ impl World<'_> {
                         );
                         continue;
                     }
-                    self.inflight.entry((c, node)).or_default().insert(request);
+                    let at = self.conn_index(c, node);
+                    let waiting = &mut self.inflight[at];
+                    if let Err(i) = waiting.binary_search(&request) {
+                        waiting.insert(i, request);
+                    }
                     if let Some(at) = self.net.deliver_at(from, to, self.now, false) {
                         let ev = Ev::Request {
                             node,
@@ -206,7 +210,9 @@ impl World<'_> {
     pub(super) fn close_conn(&mut self, c: usize, node: usize, why: &str) {
         self.net.close(Party::Client(c), Party::Node(node));
         let name = &self.nodes[node].name;
-        for request in self.inflight.remove(&(c, node)).unwrap_or_default() {
+        let at = self.conn_index(c, node);
+        let waiting = std::mem::take(&mut self.inflight[at]);
+        for request in waiting {
             let why = format!("{name}: {why}");
             self.queue.push(
                 self.now,

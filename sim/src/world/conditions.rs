@@ -62,8 +62,12 @@ impl World<'_> {
         }
     }
 
-    /// Schedules whatever waits for a state `event` shows (before it is recorded).
-    pub(super) fn wake_waiters(&mut self, event: &H) {
+    /// Schedules whatever waits for a state the last record shows.
+    pub(super) fn wake_waiters(&mut self) {
+        let Some(last) = self.records.last() else {
+            return;
+        };
+        let event = &last.event;
         for w in self.waiters.iter_mut().filter(|w| !w.done) {
             if w.after.condition.met_by(event) {
                 w.done = true;

@@ -155,8 +155,9 @@ pub(crate) struct World<'s> {
     /// Messages that reached a link cut in `hold` mode (or a replication link), per
     /// (from, to), in arrival order: delivered in that order at the heal.
     held: BTreeMap<(Party, Party), Vec<Ev>>,
-    /// Requests each client awaits a reply to, per (client, node) connection.
-    inflight: BTreeMap<(usize, usize), BTreeSet<RequestId>>,
+    /// Requests each client awaits a reply to, per (client, node) connection, in request
+    /// order (indexed by [`World::conn_index`]).
+    inflight: Vec<Vec<RequestId>>,
     /// Client–node connections (client, node) that lost bytes to a blackhole cut.
     lossy: BTreeSet<(usize, usize)>,
     /// Who generated which lock value, to name holders in key events (`None`: a value
@@ -166,6 +167,8 @@ pub(crate) struct World<'s> {
     next_wait: u64,
     records: Vec<Record>,
     outputs: Vec<Output>,
+    /// The writes of the command a node is executing (kept to reuse its buffer).
+    effects: Vec<Effect>,
     events: u64,
     /// Faults and client starts waiting for a condition.
     waiters: Vec<Waiter<'s>>,
@@ -181,6 +184,7 @@ impl<'s> World<'s> {
         Unplayable::unknown_clocks(sc, &names)?;
         let instances = sc.topology.lock_instances();
         let recipe = sc.recipe.clone().validated(instances)?;
+        let node_count = names.len();
         let nodes = names
             .into_iter()
             .enumerate()
@@ -234,13 +238,14 @@ impl<'s> World<'s> {
             sentinel_after,
             backlog: BTreeMap::new(),
             held: BTreeMap::new(),
-            inflight: BTreeMap::new(),
+            inflight: vec![Vec::new(); sc.clients.len() * node_count],
             lossy: BTreeSet::new(),
             owners: BTreeMap::new(),
             resource: Resource::new(sc.resource.checks_fencing),
             next_wait: 0,
             records: Vec::with_capacity(1024),
             outputs: Vec::new(),
+            effects: Vec::new(),
             events: 0,
             waiters: Vec::new(),
         };
@@ -286,19 +291,24 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Where the connection of client `c` to node `node` sits in per-connection tables.
+    fn conn_index(&self, c: usize, node: usize) -> usize {
+        c * self.nodes.len() + node
+    }
+
     /// Records what a fault was seen to do.
     fn observe(&mut self, effect: Seen) {
         self.record(H::Observed(effect));
     }
 
-    /// Appends `event` to the history at the current time, first waking whatever waits for
-    /// it.
+    /// Appends `event` to the history at the current time and wakes whatever waits for it
+    /// (which only puts events on the queue).
     fn record(&mut self, event: H) {
-        self.wake_waiters(&event);
         self.records.push(Record {
             t_us: self.now,
             event,
         });
+        self.wake_waiters();
     }
 
     /// Carries out one event: routes it to the concept it belongs to. A message meets the
@@ -337,27 +347,31 @@ impl<'s> World<'s> {
                 node,
                 client,
                 request,
-                ref reply,
                 ..
             } => {
                 if !self.client_ready(client, &ev) {
                     return;
                 }
-                if let Some(waiting) = self.inflight.get_mut(&(client, node)) {
-                    waiting.remove(&request);
+                let at = self.conn_index(client, node);
+                let waiting = &mut self.inflight[at];
+                if let Ok(i) = waiting.binary_search(&request) {
+                    waiting.remove(i);
                 }
-                let reply = reply.clone();
+                let Ev::Reply { reply, .. } = ev else {
+                    unreachable!("matched as a reply")
+                };
                 self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
             }
             Ev::Refused {
-                client,
-                request,
-                ref why,
+                client, request, ..
             } => {
                 if !self.client_ready(client, &ev) {
                     return;
                 }
-                let reply = lock_core::Reply::Error(why.clone());
+                let Ev::Refused { why, .. } = ev else {
+                    unreachable!("matched as a refusal")
+                };
+                let reply = lock_core::Reply::Error(why);
                 self.feed(client, Input::Lock(LockEvent::Reply { request, reply }));
             }
             Ev::WriteAck { client, commit } => {

@@ -90,17 +90,22 @@ impl World<'_> {
     pub(super) fn execute(&mut self, n: usize, command: &Command) -> Reply {
         let local = self.nodes[n].clock.local(self.now);
         let writable = self.nodes[n].role == Role::Primary;
-        let mut fx = Vec::new();
-        let before = self.nodes[n].keyspace.get(&self.key, local).cloned();
+        let mut fx = std::mem::take(&mut self.effects);
+        // Looking the key up drops it if it expired, whatever the command. Its entry is kept
+        // only when the command may write over a live key, to tell an extension from a new
+        // value (`change_of`); the others write only a key that is not there, or delete.
+        let before = self.nodes[n].keyspace.get(&self.key, local);
+        let before = before.filter(|_| may_overwrite(command)).cloned();
         let reply = self.nodes[n]
             .keyspace
             .execute(command, local, writable, &mut fx);
-        for effect in fx {
+        for effect in fx.drain(..) {
             if effect_key(&effect) == self.key {
                 self.key_changed(n, change_of(&effect, before.as_ref()), false);
             }
             self.replicate(n, effect);
         }
+        self.effects = fx;
         reply
     }
 
@@ -150,6 +155,23 @@ impl World<'_> {
             ttl_left_us,
         });
     }
+}
+
+/// Whether `command` may write over the lock key while it is live (so that the write is an
+/// extension when the value stays). SET NX, SETNX and the fenced acquire write the key only
+/// when it is absent (the fence counter is another key); DEL and the release script only
+/// delete it; GET and WAIT write nothing. Any other command may.
+fn may_overwrite(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::SetNx { .. }
+            | Command::SetNxLegacy { .. }
+            | Command::FencedAcquire { .. }
+            | Command::Del { .. }
+            | Command::Release { .. }
+            | Command::Get { .. }
+            | Command::Wait { .. }
+    )
 }
 
 /// Whether a write set the key anew or pushed out the expiry of the same value.
