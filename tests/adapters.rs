@@ -245,3 +245,29 @@ fn rslock_survives_a_stalled_node_where_pottery_and_aioredlock_wait_for_it() {
         [("rslock", true), ("pottery", false), ("aioredlock", false)]
     );
 }
+
+#[test]
+fn every_card_scenario_meets_its_expect_with_locksims_own_recipe_on_the_simulator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/clients");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 9, "the card's nine scenarios");
+    let mut wrong = Vec::new();
+    for f in &files {
+        let s = Scenario::load(f).unwrap();
+        assert!(
+            s.clients.iter().all(|c| c.program.is_none()),
+            "{}",
+            f.display()
+        );
+        let played = locksim::play::play_sim(&s, None);
+        if !played.matches_expect() {
+            wrong.push(format!("{}:\n{}", f.display(), played.verdict.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
