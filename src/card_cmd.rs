@@ -243,31 +243,48 @@ async fn play_cell(
     };
     let played: Played = match played {
         Ok((p, _)) => p,
+        Err(live::LiveError::Program {
+            client,
+            problem: live::ProgramProblem::StillRunning { said, history, .. },
+            ..
+        }) => {
+            // A library that never returned is a finding: its history is judged and drawn.
+            let played = locksim::play::judge(&s, s.seed, history, 0);
+            let mut cell = drawn(path, scenario, row, backend, out, &played, replay);
+            cell.outcome = CellOutcome::Hung(format!(
+                "client {client}'s library had not returned when the run's time was up; {said}; the rest of the run: {}",
+                outcome(&played).short()
+            ));
+            return cell;
+        }
         Err(e) => {
-            let outcome = match &e {
-                live::LiveError::Program {
-                    client,
-                    problem: live::ProgramProblem::StillRunning { said, .. },
-                    ..
-                } => CellOutcome::Hung(format!(
-                    "client {client}'s library had not returned when the run's time was up; {said}"
-                )),
-                _ => CellOutcome::Error(live::chain(&e)),
-            };
             return Cell {
-                outcome,
+                outcome: CellOutcome::Error(live::chain(&e)),
                 timeline: None,
                 replay,
                 notes: Vec::new(),
-            };
+            }
         }
     };
+    drawn(path, scenario, row, backend, out, &played, replay)
+}
+
+/// The cell of a judged run: its outcome, its timeline written under `out`, its notes.
+fn drawn(
+    path: &Path,
+    scenario: &Scenario,
+    row: &str,
+    backend: CardBackend,
+    out: &Path,
+    played: &Played,
+    replay: String,
+) -> Cell {
     let link = format!("timelines/{}--{row}.html", stem(path));
     let title = format!("{} × {} ({})", row, scenario.name, backend.arg());
     let page = report::timeline_html(&title, &played.records, &played.verdict);
     let timeline = std::fs::write(out.join(&link), page).ok().map(|_| link);
     Cell {
-        outcome: outcome(&played),
+        outcome: outcome(played),
         timeline,
         replay,
         notes: notes(&played.records),

@@ -263,12 +263,20 @@ pub async fn play(
         }
         problems.push(format!("{node}: {line}"));
     }
-    if let Some(e) = failure.take() {
-        return Err(e);
-    }
+    let failed = failure.take();
     rec.record(H::RunEnded {});
     let mut records = std::mem::take(&mut *rec.records.lock().unwrap_or_else(|e| e.into_inner()));
     records.sort_by_key(|r| r.t_us);
+    if let Some(mut e) = failed {
+        if let LiveError::Program {
+            problem: crate::ProgramProblem::StillRunning { history, .. },
+            ..
+        } = &mut e
+        {
+            *history = records;
+        }
+        return Err(e);
+    }
     Ok(LiveRun { records, problems })
 }
 

@@ -136,6 +136,8 @@ pub enum ProgramProblem {
         grace_ms: u64,
         /// What it said last, or that it printed nothing.
         said: String,
+        /// The run's history up to its end, still judgeable (a hung library is a finding).
+        history: Vec<checker::Record>,
     },
 }
 

@@ -144,6 +144,7 @@ impl ProgramHandle {
                 duration_ms,
                 grace_ms: GRACE.as_millis() as u64,
                 said,
+                history: Vec::new(), // the driver fills it in
             });
         }
     }
