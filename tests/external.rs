@@ -7,25 +7,13 @@
 //! they test the host, not a library (tests/adapters.rs plays the shipped adapters). These
 //! tests need Debian's redis-server; with `CI` set a missing server is a failure.
 
-use live::processes::find_redis_server;
+mod common;
+use common::redis_available;
 use live::{LiveError, ProgramProblem};
 use locksim::checker::{Effect, Event};
 use locksim::play::play_processes;
 use locksim::scenario::Scenario;
 use std::time::{Duration, Instant};
-
-fn redis_available() -> bool {
-    match find_redis_server() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("{e} — CI must run the real-Redis tests: run scripts/test.sh")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            false
-        }
-    }
-}
 
 /// One iteration of the protocol, as a shell script: acquire, work `work` seconds, release.
 const ONE_SECTION: &str = r#"echo '{"event":"acquiring"}'; echo '{"event":"acquired"}'; sleep "$WORK"; echo '{"event":"releasing"}'; echo '{"event":"released","ok":true}'"#;

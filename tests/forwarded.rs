@@ -8,23 +8,10 @@
 //! pulled); with `CI` set their absence is a failure, otherwise they print SKIPPED and pass.
 
 mod common;
-use live::processes::find_redis_server;
+use common::redis_available;
 use locksim::checker::{Effect, Event, Injected, Record};
 use locksim::play::{play_processes, play_sim};
 use locksim::scenario::{Condition, Scenario};
-
-fn redis_available() -> bool {
-    match find_redis_server() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("{e} — CI must run the real-Redis tests: run scripts/test.sh")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            false
-        }
-    }
-}
 
 /// The image the containers test runs: `LOCKSIM_REDIS_IMAGE`, or the locally built one.
 fn test_image() -> String {

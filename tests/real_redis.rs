@@ -7,7 +7,8 @@
 
 mod common;
 use common::load;
-use live::processes::{find_redis_server, Processes};
+use common::redis_available;
+use live::processes::Processes;
 use live::Provider;
 use locksim::play::{play_live, play_processes};
 use locksim::scenario::{Backend, Scenario, Topology};
@@ -15,20 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Whether redis-server is here; in CI its absence fails the test.
-fn redis_available() -> bool {
-    match find_redis_server() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("{e} — CI must run the real-Redis tests: run scripts/test.sh")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED (not in CI): {e}");
-            false
-        }
-    }
-}
 
 /// PIDs of live redis-server processes whose data directory belongs to locksim process
 /// `pid` (Redis rewrites its command line, but it works inside its `--dir`).

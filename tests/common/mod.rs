@@ -24,3 +24,18 @@ pub fn load(name: &str) -> Scenario {
         .join(name);
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Whether redis-server is here; in CI its absence fails the test that asked.
+#[allow(dead_code)]
+pub fn redis_available() -> bool {
+    match live::processes::find_redis_server() {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("{e} — CI must run the real-Redis tests: run scripts/test.sh")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (not in CI): {e}");
+            false
+        }
+    }
+}
