@@ -285,6 +285,16 @@ fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live:
         Where::Urls(_) => ("your Redis", None),
         Where::Explored(_) => ("simulator, explored schedule", Some(Backend::Sim)),
     };
+    if let (Some(Backend::Sim), Some(c)) = (
+        backend,
+        scenario.clients.iter().find(|c| c.program.is_some()),
+    ) {
+        return bad_input(format!(
+            "{}: client {}: the simulator cannot run an external program: pass --backend processes or --backend containers",
+            file.display(),
+            c.name
+        ));
+    }
     if let Some(b) = backend.filter(|b| !scenario.supports(*b)) {
         let name = serde_json::to_string(&b).unwrap_or_default();
         return bad_input(format!(
@@ -294,16 +304,7 @@ fn run(file: PathBuf, seed: Option<u64>, how: RunHow, at: Where, timeouts: live:
     }
     let mut schedule = None;
     let (played, problems) = match at {
-        Where::Backend(None | Some(BackendArg::Sim)) => {
-            if let Some(c) = scenario.clients.iter().find(|c| c.program.is_some()) {
-                return bad_input(format!(
-                    "{}: client {}: the simulator cannot run an external program: pass --backend processes or --backend containers",
-                    file.display(),
-                    c.name
-                ));
-            }
-            (play_sim(&scenario, seed), Vec::new())
-        }
+        Where::Backend(None | Some(BackendArg::Sim)) => (play_sim(&scenario, seed), Vec::new()),
         Where::Explored(s) => match explore::run_seed(&scenario, s) {
             Ok(run) => {
                 let played = locksim::play::judge(&scenario, s, run.records, 0);

@@ -342,3 +342,60 @@ fn check_agrees_with_run_on_every_shipped_scenario() {
         "--scenario must override the recorded checker settings"
     );
 }
+
+#[test]
+fn external_programs_are_refused_where_they_cannot_play_with_the_reason() {
+    // A file that lists only the simulator.
+    let out = locksim(&[
+        "run",
+        "scenarios/failover-explore.json",
+        "--client-program",
+        "redis-cli",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("failover-explore.json: --client-program")
+            && stderr.contains("lists only the simulator"),
+        "{stderr}"
+    );
+    // The simulator asked for by name.
+    let out = locksim(&[
+        "run",
+        "scenarios/clients/contention.json",
+        "--client-program",
+        "redis-cli",
+        "--backend",
+        "sim",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("client A: the simulator cannot run an external program"),
+        "{stderr}"
+    );
+    // A file with a program that lists the simulator.
+    let mut s = base();
+    s["clients"][0]["program"] = serde_json::json!("redis-py");
+    refused(
+        "program-on-sim.json",
+        &s,
+        "clients[0].program",
+        "the simulator cannot run an external program",
+    );
+    // An adapter that does not exist, for the card.
+    let out = locksim(&[
+        "card",
+        "--adapters",
+        "no-such-lib",
+        "--out",
+        "target/card-never",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no shipped adapter is called `no-such-lib`")
+            && stderr.contains("redis-py"),
+        "{stderr}"
+    );
+}
