@@ -211,12 +211,11 @@ fn the_redis_cli_recipe_deletes_another_holders_lock_when_paused_between_get_and
 }
 
 #[test]
-fn rslock_survives_a_stalled_node_where_pottery_and_aioredlock_wait_for_it() {
+fn rslock_survives_a_stalled_node_and_every_redlock_library_stays_safe() {
     if !ready() {
         return;
     }
     let file = "scenarios/clients/redlock-node-stalled.json";
-    let mut b_before_resume = Vec::new();
     for adapter in ["rslock", "pottery", "aioredlock"] {
         let played = play(&with_adapter(file, adapter));
         assert!(
@@ -236,14 +235,16 @@ fn rslock_survives_a_stalled_node_where_pottery_and_aioredlock_wait_for_it() {
             |e| matches!(e, Event::Acquired { client, .. } if client == "B"),
         );
         let resumed = when(r, |e| matches!(e, Event::Heal(_)));
-        b_before_resume.push((adapter, b.zip(resumed).is_some_and(|(b, h)| b < h)));
+        let before = b.zip(resumed).is_some_and(|(b, h)| b < h);
+        // rslock gets B the lock on the two live nodes while redis-1 is frozen. pottery (in
+        // every run seen) and aioredlock (in most) block on the frozen node and grant B only
+        // after it thaws; that depends on timing, so it is reported, not asserted.
+        if adapter == "rslock" {
+            assert!(before, "rslock: B {b:?}, redis-1 resumed {resumed:?}");
+        } else {
+            eprintln!("{adapter}: B granted before redis-1 resumed: {before}");
+        }
     }
-    // rslock gets B the lock on the two live nodes while redis-1 is frozen; pottery and
-    // aioredlock block on the frozen node (no per-node timeout) and grant B only after it.
-    assert_eq!(
-        b_before_resume,
-        [("rslock", true), ("pottery", false), ("aioredlock", false)]
-    );
 }
 
 #[test]
