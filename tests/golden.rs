@@ -17,15 +17,26 @@ fn every_simulated_history_matches_its_golden_file() {
     if bless {
         std::fs::create_dir_all(&golden).unwrap();
     }
-    let mut files: Vec<_> = std::fs::read_dir(root.join("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    // `scenarios/NAME.json` has its golden at `tests/golden/NAME.jsonl`, a fault space
+    // `scenarios/spaces/NAME.json` at `tests/golden/spaces/NAME.jsonl` (the names may repeat).
+    let mut files: Vec<(std::path::PathBuf, std::path::PathBuf)> = ["", "spaces"]
+        .iter()
+        .flat_map(|sub| {
+            std::fs::read_dir(root.join("scenarios").join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .map(|p| (p, golden.join(sub)))
+                .collect::<Vec<_>>()
+        })
         .collect();
     files.sort();
+    if bless {
+        std::fs::create_dir_all(golden.join("spaces")).unwrap();
+    }
     let mut compared = 0;
     let mut differ = Vec::new();
-    for file in &files {
+    for (file, golden) in &files {
         let scenario = Scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
         if !scenario.supports(Backend::Sim) {
             continue;
@@ -50,7 +61,10 @@ fn every_simulated_history_matches_its_golden_file() {
                     .zip(bytes.split(|b| *b == b'\n'))
                     .position(|(a, b)| a != b)
                     .map_or(0, |i| i + 1);
-                differ.push(format!("{stem} (first difference at line {line})"));
+                differ.push(format!(
+                    "{} (first difference at line {line})",
+                    path.strip_prefix(root).unwrap_or(&path).display()
+                ));
             }
         }
         compared += 1;

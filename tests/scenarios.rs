@@ -6,13 +6,21 @@ use locksim::scenario::{Backend, Scenario};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Every `.json` file in `scenarios/`, sorted, loaded. A file that does not load fails the
+/// The folders whose scenario files this suite plays: `scenarios/` and its fault spaces,
+/// `scenarios/spaces/` (`scenarios/clients/` is played by `tests/adapters.rs`).
+const FOLDERS: [&str; 2] = ["scenarios", "scenarios/spaces"];
+
+/// Every `.json` file in [`FOLDERS`], sorted, loaded. A file that does not load fails the
 /// test that asked, with the loader's error: no file is skipped for being broken.
 fn scenario_files() -> Vec<(PathBuf, Scenario)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenarios/ exists")
-        .map(|e| e.expect("readable entry").path())
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths: Vec<PathBuf> = FOLDERS
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(root.join(dir))
+                .unwrap_or_else(|e| panic!("{dir}: {e}"))
+                .map(|e| e.expect("readable entry").path())
+        })
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
@@ -39,6 +47,14 @@ fn every_scenario_file_loads() {
         files.len() >= 40,
         "expected the shipped scenarios, found {}",
         files.len()
+    );
+    let spaces = files
+        .iter()
+        .filter(|(p, _)| p.parent().is_some_and(|d| d.ends_with("scenarios/spaces")))
+        .count();
+    assert!(
+        spaces >= 14,
+        "expected the fault spaces of scenarios/spaces/, found {spaces}"
     );
 }
 

@@ -1,0 +1,149 @@
+//! Every failure row found from a fault space alone: each file in `scenarios/spaces/` has no
+//! fixed faults, and exploring its `fault_space` for a bounded number of seeds finds the row's
+//! failure; shrinking the first failing seed leaves at most three faults, and the shrunk
+//! scenario, played on the simulator and judged by the checker, still breaks that property.
+
+use locksim::checker::{check, Outcome, Property};
+use locksim::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+fn quiet(_: u64) {}
+
+/// One row: its fault-space file, the property its failure breaks, how many seeds the test
+/// explores (a margin over the seed that first breaks it, measured with
+/// `locksim explore scenarios/spaces/FILE --seeds 5000`), and whether the file breaks that
+/// property with no fault at all (a pitfall that lives in the recipe alone).
+struct Row {
+    file: &'static str,
+    property: Property,
+    seeds: u64,
+    breaks_without_faults: bool,
+}
+
+const fn row(file: &'static str, property: Property, seeds: u64) -> Row {
+    Row {
+        file,
+        property,
+        seeds,
+        breaks_without_faults: false,
+    }
+}
+
+/// Every row, with the property the test requires broken.
+const ROWS: [Row; 14] = [
+    row("setnx-then-expire.json", Property::Liveness, 150),
+    row("fixed-value.json", Property::ForeignRelease, 100),
+    row("ttl-shorter-than-work.json", Property::MutualExclusion, 100),
+    row("unlimited-retries.json", Property::RetryBudget, 100),
+    row("no-drift-factor.json", Property::MutualExclusion, 100),
+    row("plain-del.json", Property::ForeignRelease, 100),
+    row("no-ttl.json", Property::Liveness, 100),
+    row("failover-double-grant.json", Property::MutualExclusion, 100),
+    row("gc-pause.json", Property::UnsafeWrites, 100),
+    row("redlock-clock-jump.json", Property::MutualExclusion, 600),
+    row(
+        "restart-without-persistence.json",
+        Property::MutualExclusion,
+        600,
+    ),
+    Row {
+        file: "set-once-plain-set.json",
+        property: Property::SetOnce,
+        seeds: 20,
+        breaks_without_faults: true,
+    },
+    row("set-once-lost-on-failover.json", Property::SetOnce, 100),
+    row("split-brain.json", Property::MutualExclusion, 100),
+];
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/spaces")
+}
+
+fn load(file: &str) -> Scenario {
+    Scenario::load(&dir().join(file)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The table and the folder list the same files: a new fault space gets its row.
+#[test]
+fn every_file_in_scenarios_spaces_has_a_row() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = ROWS.iter().map(|r| r.file.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
+
+/// As written (no faults), each file keeps the row's property, except the recipe-only
+/// pitfall, which breaks it with no fault at all; its `expect` says which.
+#[test]
+fn no_file_has_fixed_faults_and_each_expect_names_the_rows_property() {
+    for r in &ROWS {
+        let s = load(r.file);
+        assert!(s.faults.is_empty(), "{}: fixed faults", r.file);
+        let space = s.fault_space.as_ref().expect("a fault space");
+        assert!(space.max_faults <= 3, "{}: max_faults", r.file);
+        let want = if r.breaks_without_faults {
+            Outcome::Violated
+        } else {
+            Outcome::Holds
+        };
+        assert_eq!(s.expect.get(&r.property), Some(&want), "{}", r.file);
+        let run = locksim::sim::run(&s, s.seed);
+        let verdict = check(&run.records, &s.checker);
+        assert_eq!(
+            verdict.outcome(r.property),
+            want,
+            "{}:\n{}",
+            r.file,
+            verdict.summary()
+        );
+    }
+}
+
+/// Exploration finds each row's failure from its space alone, and shrinks it to at most
+/// three faults that still break the same property.
+#[test]
+fn exploration_finds_every_row_and_shrinks_it_to_at_most_three_faults() {
+    let mut problems = Vec::new();
+    for r in &ROWS {
+        let s = load(r.file);
+        let report = explore::explore(&s, 0, r.seeds, 2, false, &quiet).unwrap();
+        assert_eq!(report.seeds, r.seeds);
+        let Some(&seed) = report.first_violating.get(&r.property) else {
+            problems.push(format!(
+                "{}: no seed of {} broke {}: {:?}",
+                r.file, r.seeds, r.property, report.violations
+            ));
+            continue;
+        };
+        let shrunk = explore::shrink(&s, seed, Some(r.property)).unwrap();
+        assert_eq!(shrunk.property, r.property);
+        if shrunk.faults_after > 3 || shrunk.faults_after > shrunk.faults_before {
+            problems.push(format!(
+                "{}: seed {seed} shrunk from {} to {} faults: {:?}",
+                r.file, shrunk.faults_before, shrunk.faults_after, shrunk.scenario.faults
+            ));
+        }
+        if !r.breaks_without_faults && shrunk.scenario.faults.is_empty() {
+            problems.push(format!("{}: shrunk to no fault at all", r.file));
+        }
+        // The shrunk scenario is a plain file: played and judged on its own, it still breaks
+        // the property.
+        let run = locksim::sim::run(&shrunk.scenario, shrunk.scenario.seed);
+        let verdict = check(&run.records, &shrunk.scenario.checker);
+        if verdict.outcome(r.property) != Outcome::Violated {
+            problems.push(format!(
+                "{}: the shrunk seed {seed} no longer breaks {}:\n{}",
+                r.file,
+                r.property,
+                verdict.summary()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
