@@ -2,6 +2,7 @@
 //! fixed faults, and exploring its `fault_space` for a bounded number of seeds finds the row's
 //! failure; shrinking the first failing seed leaves at most three faults, and the shrunk
 //! scenario, played on the simulator and judged by the checker, still breaks that property.
+//! For each pitfall, the recipe of its safe file keeps the property over the same space.
 
 use locksim::checker::{check, Outcome, Property};
 use locksim::scenario::Scenario;
@@ -12,12 +13,15 @@ fn quiet(_: u64) {}
 /// One row: its fault-space file, the property its failure breaks, how many seeds the test
 /// explores (a margin over the seed that first breaks it, measured with
 /// `locksim explore scenarios/spaces/FILE --seeds 5000`), and whether the file breaks that
-/// property with no fault at all (a pitfall that lives in the recipe alone).
+/// property with no fault at all (a pitfall that lives in the recipe alone). `fix` names the
+/// shipped safe file of a pitfall pair (`scenarios/`), whose recipe must keep the property
+/// over the same space.
 struct Row {
     file: &'static str,
     property: Property,
     seeds: u64,
     breaks_without_faults: bool,
+    fix: Option<&'static str>,
 }
 
 const fn row(file: &'static str, property: Property, seeds: u64) -> Row {
@@ -26,20 +30,52 @@ const fn row(file: &'static str, property: Property, seeds: u64) -> Row {
         property,
         seeds,
         breaks_without_faults: false,
+        fix: None,
+    }
+}
+
+const fn fixed_by(r: Row, safe: &'static str) -> Row {
+    Row {
+        fix: Some(safe),
+        ..r
     }
 }
 
 /// Every row, with the property the test requires broken.
 const ROWS: [Row; 14] = [
-    row("setnx-then-expire.json", Property::Liveness, 150),
-    row("fixed-value.json", Property::ForeignRelease, 100),
-    row("ttl-shorter-than-work.json", Property::MutualExclusion, 100),
-    row("unlimited-retries.json", Property::RetryBudget, 100),
-    row("no-drift-factor.json", Property::MutualExclusion, 100),
-    row("plain-del.json", Property::ForeignRelease, 100),
-    row("no-ttl.json", Property::Liveness, 100),
+    fixed_by(
+        row("setnx-then-expire.json", Property::Liveness, 150),
+        "safe-set-nx-px-after-crash.json",
+    ),
+    fixed_by(
+        row("fixed-value.json", Property::ForeignRelease, 100),
+        "safe-unique-token.json",
+    ),
+    fixed_by(
+        row("ttl-shorter-than-work.json", Property::MutualExclusion, 100),
+        "safe-watchdog.json",
+    ),
+    fixed_by(
+        row("unlimited-retries.json", Property::RetryBudget, 100),
+        "safe-retry-limit.json",
+    ),
+    fixed_by(
+        row("no-drift-factor.json", Property::MutualExclusion, 100),
+        "safe-drift-factor.json",
+    ),
+    fixed_by(
+        row("plain-del.json", Property::ForeignRelease, 100),
+        "safe-compare-and-delete.json",
+    ),
+    fixed_by(
+        row("no-ttl.json", Property::Liveness, 100),
+        "safe-ttl-after-holder-crash.json",
+    ),
     row("failover-double-grant.json", Property::MutualExclusion, 100),
-    row("gc-pause.json", Property::UnsafeWrites, 100),
+    fixed_by(
+        row("gc-pause.json", Property::UnsafeWrites, 100),
+        "gc-pause-fencing.json",
+    ),
     row("redlock-clock-jump.json", Property::MutualExclusion, 600),
     row(
         "restart-without-persistence.json",
@@ -51,6 +87,7 @@ const ROWS: [Row; 14] = [
         property: Property::SetOnce,
         seeds: 20,
         breaks_without_faults: true,
+        fix: Some("set-once-set-nx.json"),
     },
     row("set-once-lost-on-failover.json", Property::SetOnce, 100),
     row("split-brain.json", Property::MutualExclusion, 100),
@@ -142,6 +179,35 @@ fn exploration_finds_every_row_and_shrinks_it_to_at_most_three_faults() {
                 r.file,
                 r.property,
                 verdict.summary()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The space is a fair test, not a trap any recipe falls into: for each pitfall, the recipe
+/// of its shipped safe file keeps the row's property over the same seeds of the same space.
+#[test]
+fn each_pitfalls_safe_recipe_keeps_the_property_over_the_same_space() {
+    let mut problems = Vec::new();
+    for r in ROWS.iter().filter(|r| r.fix.is_some()) {
+        let safe = r.fix.unwrap();
+        let mut s = load(r.file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(safe);
+        s.recipe = Scenario::load(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .recipe;
+        let seeds = r.seeds.max(100);
+        let report = explore::explore(&s, 0, seeds, 2, false, &quiet).unwrap();
+        assert_eq!(report.seeds, seeds);
+        if let Some(n) = report.violations.get(&r.property) {
+            problems.push(format!(
+                "{} with the recipe of {safe}: {} broken by {n} of {seeds} seeds (first {:?})",
+                r.file,
+                r.property,
+                report.first_violating.get(&r.property)
             ));
         }
     }
