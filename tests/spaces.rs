@@ -14,8 +14,8 @@ fn quiet(_: u64) {}
 /// explores (a margin over the seed that first breaks it, measured with
 /// `locksim explore scenarios/spaces/FILE --seeds 5000`), and whether the file breaks that
 /// property with no fault at all (a pitfall that lives in the recipe alone). `fix` names the
-/// shipped safe file of a pitfall pair (`scenarios/`), whose recipe must keep the property
-/// over the same space.
+/// shipped file whose recipe fixes the row (a pitfall pair's safe file; WAIT for the double
+/// grant), which must keep the property over the same space.
 struct Row {
     file: &'static str,
     property: Property,
@@ -71,7 +71,10 @@ const ROWS: [Row; 14] = [
         row("no-ttl.json", Property::Liveness, 100),
         "safe-ttl-after-holder-crash.json",
     ),
-    row("failover-double-grant.json", Property::MutualExclusion, 100),
+    fixed_by(
+        row("failover-double-grant.json", Property::MutualExclusion, 100),
+        "failover-after-wait.json",
+    ),
     fixed_by(
         row("gc-pause.json", Property::UnsafeWrites, 100),
         "gc-pause-fencing.json",
