@@ -93,9 +93,20 @@ enum Cmd {
         /// Shrink the smallest failing seed and write the result here as a scenario file.
         #[arg(long, value_name = "OUT.json")]
         shrink: Option<PathBuf>,
-        /// The property to shrink for (default: the first the seed breaks).
+        /// The property to shrink for (default: the first the seed breaks); with
+        /// `--exhaustive`, the property to search for (default: those the file's `expect`
+        /// says hold).
         #[arg(long)]
         property: Option<String>,
+        /// Search every schedule of up to `--max-faults` faults from the fault space,
+        /// breadth-first by fault count, instead of random seeds: the first failure found is
+        /// minimal, and finding none proves no such schedule breaks the property.
+        #[arg(long, conflicts_with_all = ["seeds", "first", "until_violation"])]
+        exhaustive: bool,
+        /// With `--exhaustive`: the most faults a schedule places (default: the space's
+        /// `max_faults`, at most 2).
+        #[arg(long, requires = "exhaustive")]
+        max_faults: Option<usize>,
     },
     /// Sweep the lock TTL (with the watchdog on/off and under retry policies) over many
     /// simulated seeds and recommend the smallest TTL that no seed broke, beside the
@@ -189,9 +200,20 @@ pub fn main() -> i32 {
             until_violation,
             shrink,
             property,
-        } => {
-            crate::explore_cmd::explore(file, seeds, first, jobs, until_violation, shrink, property)
-        }
+            exhaustive,
+            max_faults,
+        } => match exhaustive {
+            true => crate::exhaustive_cmd::exhaustive(file, max_faults, jobs, shrink, property),
+            false => crate::explore_cmd::explore(
+                file,
+                seeds,
+                first,
+                jobs,
+                until_violation,
+                shrink,
+                property,
+            ),
+        },
         Cmd::Tune(args) => crate::tune_cmd::run(args),
         Cmd::Card(args) => crate::card_cmd::run(args),
         Cmd::Check {

@@ -24,18 +24,9 @@ pub fn explore(
         Ok(s) => s,
         Err(e) => return bad(e),
     };
-    let property: Option<Property> = match property
-        .map(|p| serde_json::from_value(serde_json::Value::String(p.clone())).map_err(|_| p))
-    {
-        None => None,
-        Some(Ok(p)) => Some(p),
-        Some(Err(p)) => {
-            let names: Vec<&str> = Property::ALL.iter().map(|p| p.name()).collect();
-            return bad(format!(
-                "--property: unknown property `{p}` (one of {})",
-                names.join(", ")
-            ));
-        }
+    let property = match parse_property(property) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs > 0 && seeds > 0 && explore::clamp_jobs(jobs, seeds) < jobs {
@@ -127,13 +118,8 @@ pub fn explore(
             Ok(s) => s,
             Err(e) => return out.finish(bad(e)),
         };
-        // Data-file references are rewritten to load from where the file is written.
-        let text = match serde_json::to_string_pretty(&shrunk.scenario.relocated(&path)) {
-            Ok(t) => t + "\n",
-            Err(e) => return out.finish(bad(e)),
-        };
-        if let Err(e) = std::fs::write(&path, text) {
-            return out.finish(bad(format!("{}: {e}", path.display())));
+        if let Err(e) = write_scenario(&path, &shrunk.scenario) {
+            return out.finish(bad(e));
         }
         outln!(
             out,
@@ -150,4 +136,29 @@ pub fn explore(
         outln!(out, "replay: locksim run {}", path.display());
     }
     out.finish(exit::BROKEN)
+}
+
+/// `--property NAME` as a property, or exit code 2 with the names it could be.
+pub fn parse_property(property: Option<String>) -> Result<Option<Property>, i32> {
+    match property
+        .map(|p| serde_json::from_value(serde_json::Value::String(p.clone())).map_err(|_| p))
+    {
+        None => Ok(None),
+        Some(Ok(p)) => Ok(Some(p)),
+        Some(Err(p)) => {
+            let names: Vec<&str> = Property::ALL.iter().map(|p| p.name()).collect();
+            Err(bad(format!(
+                "--property: unknown property `{p}` (one of {})",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Writes `scenario` to `path` as a scenario file (data-file references rewritten to load
+/// from where the file is written).
+pub fn write_scenario(path: &std::path::Path, scenario: &Scenario) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(&scenario.relocated(path)).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }

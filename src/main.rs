@@ -2,6 +2,7 @@
 
 mod card_cmd;
 mod cli;
+mod exhaustive_cmd;
 mod exit;
 mod explore_cmd;
 mod out;

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod case;
+pub mod exhaustive;
 pub mod tune;
 
 use case::{materialize, strategy, tree, Case};
@@ -48,6 +49,9 @@ pub enum ExploreError {
         /// What the seed does break.
         broken: Vec<Property>,
     },
+    /// The scenario cannot be played as written (only one built in code can).
+    #[error("{0}: cannot be played: {1}")]
+    Unplayable(String, String),
     /// `--first` + `--seeds` goes past the last seed.
     #[error(
         "--first {first} --seeds {count}: the seeds would run past {}, the last seed",

@@ -160,6 +160,24 @@ pub struct LockMachine {
 }
 
 impl LockMachine {
+    /// Writes what changes as the machine runs — its state, counters and requests in
+    /// flight, not the recipe or key it was built with — for a state fingerprint
+    /// (exhaustive exploration hashes it).
+    pub fn write_state(&self, w: &mut dyn std::fmt::Write) -> std::fmt::Result {
+        write!(
+            w,
+            "{:?}|{}|{}|{}|{}|{}|{:?}|{:?}",
+            self.state,
+            self.token,
+            self.next_request,
+            self.next_timer,
+            self.next_round,
+            self.last_attempt,
+            self.held_attempt,
+            self.inflight
+        )
+    }
+
     /// A machine for `key` over the [`ValidRecipe::instances`] instances its recipe was
     /// validated for.
     pub fn new(recipe: ValidRecipe, key: impl Into<String>) -> LockMachine {

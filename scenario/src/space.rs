@@ -24,6 +24,9 @@ pub struct FaultSpace {
     pub latency_ms: Option<[f64; 2]>,
 }
 
+/// At most this many values in a kind's `grid_ms`.
+pub const MAX_GRID: usize = 16;
+
 fn three() -> usize {
     3
 }
@@ -53,6 +56,10 @@ pub enum FaultKind {
         nodes: Vec<String>,
         /// The durations: a range, or a distribution, in milliseconds.
         for_ms: Span,
+        /// The durations exhaustive exploration tries (default: the range's ends, or the
+        /// distribution's median and 99th percentile), in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid_ms: Option<Vec<u64>>,
     },
     /// Freeze one of these clients for a time in the range.
     PauseClient {
@@ -60,6 +67,10 @@ pub enum FaultKind {
         clients: Vec<String>,
         /// The durations: a range, or a distribution, in milliseconds.
         for_ms: Span,
+        /// The durations exhaustive exploration tries (default: the range's ends, or the
+        /// distribution's median and 99th percentile), in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid_ms: Option<Vec<u64>>,
     },
     /// Kill one of these clients.
     CrashClient {
@@ -72,6 +83,10 @@ pub enum FaultKind {
         targets: Vec<String>,
         /// The range of steps, in milliseconds.
         by_ms: [i64; 2],
+        /// The steps exhaustive exploration tries (default: the range's ends), in
+        /// milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid_ms: Option<Vec<i64>>,
     },
     /// Split these parties in two for a time in the range.
     Partition {
@@ -79,6 +94,10 @@ pub enum FaultKind {
         parties: Vec<String>,
         /// The range of durations, in milliseconds.
         for_ms: [u64; 2],
+        /// The durations exhaustive exploration tries (default: the range's ends), in
+        /// milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grid_ms: Option<Vec<u64>>,
     },
 }
 

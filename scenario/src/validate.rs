@@ -4,6 +4,7 @@ use crate::condition::{After, Condition};
 use crate::error::ScenarioError;
 use crate::fault::FaultAction;
 use crate::model::{Backend, Scenario, Topology, Workload};
+use crate::space::{FaultKind, Span};
 use checker::quote::{clip, strip_position};
 use lock_core::recipe::{MAX_INSTANCES, MAX_MS};
 use std::collections::BTreeSet;
@@ -427,7 +428,6 @@ impl Scenario {
         nodes: &BTreeSet<String>,
         clients: &BTreeSet<String>,
     ) -> Result<(), (String, String)> {
-        use crate::space::{FaultKind, Span};
         let fail = |field: String, reason: String| Err((field, reason));
         if space.kinds.is_empty() {
             return fail(
@@ -530,6 +530,7 @@ impl Scenario {
                     "its range is empty or out of bounds (needs 1 <= low <= high)".into(),
                 );
             }
+            check_grid(kind).or_else(|r| fail(format!("{field}.grid_ms"), r))?;
             if matches!(kind, FaultKind::Partition { parties, .. } if parties.len() < 2) {
                 return fail(field, "a partition needs at least two parties".into());
             }
@@ -541,6 +542,62 @@ impl Scenario {
     pub fn supports(&self, backend: Backend) -> bool {
         self.backends.contains(&backend)
     }
+}
+
+/// Checks a fault kind's `grid_ms`: 1 to [`crate::space::MAX_GRID`] values, each within the
+/// kind's range (for a distribution: 1 ms to the longest pause a scenario may state).
+fn check_grid(kind: &FaultKind) -> Result<(), String> {
+    let (len, out_of_range) = match kind {
+        FaultKind::PauseNode {
+            for_ms,
+            grid_ms: Some(g),
+            ..
+        }
+        | FaultKind::PauseClient {
+            for_ms,
+            grid_ms: Some(g),
+            ..
+        } => {
+            let [lo, hi] = match for_ms {
+                Span::Range(r) => *r,
+                Span::Dist(_) => [1, MAX_MS],
+            };
+            (
+                g.len(),
+                g.iter()
+                    .find(|v| !(lo..=hi).contains(*v))
+                    .map(|v| format!("{v} is outside [{lo}, {hi}]")),
+            )
+        }
+        FaultKind::Partition {
+            for_ms: [lo, hi],
+            grid_ms: Some(g),
+            ..
+        } => (
+            g.len(),
+            g.iter()
+                .find(|v| !(lo..=hi).contains(v))
+                .map(|v| format!("{v} is outside [{lo}, {hi}]")),
+        ),
+        FaultKind::ClockJump {
+            by_ms: [lo, hi],
+            grid_ms: Some(g),
+            ..
+        } => (
+            g.len(),
+            g.iter()
+                .find(|v| !(lo..=hi).contains(v))
+                .map(|v| format!("{v} is outside [{lo}, {hi}]")),
+        ),
+        _ => return Ok(()),
+    };
+    if len == 0 || len > crate::space::MAX_GRID {
+        return Err(format!(
+            "needs 1 to {} values, not {len}",
+            crate::space::MAX_GRID
+        ));
+    }
+    out_of_range.map_or(Ok(()), Err)
 }
 
 /// Checks a client's external program: a non-empty name or command, and nothing the

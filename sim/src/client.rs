@@ -5,6 +5,7 @@ use crate::events::Ev;
 use workload::Host;
 
 /// One simulated client process.
+#[derive(Debug, Clone)]
 pub(crate) struct SimClient {
     pub host: Host,
     pub crashed: bool,

@@ -18,10 +18,12 @@ pub mod node;
 
 mod client;
 mod events;
+mod fork;
 mod network;
 mod queue;
 mod world;
 
+pub use fork::Fork;
 pub use world::SimRun;
 
 use scenario::Scenario;

@@ -37,6 +37,7 @@ fn carries_messages(a: Party, b: Party) -> bool {
 /// A cut is checked when a message is *delivered*, not when it is sent (as TigerBeetle's
 /// packet simulator does): the world asks [`Network::mode`] when a message arrives. What a
 /// cut does then depends on its [`PartitionMode`] (scenarios/README.md, "Partitions").
+#[derive(Debug, Clone)]
 pub struct Network {
     spec: NetworkSpec,
     rng: ChaCha8Rng,
@@ -81,6 +82,20 @@ fn pair(a: Party, b: Party) -> (Party, Party) {
 }
 
 impl Network {
+    /// Writes what changes as the run goes (where the random stream stands, each link's
+    /// last delivery, the cuts and connection generations), not the network's settings,
+    /// for a state fingerprint.
+    pub(crate) fn write_state(&self, w: &mut dyn std::fmt::Write) -> std::fmt::Result {
+        write!(
+            w,
+            "{}|{:?}|{:?}|{:?}",
+            self.rng.get_word_pos(),
+            self.last_delivery,
+            self.cuts,
+            self.conns
+        )
+    }
+
     /// A network with every link up.
     pub fn new(spec: NetworkSpec, rng: ChaCha8Rng) -> Network {
         Network {

@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// A deterministic priority queue of timed items.
+#[derive(Debug, Clone)]
 pub struct EventQueue<T> {
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
     slots: Vec<Option<T>>,
@@ -51,9 +52,18 @@ impl<T> EventQueue<T> {
     }
 
     /// When the earliest item is due, if any.
-    #[cfg(test)]
     pub fn next_at(&self) -> Option<u64> {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Every waiting item with its time, in the order they will pop (for fingerprints: the
+    /// sequence numbers themselves are left out, only the order they give).
+    pub fn in_order(&self) -> Vec<(u64, &T)> {
+        let mut keys: Vec<&(u64, u64, u32)> = self.heap.iter().map(|Reverse(k)| k).collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|(at, _, slot)| self.slots[*slot as usize].as_ref().map(|item| (*at, item)))
+            .collect()
     }
 
     /// Whether nothing waits.

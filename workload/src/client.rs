@@ -118,6 +118,26 @@ impl ClientLoop {
         }
     }
 
+    /// Writes what changes as the client runs — its machine's state, phase, iteration,
+    /// counters and requests in flight, not its spec or recipe — for a state fingerprint.
+    pub fn write_state(&self, w: &mut dyn std::fmt::Write) -> std::fmt::Result {
+        self.machine.write_state(w)?;
+        write!(
+            w,
+            "|{:?}|{}|{}|{:?}|{}|{}|{}|{}|{:?}|{:?}",
+            self.phase,
+            self.iteration,
+            self.section_open,
+            self.fencing,
+            self.work_gen,
+            self.think_gen,
+            self.commands_sent,
+            self.crashed,
+            self.requests,
+            self.actions
+        )
+    }
+
     /// The client's name.
     pub fn name(&self) -> &str {
         &self.spec.name

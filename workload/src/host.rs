@@ -63,6 +63,19 @@ impl Host {
         }
     }
 
+    /// Writes what changes as the client runs (its loop's state, where its random stream
+    /// stands, its clock and timers) for a state fingerprint.
+    pub fn write_state(&self, w: &mut dyn std::fmt::Write) -> std::fmt::Result {
+        self.client.write_state(w)?;
+        write!(
+            w,
+            "|{}|{:?}|{:?}",
+            self.rng.get_word_pos(),
+            self.clock,
+            self.timers
+        )
+    }
+
     /// The client loop (its name, token, and whether it is done).
     pub fn client(&self) -> &ClientLoop {
         &self.client

@@ -15,6 +15,7 @@ pub(super) enum Waiting {
 }
 
 /// A fault or client start that waits for an observed state (`after`).
+#[derive(Debug, Clone)]
 pub(super) struct Waiter<'s> {
     what: Waiting,
     /// Not before this true time (`at_ms`, `start_ms`), µs.

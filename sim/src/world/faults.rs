@@ -1,17 +1,38 @@
 //! Fault injection: carrying out each step of the resolved fault plan, healing partitions,
 //! and what faults do to a node (crash, restart, pause, resume).
 
-use super::plan::{Step, Target};
+use super::plan::{Step, Target, UnknownName};
 use super::{Role, World, MS};
 use crate::events::Ev;
 use crate::network::{links, Party};
 use checker::{Effect as Seen, Event as H, Healed, KeyChange, PartitionMode, PromotedBy};
-use scenario::Topology;
+use scenario::{FaultAction, Topology};
 
 impl World<'_> {
+    /// The action of fault `i` of the plan: one of the scenario's, or one injected during
+    /// the run.
+    pub(super) fn action(&self, i: usize) -> &FaultAction {
+        match self.sc.faults.get(i) {
+            Some(f) => &f.action,
+            None => &self.injected[i - self.sc.faults.len()],
+        }
+    }
+
+    /// Injects `action` now, as if the scenario had it at this time: it strikes before any
+    /// event due now (a scenario's fault is queued before everything else due at its time).
+    pub(crate) fn inject_now(&mut self, action: &FaultAction) -> Result<(), UnknownName> {
+        let i = self.plan.len();
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let step = super::plan::resolve_one(self.sc, &names, i, action)?;
+        self.plan.push(step);
+        self.injected.push(action.clone());
+        self.inject(i);
+        Ok(())
+    }
+
     /// Injects fault `i` of the plan and records what it was seen to do.
     pub(super) fn inject(&mut self, i: usize) {
-        self.record(H::Fault(self.sc.faults[i].action.injected()));
+        self.record(H::Fault(self.action(i).injected()));
         match self.plan[i].clone() {
             Step::Crash(n) => {
                 self.crash_node(n);

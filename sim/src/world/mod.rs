@@ -17,6 +17,7 @@
 mod clients;
 mod conditions;
 mod faults;
+mod fingerprint;
 mod nodes;
 mod plan;
 mod replication;
@@ -60,7 +61,7 @@ pub struct SimRun {
 /// problem: a fault naming a node or client the scenario does not have, or a recipe that
 /// cannot run on its lock instances.
 #[derive(Debug)]
-pub(crate) struct Unplayable(Vec<String>);
+pub(crate) struct Unplayable(pub(crate) Vec<String>);
 
 impl From<Vec<UnknownName>> for Unplayable {
     fn from(unknown: Vec<UnknownName>) -> Self {
@@ -134,6 +135,7 @@ fn run_started(sc: &Scenario, seed: u64) -> H {
 }
 
 /// The simulated world.
+#[derive(Debug, Clone)]
 pub(crate) struct World<'s> {
     sc: &'s Scenario,
     key: String,
@@ -143,8 +145,13 @@ pub(crate) struct World<'s> {
     nodes: Vec<SimNode>,
     clients: Vec<SimClient>,
     net: Network,
-    /// The faults with their names resolved, indexed as in the scenario.
+    /// The faults with their names resolved, indexed as in the scenario, then the faults
+    /// injected during the run ([`World::inject_now`]).
     plan: Vec<Step>,
+    /// The faults injected during the run, in order: plan index `sc.faults.len() + j`.
+    injected: Vec<scenario::FaultAction>,
+    /// Why the run stopped before its end (the event budget ran out), once it has.
+    cut_short: Option<String>,
     /// The primary clients are told to use (replicated topology).
     primary: usize,
     lag_us: u64,
@@ -232,6 +239,8 @@ impl<'s> World<'s> {
             clients,
             net: Network::new(sc.network.clone(), streams::network(seed)),
             plan,
+            injected: Vec::new(),
+            cut_short: None,
             primary: 0,
             lag_us,
             repl_timeout_us,
@@ -255,14 +264,28 @@ impl<'s> World<'s> {
 
     /// Plays the run to its end or until `budget` events were processed.
     pub(crate) fn run(mut self, seed: u64, budget: u64) -> SimRun {
+        self.begin(seed);
+        self.advance(u64::MAX, budget);
+        self.finish()
+    }
+
+    /// Records the run's start: the first record of every history.
+    pub(crate) fn begin(&mut self, seed: u64) {
         self.record(run_started(self.sc, seed));
-        let mut cut_short = None;
-        while let Some((t, ev)) = self.queue.pop() {
-            if t > self.end {
+    }
+
+    /// Processes, in order, every event due before true time `until` (µs) and not after the
+    /// run's end, until `budget` events have been processed in all.
+    pub(crate) fn advance(&mut self, until: u64, budget: u64) {
+        while self.cut_short.is_none() {
+            let Some(t) = self.queue.next_at() else {
+                break;
+            };
+            if t >= until || t > self.end {
                 break;
             }
             if self.events >= budget {
-                cut_short = Some(format!(
+                self.cut_short = Some(format!(
                     "the simulator's event budget of {budget} events ran out at {} ms of {} ms",
                     t / MS,
                     self.end / MS
@@ -270,11 +293,45 @@ impl<'s> World<'s> {
                 self.now = t;
                 break;
             }
+            let Some((t, ev)) = self.queue.pop() else {
+                break;
+            };
             self.now = t;
             self.events += 1;
             self.dispatch(ev);
         }
-        match &cut_short {
+    }
+
+    /// The true time of the next event due no later than the end, if the run goes on.
+    pub(crate) fn next_event_at(&self) -> Option<u64> {
+        match self.cut_short {
+            Some(_) => None,
+            None => self.queue.next_at().filter(|t| *t <= self.end),
+        }
+    }
+
+    /// Moves the time to `t` µs when nothing is due before it and it is within the run
+    /// (what a fault injected now is stamped with).
+    pub(crate) fn stand_at(&mut self, t: u64) {
+        let nothing_before = self.queue.next_at().is_none_or(|next| next >= t);
+        if self.cut_short.is_none() && nothing_before && t <= self.end {
+            self.now = self.now.max(t);
+        }
+    }
+
+    /// When the run ends, true time in µs.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The current true time, µs.
+    pub(crate) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Ends the run where it stands: what never happened is recorded, then the end.
+    pub(crate) fn finish(mut self) -> SimRun {
+        match self.cut_short.clone() {
             Some(reason) => self.record(H::Inconclusive {
                 reason: format!("cut short: {reason}"),
             }),
@@ -287,7 +344,7 @@ impl<'s> World<'s> {
         SimRun {
             records: self.records,
             events: self.events,
-            cut_short,
+            cut_short: self.cut_short,
         }
     }
 

@@ -19,6 +19,7 @@ pub(super) enum Role {
 }
 
 /// One simulated Redis server.
+#[derive(Debug, Clone)]
 pub(super) struct SimNode {
     pub(super) name: String,
     pub(super) clock: Clock,

@@ -166,6 +166,17 @@ impl<'a> Names<'a> {
     }
 }
 
+/// Resolves one fault injected during the run (plan index `fault`) against the names of
+/// `sc`, whose nodes are `nodes`.
+pub(super) fn resolve_one(
+    sc: &Scenario,
+    nodes: &[String],
+    fault: usize,
+    action: &FaultAction,
+) -> Result<Step, UnknownName> {
+    Names::of(sc, nodes).step(fault, action)
+}
+
 /// Resolves every fault of `sc`, whose nodes are `nodes` (in the world's order), or lists
 /// each fault's first name that names nothing.
 pub(super) fn resolve(sc: &Scenario, nodes: &[String]) -> Result<Vec<Step>, Vec<UnknownName>> {

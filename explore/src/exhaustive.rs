@@ -1,0 +1,534 @@
+//! Exhaustive exploration: every schedule of up to K faults from a fault space, placed at the
+//! run's event boundaries, searched breadth-first by fault count, so the first failing
+//! schedule found is minimal and "nothing found" is a proof for that K.
+//!
+//! - **Choices.** Each kind of the space becomes concrete faults: one per target and per
+//!   value of the kind's `grid_ms` (default: a range's two ends, a distribution's median and
+//!   99th percentile); a restart with and without persistence; a partition isolating one of
+//!   its parties from the others.
+//! - **Boundaries.** A fault may strike at a whole millisecond. Two milliseconds with no
+//!   event between them are the same place in the run, so the search tries only the
+//!   millisecond after each event's (and the window's start), inside the space's window.
+//! - **Breadth-first by fault count.** Level k plays every schedule of exactly k faults,
+//!   in time order; the search stops at the first level with a failure.
+//! - **Forks, not replays.** The fault-free run is stopped at each boundary and copied
+//!   ([`sim::Fork`]); a schedule's prefix is played once for all the schedules that share it.
+//! - **State pruning.** After each fault the simulated state is hashed
+//!   ([`sim::Fork::fingerprint`]). A fault that changes nothing (crashing a node that is
+//!   down) is dropped; a state already reached with as many faults still to place is not
+//!   searched again.
+//!
+//! Level k's work is split by its first fault (a *branch*: one boundary and one choice).
+//! Branches are searched in parallel, each with its own set of seen states, so what a
+//! branch finds and counts does not depend on `--jobs`; the report counts every branch up
+//! to the first failing one, and the counterexample is that branch's first failing schedule.
+
+use crate::{space, violated, ExploreError};
+use checker::{check, Outcome, Property};
+use scenario::{Fault, FaultAction, FaultKind, FaultSpace, Scenario, Span};
+use sim::Fork;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What to search for, and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The most faults a schedule may place (K).
+    pub max_faults: usize,
+    /// The properties whose violation counts as a failure (empty: those the scenario's
+    /// `expect` says hold, else every property).
+    pub properties: Vec<Property>,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+/// How far a level's search has come, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The level: faults per schedule.
+    pub faults: usize,
+    /// Branches of the level finished.
+    pub done: usize,
+    /// Branches of the level in all.
+    pub total: usize,
+}
+
+/// What one level of the search did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Level {
+    /// Faults per schedule at this level.
+    pub faults: usize,
+    /// Schedules played to the end and judged.
+    pub schedules: u64,
+    /// Distinct states reached after a fault (the search's nodes).
+    pub states: u64,
+    /// Faults dropped because they changed nothing.
+    pub no_ops: u64,
+    /// Schedules not searched again: their state after a fault had been reached before.
+    pub pruned: u64,
+    /// Schedules whose run was inconclusive (what holds in them is not proven).
+    pub inconclusive: u64,
+}
+
+impl Level {
+    fn add(&mut self, o: &Level) {
+        self.schedules += o.schedules;
+        self.states += o.states;
+        self.no_ops += o.no_ops;
+        self.pruned += o.pruned;
+        self.inconclusive += o.inconclusive;
+    }
+}
+
+/// The first failing schedule: minimal in fault count.
+#[derive(Debug, Clone)]
+pub struct Counterexample {
+    /// The properties it violates (of those searched for).
+    pub violated: Vec<Property>,
+    /// Its faults, in time order.
+    pub faults: Vec<Fault>,
+    /// The base scenario with these faults fixed, no fault space, and `expect` saying the
+    /// first property violated is violated: a file `locksim run` replays.
+    pub scenario: Scenario,
+    /// Whether playing `scenario` from the start (as `locksim run` does) violates that
+    /// property too: the fork and the replay must agree.
+    pub confirmed: bool,
+}
+
+/// What an exhaustive search found.
+#[derive(Debug, Clone)]
+pub struct ExhaustiveReport {
+    /// K: the most faults a schedule placed.
+    pub max_faults: usize,
+    /// The properties searched for.
+    pub properties: Vec<Property>,
+    /// The concrete faults a schedule may place at each boundary.
+    pub choices: Vec<FaultAction>,
+    /// Boundaries of the fault-free run inside the window.
+    pub boundaries: usize,
+    /// One entry per level searched, from 0 faults up.
+    pub levels: Vec<Level>,
+    /// The first failing schedule, if any.
+    pub counterexample: Option<Counterexample>,
+}
+
+impl ExhaustiveReport {
+    /// Schedules judged in all levels.
+    pub fn schedules(&self) -> u64 {
+        self.levels.iter().map(|l| l.schedules).sum()
+    }
+
+    /// Distinct states in all levels.
+    pub fn states(&self) -> u64 {
+        self.levels.iter().map(|l| l.states).sum()
+    }
+
+    /// Inconclusive schedules in all levels.
+    pub fn inconclusive(&self) -> u64 {
+        self.levels.iter().map(|l| l.inconclusive).sum()
+    }
+}
+
+/// The grid of amounts a kind's parameter takes in exhaustive search: the file's
+/// `grid_ms`, or a range's two ends, or a distribution's median and 99th percentile.
+fn span_grid(span: &Span, grid: &Option<Vec<u64>>) -> Vec<u64> {
+    let mut g = match (grid, span) {
+        (Some(g), _) => g.clone(),
+        (None, Span::Range([lo, hi])) => vec![*lo, *hi],
+        (None, Span::Dist(_)) => vec![
+            crate::case::span_ms(span, 500_000),
+            crate::case::span_ms(span, 990_000),
+        ],
+    };
+    g.dedup();
+    g
+}
+
+fn grid<T: Copy + PartialEq>(range: [T; 2], grid: &Option<Vec<T>>) -> Vec<T> {
+    let mut g = grid.clone().unwrap_or_else(|| vec![range[0], range[1]]);
+    g.dedup();
+    g
+}
+
+/// Every concrete fault the space's kinds allow, in the order the kinds are listed.
+pub fn choices(space: &FaultSpace) -> Vec<FaultAction> {
+    let mut out = Vec::new();
+    for kind in &space.kinds {
+        let targets = kind.targets();
+        match kind {
+            FaultKind::Crash { .. } => out.extend(targets.iter().cloned().map(FaultAction::Crash)),
+            FaultKind::Promote { .. } => {
+                out.extend(targets.iter().cloned().map(FaultAction::Promote))
+            }
+            FaultKind::CrashClient { .. } => {
+                out.extend(targets.iter().cloned().map(FaultAction::CrashClient))
+            }
+            FaultKind::Restart { .. } => {
+                for t in targets {
+                    for persistence in [false, true] {
+                        out.push(FaultAction::Restart {
+                            node: t.clone(),
+                            persistence,
+                        });
+                    }
+                }
+            }
+            FaultKind::PauseNode {
+                for_ms, grid_ms, ..
+            } => {
+                for t in targets {
+                    for ms in span_grid(for_ms, grid_ms) {
+                        out.push(FaultAction::PauseNode {
+                            node: t.clone(),
+                            for_ms: Some(ms),
+                        });
+                    }
+                }
+            }
+            FaultKind::PauseClient {
+                for_ms, grid_ms, ..
+            } => {
+                for t in targets {
+                    for ms in span_grid(for_ms, grid_ms) {
+                        out.push(FaultAction::PauseClient {
+                            client: t.clone(),
+                            for_ms: ms,
+                        });
+                    }
+                }
+            }
+            FaultKind::ClockJump { by_ms, grid_ms, .. } => {
+                for t in targets {
+                    for by in grid(*by_ms, grid_ms) {
+                        out.push(FaultAction::ClockJump {
+                            target: t.clone(),
+                            by_ms: by,
+                        });
+                    }
+                }
+            }
+            FaultKind::Partition {
+                parties,
+                for_ms,
+                grid_ms,
+            } => {
+                // One party cut off from the rest; with two parties both splits are one.
+                let alone = if parties.len() == 2 { 1 } else { parties.len() };
+                for p in &parties[..alone] {
+                    let rest: Vec<String> = parties.iter().filter(|q| *q != p).cloned().collect();
+                    for ms in grid(*for_ms, grid_ms) {
+                        out.push(FaultAction::Partition {
+                            between: vec![p.clone()],
+                            and: rest.clone(),
+                            for_ms: Some(ms),
+                            mode: Default::default(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The properties to search for: those asked, else those the scenario's `expect` says
+/// hold, else all.
+fn targets(base: &Scenario, asked: &[Property]) -> Vec<Property> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let held: Vec<Property> = Property::ALL
+        .into_iter()
+        .filter(|p| base.expect.get(p) == Some(&Outcome::Holds))
+        .collect();
+    if held.is_empty() {
+        Property::ALL.to_vec()
+    } else {
+        held
+    }
+}
+
+/// A schedule: (millisecond, index into the choices) per fault, in order.
+type Schedule = Vec<(u64, usize)>;
+
+/// The search of one level: what every branch shares.
+struct Search<'a> {
+    scenario: &'a Scenario,
+    choices: &'a [FaultAction],
+    properties: &'a [Property],
+    /// The window's last millisecond.
+    last_ms: u64,
+}
+
+/// One branch's walk: its seen states and its counts.
+struct Walk {
+    seen: HashSet<(u64, usize)>,
+    level: Level,
+}
+
+impl Search<'_> {
+    /// Plays the rest of `fork` and judges it; the properties searched for it violates.
+    fn leaf(&self, fork: Fork<'_>, walk: &mut Walk) -> Vec<Property> {
+        let run = fork.finish();
+        let verdict = check(&run.records, &self.scenario.checker);
+        walk.level.schedules += 1;
+        if !verdict.is_conclusive() {
+            walk.level.inconclusive += 1;
+        }
+        violated(&verdict)
+            .into_iter()
+            .filter(|p| self.properties.contains(p))
+            .collect()
+    }
+
+    /// Injects choice `c` into a copy of `fork` (standing at `at`, whose fingerprint is
+    /// `before`) and searches on with `left` faults still to place; the failing schedule's
+    /// tail and what it violates, if one fails.
+    fn place(
+        &self,
+        fork: &Fork<'_>,
+        before: u64,
+        at: u64,
+        c: usize,
+        left: usize,
+        walk: &mut Walk,
+    ) -> Option<(Schedule, Vec<Property>)> {
+        let mut child = fork.clone();
+        if child.inject(&self.choices[c]).is_err() {
+            // Choices are built from a validated space: every name is known.
+            return None;
+        }
+        let found = if left == 0 {
+            // The last fault's state is not hashed: playing the run out costs less.
+            let broken = self.leaf(child, walk);
+            (!broken.is_empty()).then(|| (Vec::new(), broken))
+        } else {
+            let fp = child.fingerprint();
+            if fp == before {
+                walk.level.no_ops += 1;
+                return None;
+            }
+            if !walk.seen.insert((fp, left)) {
+                walk.level.pruned += 1;
+                return None;
+            }
+            walk.level.states += 1;
+            self.after(child, at, c, left, walk)
+        };
+        found.map(|(mut tail, broken)| {
+            tail.insert(0, (at, c));
+            (tail, broken)
+        })
+    }
+
+    /// Searches every placement of `left` more faults into `fork`, which stands at `at`
+    /// right after choice `last` was injected there: at `at` only choices after `last`,
+    /// then at every later boundary of the window.
+    fn after(
+        &self,
+        mut fork: Fork<'_>,
+        mut at: u64,
+        last: usize,
+        left: usize,
+        walk: &mut Walk,
+    ) -> Option<(Schedule, Vec<Property>)> {
+        let mut first = last + 1;
+        loop {
+            let before = fork.fingerprint();
+            for c in first..self.choices.len() {
+                if let Some(found) = self.place(&fork, before, at, c, left - 1, walk) {
+                    return Some(found);
+                }
+            }
+            first = 0;
+            match fork.next_boundary_ms() {
+                Some(next) if next <= self.last_ms => {
+                    fork.run_until(next);
+                    at = next;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// What one branch (first fault) of a level found.
+struct BranchResult {
+    level: Level,
+    found: Option<(Schedule, Vec<Property>)>,
+}
+
+/// Searches every schedule of up to `options.max_faults` faults from the scenario's fault
+/// space (with the scenario's own seed), breadth-first by fault count, and stops at the
+/// first level where one breaks a property searched for. `progress` is told as branches
+/// finish.
+pub fn exhaustive(
+    base: &Scenario,
+    options: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ExhaustiveReport, ExploreError> {
+    let space = space(base)?;
+    if options.jobs == 0 {
+        return Err(ExploreError::NoJobs);
+    }
+    let properties = targets(base, &options.properties);
+    let choices = choices(space);
+    let mut scenario = base.clone();
+    scenario.fault_space = None;
+    let seed = scenario.seed;
+    let [first_ms, last_ms] = space.window_ms;
+    let unplayable = |why: Vec<String>| ExploreError::Unplayable(base.name.clone(), why.join("; "));
+
+    // The fault-free run, stopped at every boundary of the window.
+    let mut fork = Fork::new(&scenario, seed).map_err(unplayable)?;
+    let level0 = {
+        let search = Search {
+            scenario: &scenario,
+            choices: &choices,
+            properties: &properties,
+            last_ms,
+        };
+        let mut walk = Walk {
+            seen: HashSet::new(),
+            level: Level::default(),
+        };
+        walk.level.states = 1;
+        let broken = search.leaf(fork.clone(), &mut walk);
+        (walk.level, (!broken.is_empty()).then_some(broken))
+    };
+    let mut report = ExhaustiveReport {
+        max_faults: options.max_faults,
+        properties: properties.clone(),
+        choices: choices.clone(),
+        boundaries: 0,
+        levels: vec![level0.0],
+        counterexample: None,
+    };
+    if let Some(broken) = level0.1 {
+        report.counterexample = Some(counterexample(&scenario, base, &choices, &[], broken));
+        return Ok(report);
+    }
+    let mut stops: Vec<(u64, Fork<'_>)> = Vec::new();
+    fork.run_until(first_ms);
+    if fork.at_ms() == first_ms {
+        stops.push((first_ms, fork.clone()));
+        while let Some(next) = fork.next_boundary_ms().filter(|n| *n <= last_ms) {
+            fork.run_until(next);
+            stops.push((next, fork.clone()));
+        }
+    }
+    drop(fork);
+    report.boundaries = stops.len();
+    if choices.is_empty() {
+        return Ok(report);
+    }
+    let search = Search {
+        scenario: &scenario,
+        choices: &choices,
+        properties: &properties,
+        last_ms,
+    };
+    for k in 1..=options.max_faults {
+        let total = stops.len() * choices.len();
+        let results: Vec<Mutex<Option<BranchResult>>> =
+            (0..total).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let failed_at = AtomicUsize::new(usize::MAX);
+        let done = AtomicUsize::new(0);
+        let jobs = options.jobs.min(total).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= total || b > failed_at.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (at, fork) = &stops[b / choices.len()];
+                    let c = b % choices.len();
+                    let mut walk = Walk {
+                        seen: HashSet::new(),
+                        level: Level::default(),
+                    };
+                    let found = search.place(fork, fork.fingerprint(), *at, c, k - 1, &mut walk);
+                    if found.is_some() {
+                        failed_at.fetch_min(b, Ordering::Relaxed);
+                    }
+                    let result = BranchResult {
+                        level: walk.level,
+                        found,
+                    };
+                    *results[b].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(Progress {
+                        faults: k,
+                        done: n,
+                        total,
+                    });
+                });
+            }
+        });
+        let mut level = Level {
+            faults: k,
+            ..Level::default()
+        };
+        let mut found = None;
+        for slot in results {
+            let Some(r) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+                continue;
+            };
+            level.add(&r.level);
+            if let Some(f) = r.found {
+                found = Some(f);
+                break;
+            }
+        }
+        report.levels.push(level);
+        if let Some((schedule, broken)) = found {
+            report.counterexample =
+                Some(counterexample(&scenario, base, &choices, &schedule, broken));
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// The scenario a failing schedule describes, ready to be written and replayed.
+fn counterexample(
+    scenario: &Scenario,
+    base: &Scenario,
+    choices: &[FaultAction],
+    schedule: &[(u64, usize)],
+    violated: Vec<Property>,
+) -> Counterexample {
+    let mut s = scenario.clone();
+    let faults: Vec<Fault> = schedule
+        .iter()
+        .map(|(at, c)| Fault::at(*at, choices[*c].clone()))
+        .collect();
+    s.faults.extend(faults.iter().cloned());
+    // Stable: faults at one millisecond keep the order they were placed in.
+    s.faults.sort_by_key(|f| f.at_ms);
+    let k = schedule.len();
+    let suffix = format!("-exhaustive-{k}");
+    let mut stem = base.name.as_str();
+    while stem.len() + suffix.len() > scenario::MAX_NAME_BYTES {
+        let cut = stem.char_indices().last().map_or(0, |(i, _)| i);
+        stem = &stem[..cut];
+    }
+    s.name = format!("{stem}{suffix}");
+    let property = violated[0];
+    s.description = format!(
+        "Found by `locksim explore --exhaustive` in the fault space of {}: no schedule of fewer than {k} faults violates {property}, and this one of {k} does.",
+        base.name
+    );
+    s.expect = BTreeMap::from([(property, Outcome::Violated)]);
+    let run = sim::run(&s, s.seed);
+    let confirmed = check(&run.records, &s.checker).outcome(property) == Outcome::Violated;
+    Counterexample {
+        violated,
+        faults,
+        scenario: s,
+        confirmed,
+    }
+}
