@@ -121,6 +121,13 @@ enum Cmd {
     ///
     /// Example: locksim card --out reports/examples/client-card
     Card(crate::card_cmd::CardArgs),
+    /// The safety matrix: every recipe (the safe one, each pitfall, WAIT 1, Redlock-5,
+    /// fencing) against every fault class (failover, client crash, pause past the TTL, node
+    /// and client clock jumps, restart, partition), each cell an exhaustive search of up to
+    /// K faults: "safe up to K" or the minimal counterexample, as Markdown and HTML.
+    ///
+    /// Example: locksim matrix --out reports/examples/safety-matrix
+    Matrix(crate::matrix_cmd::MatrixArgs),
     /// Summarize criterion's saved results (after `cargo bench`) as a latency table with
     /// ratios to the raw SET NX PX floor, in Markdown and HTML with a chart.
     BenchReport {
@@ -216,6 +223,7 @@ pub fn main() -> i32 {
         },
         Cmd::Tune(args) => crate::tune_cmd::run(args),
         Cmd::Card(args) => crate::card_cmd::run(args),
+        Cmd::Matrix(args) => crate::matrix_cmd::run(args),
         Cmd::Check {
             history,
             json,

@@ -5,6 +5,7 @@ mod cli;
 mod exhaustive_cmd;
 mod exit;
 mod explore_cmd;
+mod matrix_cmd;
 mod out;
 mod tune_cmd;
 

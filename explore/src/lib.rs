@@ -11,6 +11,7 @@
 
 mod case;
 pub mod exhaustive;
+pub mod matrix;
 pub mod tune;
 
 use case::{materialize, strategy, tree, Case};

@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod card;
+pub mod matrix;
 mod html;
 mod model;
 pub mod sweep;
