@@ -23,7 +23,7 @@ pub use machine::{
     Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId, LATE_GRANT_ATTEMPTS,
 };
 pub use recipe::{
-    AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
+    AcquireStyle, ExtendStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
     ValidRecipe, WaitReplicas,
 };
 pub use retry::{RetryPolicy, RetrySpecError};
