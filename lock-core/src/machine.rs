@@ -397,7 +397,7 @@ impl LockMachine {
             Purpose::Wait(id) => self.on_wait_reply(id, &reply, now, rng, out),
             Purpose::Extend { round } => self.on_extend_reply(round, &reply, now, out),
             Purpose::Release => self.on_release_reply(&reply, out),
-            Purpose::ReleaseGet => self.on_release_get_reply(p.instance, &reply, out),
+            Purpose::ReleaseGet => self.on_release_get_reply(p.instance, &reply, now, out),
             Purpose::Leak { round } => self.on_leak_reply(round, &reply),
             Purpose::Cleanup => {}
         }

@@ -31,12 +31,19 @@ impl LockMachine {
         &mut self,
         instance: usize,
         reply: &Reply,
+        now: Micros,
         out: &mut Vec<Action>,
     ) {
         if !matches!(self.state, State::Releasing { .. }) {
             return;
         }
         if matches!(reply, Reply::Bulk(v) if *v == *self.token) {
+            // The DEL is a request of its own: it gets its own timeout.
+            let at = now + self.request_timeout();
+            let timer = self.timer(at, out);
+            if let State::Releasing { timeout, .. } = &mut self.state {
+                *timeout = timer;
+            }
             let cmd = Command::Del {
                 key: self.key.clone(),
             };
