@@ -210,7 +210,8 @@ pub(crate) fn stuck_lock(records: &[Record], bound_ms: u64, out: &mut Findings) 
                     && r.t_us.saturating_sub(free_since) > bound_us =>
             {
                 reported = true;
-                let mut clients: Vec<String> = last_holder.map(str::to_string).into_iter().collect();
+                let mut clients: Vec<String> =
+                    last_holder.map(str::to_string).into_iter().collect();
                 clients.push(client.clone());
                 let since = match last_holder {
                     Some(h) => format!("{h} released it at {}", ms(free_since)),

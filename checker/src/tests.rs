@@ -671,7 +671,11 @@ fn a_lock_refused_past_the_bound_after_its_release_is_stuck() {
     assert_eq!(f.len(), 1, "{}", v.summary());
     assert_eq!(f[0].clients, ["A", "B"]);
     assert_eq!(f[0].times_us, [100_000, 3_200_000]);
-    assert!(f[0].message.contains("A released it at 100.000 ms"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("A released it at 100.000 ms"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
@@ -701,7 +705,12 @@ fn a_holder_or_a_crash_in_between_is_not_a_stuck_lock() {
         .at(200, acquired("C", None))
         .at(5_000, refused_attempt("B", 9))
         .check();
-    assert_eq!(v.outcome(Property::StuckLock), Outcome::Holds, "{}", v.summary());
+    assert_eq!(
+        v.outcome(Property::StuckLock),
+        Outcome::Holds,
+        "{}",
+        v.summary()
+    );
     // A crashed client's key is liveness's case, not this one.
     let v = H::new()
         .at(0, run_started(Some(1000)))
@@ -709,5 +718,10 @@ fn a_holder_or_a_crash_in_between_is_not_a_stuck_lock() {
         .at(100, crashed("A"))
         .at(5_000, refused_attempt("B", 9))
         .check();
-    assert_eq!(v.outcome(Property::StuckLock), Outcome::Holds, "{}", v.summary());
+    assert_eq!(
+        v.outcome(Property::StuckLock),
+        Outcome::Holds,
+        "{}",
+        v.summary()
+    );
 }
