@@ -191,7 +191,8 @@ pub(crate) fn stuck_lock(records: &[Record], bound_ms: u64, out: &mut Findings) 
                 *holding.entry(client.as_str()).or_default() += 1;
             }
             Event::Released { client, .. } => {
-                if holding.remove(client.as_str()).is_some() && holding.is_empty() {
+                let was_holding = holding.remove(client.as_str()).is_some();
+                if was_holding && holding.is_empty() {
                     free_since = r.t_us;
                     last_holder = Some(client.as_str());
                     crashed = false;
