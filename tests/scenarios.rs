@@ -120,7 +120,7 @@ fn pitfall_pairs_share_everything_but_the_recipe() {
         &'static str,
         &'static [(&'static str, &'static str)],
     );
-    let pairs: [Pair; 10] = [
+    let pairs: [Pair; 14] = [
         ("pitfall-setnx-then-expire", "safe-set-nx-px-after-crash", &[]),
         ("pitfall-fixed-value", "safe-unique-token", &[]),
         ("pitfall-plain-del", "safe-compare-and-delete", &[]),
@@ -130,6 +130,17 @@ fn pitfall_pairs_share_everything_but_the_recipe() {
         ("pitfall-no-drift-factor", "safe-drift-factor", &[]),
         ("set-once-plain-set", "set-once-set-nx", &[]),
         ("gc-pause", "gc-pause-fencing", &[]),
+        ("pitfall-plain-pexpire", "safe-compare-and-pexpire", &[]),
+        (
+            "pitfall-get-then-del",
+            "safe-compare-and-delete-paused",
+            &[(
+                "/faults/0/after/forwarded/command",
+                "the pause follows the release's first command, which is GET in the one and the script (EVALSHA) in the other",
+            )],
+        ),
+        ("pitfall-watchdog-not-cancelled", "safe-watchdog-cancelled", &[]),
+        ("pitfall-unchecked-validity", "safe-checked-validity", &[]),
         (
             "redlock-restart-without-persistence",
             "redlock-restart-with-persistence",

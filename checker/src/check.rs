@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 /// at or before its last time.
 pub fn check(records: &[Record], config: &CheckConfig) -> Verdict {
     let bound_ms = progress::liveness_bound_ms(records, config.liveness_bound_ms);
+    let stuck_ms = progress::liveness_bound_ms(records, config.stuck_lock_bound_ms);
     let max_attempts = config.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     let max_commands = config.max_commands.unwrap_or(DEFAULT_MAX_COMMANDS);
 
@@ -30,6 +31,7 @@ pub fn check(records: &[Record], config: &CheckConfig) -> Verdict {
                 progress::retry_budget(records, max_attempts, max_commands, &mut found)
             }
             Property::SetOnce => safety::set_once(records, &mut found),
+            Property::StuckLock => progress::stuck_lock(records, stuck_ms, &mut found),
         }
     }
     let Findings {

@@ -158,3 +158,79 @@ pub(crate) fn retry_budget(
         judge(out, client, a, end);
     }
 }
+
+/// Whether an attempt's failure reason says the lock was taken: at least one instance refused
+/// (locksim's own clients write `no quorum: G granted, R refused, S silent`). A failure from
+/// silence or errors alone (a cut link, a dead node) says nothing about the lock.
+fn refused(reason: &str) -> bool {
+    reason
+        .strip_prefix("no quorum: ")
+        .and_then(|rest| rest.split(", ").nth(1))
+        .and_then(|part| part.strip_suffix(" refused"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
+/// The lock stays taken past the bound while no client believes it holds it: an attempt is
+/// refused more than `bound_ms` after the last holder released (or after the run began, when
+/// nobody ever held it), with no client holding in between. A client believes it holds from
+/// its `acquired` record to its `released` record. A period in which a client crashed is left
+/// to [`liveness`]: a dead client's key is that property's case.
+pub(crate) fn stuck_lock(records: &[Record], bound_ms: u64, out: &mut Findings) {
+    let bound_us = bound_ms.saturating_mul(1_000);
+    // Clients that believe they hold the lock now, and since when nobody has.
+    let mut holding: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut free_since: u64 = records.first().map_or(0, |r| r.t_us);
+    let mut last_holder: Option<&str> = None;
+    let mut crashed = false;
+    let mut reported = false;
+    for r in records {
+        match &r.event {
+            // A set-once win is never given back: its key is meant to stay.
+            Event::Acquired { client, .. } | Event::SetOnceWon { client, .. } => {
+                *holding.entry(client.as_str()).or_default() += 1;
+            }
+            Event::Released { client, .. } => {
+                let was_holding = holding.remove(client.as_str()).is_some();
+                if was_holding && holding.is_empty() {
+                    free_since = r.t_us;
+                    last_holder = Some(client.as_str());
+                    crashed = false;
+                    reported = false;
+                }
+            }
+            Event::ClientCrashed { client } => {
+                holding.remove(client.as_str());
+                crashed = true;
+            }
+            Event::AttemptFailed { client, reason, .. }
+                if holding.is_empty()
+                    && !crashed
+                    && !reported
+                    && refused(reason)
+                    && r.t_us.saturating_sub(free_since) > bound_us =>
+            {
+                reported = true;
+                let mut clients: Vec<String> =
+                    last_holder.map(str::to_string).into_iter().collect();
+                clients.push(client.clone());
+                let since = match last_holder {
+                    Some(h) => format!("{h} released it at {}", ms(free_since)),
+                    None => format!("the run began at {}", ms(free_since)),
+                };
+                out.add(Property::StuckLock, || finding(
+                    Property::StuckLock,
+                    clients,
+                    vec![free_since, r.t_us],
+                    format!(
+                        "{client} was refused the lock at {}, {} after {since}, and nobody believed they held it in between (bound {})",
+                        ms(r.t_us),
+                        ms(r.t_us - free_since),
+                        ms(bound_us)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+}

@@ -21,11 +21,15 @@ pub enum Property {
     RetryBudget,
     /// A set-once key is won by at most one client.
     SetOnce,
+    /// The lock key does not outlive, past the stuck-lock bound, the belief of the client
+    /// whose token it holds (while that client lives): no lock is kept unavailable with
+    /// nobody believing they hold it.
+    StuckLock,
 }
 
 impl Property {
     /// Every property, in the order verdicts list them.
-    pub const ALL: [Property; 7] = [
+    pub const ALL: [Property; 8] = [
         Property::MutualExclusion,
         Property::UnsafeWrites,
         Property::FencingMonotonic,
@@ -33,6 +37,7 @@ impl Property {
         Property::Liveness,
         Property::RetryBudget,
         Property::SetOnce,
+        Property::StuckLock,
     ];
 
     /// The property's snake_case name, the same as its serialized form.
@@ -45,6 +50,7 @@ impl Property {
             Property::Liveness => "liveness",
             Property::RetryBudget => "retry_budget",
             Property::SetOnce => "set_once",
+            Property::StuckLock => "stuck_lock",
         }
     }
 
@@ -64,6 +70,9 @@ impl Property {
                 "no acquisition uses more attempts or commands than its retry budget"
             }
             Property::SetOnce => "each set-once key is won by at most one client",
+            Property::StuckLock => {
+                "the lock key goes within the stuck-lock bound once the client holding it no longer believes it does"
+            }
         }
     }
 }

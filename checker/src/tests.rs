@@ -142,7 +142,7 @@ fn all_hold(v: &Verdict) {
 #[test]
 fn empty_history_holds_everything() {
     let v = check(&[], &CheckConfig::default());
-    assert_eq!(v.outcomes.len(), 7);
+    assert_eq!(v.outcomes.len(), 8);
     all_hold(&v);
 }
 
@@ -238,7 +238,7 @@ fn summary_names_violated_properties_and_faults() {
         "{text}"
     );
     assert!(text.contains("2.000 ms: crash primary"), "{text}");
-    assert_eq!(text.lines().filter(|l| l.ends_with("holds")).count(), 6);
+    assert_eq!(text.lines().filter(|l| l.ends_with("holds")).count(), 7);
 }
 
 #[test]
@@ -626,4 +626,102 @@ fn mutual_exclusion_a_grant_at_the_last_instant_is_an_empty_interval() {
         .at(2, acquired("B", None))
         .check();
     all_hold(&v);
+}
+
+// ---------------------------------------------------------------- stuck_lock
+
+fn released(c: &str) -> Event {
+    Event::Released {
+        client: s(c),
+        confirmed: 0,
+        error: None,
+    }
+}
+fn refused_attempt(c: &str, attempt: u32) -> Event {
+    Event::AttemptFailed {
+        client: s(c),
+        attempt,
+        reason: s("no quorum: 0 granted, 1 refused, 0 silent"),
+    }
+}
+fn silent_attempt(c: &str, attempt: u32) -> Event {
+    Event::AttemptFailed {
+        client: s(c),
+        attempt,
+        reason: s("no quorum: 0 granted, 0 refused, 1 silent"),
+    }
+}
+
+/// A released at 100 ms; B refused at `t` ms; a 1 s TTL gives a 3 s bound.
+fn refused_after_release(t: u64, refusal: Event) -> Verdict {
+    H::new()
+        .at(0, run_started(Some(1000)))
+        .at(1, acquired("A", None))
+        .at(50, ended("A"))
+        .at(100, released("A"))
+        .at(t, refusal)
+        .at(t + 1, Event::RunEnded {})
+        .check()
+}
+
+#[test]
+fn a_lock_refused_past_the_bound_after_its_release_is_stuck() {
+    let v = refused_after_release(3_200, refused_attempt("B", 9));
+    let f = only(&v, Property::StuckLock);
+    assert_eq!(f.len(), 1, "{}", v.summary());
+    assert_eq!(f[0].clients, ["A", "B"]);
+    assert_eq!(f[0].times_us, [100_000, 3_200_000]);
+    assert!(
+        f[0].message.contains("A released it at 100.000 ms"),
+        "{}",
+        f[0].message
+    );
+}
+
+#[test]
+fn a_refusal_within_the_bound_or_from_silence_is_not_stuck() {
+    all_hold(&refused_after_release(3_000, refused_attempt("B", 9)));
+    all_hold(&refused_after_release(9_000, silent_attempt("B", 9)));
+    // A configured bound replaces 2 × TTL + 1 s.
+    let v = H::new()
+        .at(0, run_started(Some(1000)))
+        .at(1, acquired("A", None))
+        .at(100, released("A"))
+        .at(700, refused_attempt("B", 2))
+        .check_with(CheckConfig {
+            stuck_lock_bound_ms: Some(500),
+            ..CheckConfig::default()
+        });
+    assert_eq!(only(&v, Property::StuckLock).len(), 1);
+}
+
+#[test]
+fn a_holder_or_a_crash_in_between_is_not_a_stuck_lock() {
+    // B refused while C holds.
+    let v = H::new()
+        .at(0, run_started(Some(1000)))
+        .at(1, acquired("A", None))
+        .at(100, released("A"))
+        .at(200, acquired("C", None))
+        .at(5_000, refused_attempt("B", 9))
+        .check();
+    assert_eq!(
+        v.outcome(Property::StuckLock),
+        Outcome::Holds,
+        "{}",
+        v.summary()
+    );
+    // A crashed client's key is liveness's case, not this one.
+    let v = H::new()
+        .at(0, run_started(Some(1000)))
+        .at(1, acquired("A", None))
+        .at(100, crashed("A"))
+        .at(5_000, refused_attempt("B", 9))
+        .check();
+    assert_eq!(
+        v.outcome(Property::StuckLock),
+        Outcome::Holds,
+        "{}",
+        v.summary()
+    );
 }

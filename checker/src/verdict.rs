@@ -26,6 +26,11 @@ pub struct CheckConfig {
     pub max_attempts: Option<u32>,
     /// Commands sent allowed per acquisition; None = 100.
     pub max_commands: Option<u32>,
+    /// How long the lock key may outlive its holder's belief that it holds it (a live client
+    /// that released, or gave up, while its key stays); None = default (2 × TTL + 1 s from
+    /// RunStarted.ttl_ms, or 60 s when there is no TTL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck_lock_bound_ms: Option<u64>,
 }
 
 impl CheckConfig {

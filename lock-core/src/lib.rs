@@ -23,8 +23,8 @@ pub use machine::{
     Action, Event, FailReason, LockMachine, LostReason, RequestId, TimerId, LATE_GRANT_ATTEMPTS,
 };
 pub use recipe::{
-    AcquireStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle, TokenStyle,
-    ValidRecipe, WaitReplicas,
+    AcquireStyle, ExtendStyle, Pitfall, Recipe, RecipeError, RedlockConfig, ReleaseStyle,
+    TokenStyle, ValidRecipe, WaitReplicas,
 };
 pub use retry::{RetryPolicy, RetrySpecError};
 

@@ -72,6 +72,12 @@ enum Purpose {
         round: u64,
     },
     Release,
+    /// A GET-then-DEL release's GET (its reply decides whether the DEL follows).
+    ReleaseGet,
+    /// An extension by a watchdog left running after the release (round of that leak).
+    Leak {
+        round: u64,
+    },
     /// A late grant's cleanup, or any reply nobody waits for (never kept in `inflight`).
     Cleanup,
 }
@@ -120,6 +126,18 @@ struct Held {
     lost: bool,
 }
 
+/// A watchdog left running after the release (`cancel_watchdog_on_release: false`): it
+/// extends the released token's key every TTL/3, and stops only when every instance of one
+/// round answers that the key is gone (errors and silence do not stop it).
+#[derive(Debug, Clone)]
+struct Leak {
+    token: Arc<str>,
+    timer: TimerId,
+    round: u64,
+    /// Instances that answered this round that the key is gone (or holds another token).
+    gone: usize,
+}
+
 #[derive(Debug, Clone)]
 enum State {
     Idle,
@@ -157,6 +175,8 @@ pub struct LockMachine {
     /// the last [`LATE_GRANT_ATTEMPTS`] attempts (late grants). Never more than
     /// [`LockMachine::max_inflight`]. In request order (a handful: a vector beats a tree).
     inflight: Vec<(RequestId, Pending)>,
+    /// The watchdog still running after a release, when the recipe does not cancel it.
+    leak: Option<Leak>,
 }
 
 impl LockMachine {
@@ -195,6 +215,7 @@ impl LockMachine {
             last_attempt: 0,
             held_attempt: None,
             inflight: Vec::new(),
+            leak: None,
         }
     }
 
@@ -267,10 +288,18 @@ impl LockMachine {
     }
 
     /// The most requests the machine ever remembers, whatever is lost: one per instance for
-    /// each of the last [`LATE_GRANT_ATTEMPTS`] attempts, and one per instance for the WAIT,
-    /// extension or release under way.
+    /// each of the last [`LATE_GRANT_ATTEMPTS`] attempts, one per instance for the WAIT,
+    /// extension or release under way, and (when the recipe leaves the watchdog running after
+    /// the release) one per instance for that watchdog's round.
     pub fn max_inflight(&self) -> usize {
-        (LATE_GRANT_ATTEMPTS as usize + 1) * self.instances
+        let leak = usize::from(!self.recipe.cancel_watchdog_on_release);
+        (LATE_GRANT_ATTEMPTS as usize + 1 + leak) * self.instances
+    }
+
+    /// Whether a watchdog left running after a release is still extending (only with
+    /// `cancel_watchdog_on_release: false`).
+    pub fn watchdog_leaked(&self) -> bool {
+        self.leak.is_some()
     }
 
     /// What changes when requests stop mattering: a new attempt, another state, another
@@ -299,11 +328,13 @@ impl LockMachine {
             _ => (None, false),
         };
         let oldest = AttemptId(self.last_attempt.saturating_sub(LATE_GRANT_ATTEMPTS - 1));
+        let leak = self.leak.as_ref().map(|l| l.round);
         self.inflight.retain(|(_, p)| match p.purpose {
             Purpose::Acquire(id) => id >= oldest,
             Purpose::Wait(id) => Some(id) == current,
             Purpose::Extend { round: r } => Some(r) == round,
-            Purpose::Release => releasing,
+            Purpose::Release | Purpose::ReleaseGet => releasing,
+            Purpose::Leak { round: r } => Some(r) == leak,
             Purpose::Cleanup => false,
         });
     }
@@ -384,6 +415,8 @@ impl LockMachine {
             Purpose::Wait(id) => self.on_wait_reply(id, &reply, now, rng, out),
             Purpose::Extend { round } => self.on_extend_reply(round, &reply, now, out),
             Purpose::Release => self.on_release_reply(&reply, out),
+            Purpose::ReleaseGet => self.on_release_get_reply(p.instance, &reply, now, out),
+            Purpose::Leak { round } => self.on_leak_reply(round, &reply),
             Purpose::Cleanup => {}
         }
     }
@@ -415,6 +448,10 @@ impl LockMachine {
             Watchdog,
             ExtendTimeout { round: u64 },
             ReleaseTimeout { confirmed: usize },
+        }
+        if self.leak.as_ref().is_some_and(|l| l.timer == timer) {
+            self.leak_round(now, out);
+            return;
         }
         let due = match &self.state {
             State::Acquiring(a) if a.timeout == timer => Due::AcquireTimeout {

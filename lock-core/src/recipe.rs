@@ -34,6 +34,20 @@ pub enum ReleaseStyle {
     CompareAndDelete,
     /// `DEL key`: deletes whoever's lock is there.
     PlainDel,
+    /// `GET key`, then `DEL key` if the value read was our token: two commands, so a lock
+    /// that changes hands between the `GET` reply and the `DEL` is deleted all the same.
+    GetThenDel,
+}
+
+/// How the watchdog (or [`crate::Event::Extend`]) pushes the lock's expiry out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtendStyle {
+    /// The compare-and-pexpire script: extends only while the key still holds our token (safe).
+    CompareAndPexpire,
+    /// `PEXPIRE key ttl`: extends whoever's lock is there, so a holder whose key expired and
+    /// was taken by another client "extends" that client's lock and goes on believing it holds.
+    PlainPexpire,
 }
 
 /// Wait for replicas after acquiring (`WAIT replicas timeout_ms`).
@@ -70,6 +84,16 @@ pub struct Recipe {
     pub retry: RetryPolicy,
     /// Extend the lock every TTL/3 while held, and report it lost when an extension fails.
     pub watchdog: bool,
+    /// How an extension is sent.
+    pub extend: ExtendStyle,
+    /// Stop the watchdog when the lock is released (safe). `false` leaves it running after the
+    /// release, extending the released token's key every TTL/3 until an extension finds it
+    /// gone: a release that did not delete the key leaves a lock renewed forever.
+    pub cancel_watchdog_on_release: bool,
+    /// Refuse a grant whose validity has run out by the time the quorum answered (safe).
+    /// `false` takes every grant, however late, as valid for the TTL from the moment it was
+    /// decided, as a client that never compares the time an acquire took with the TTL does.
+    pub check_validity: bool,
     /// WAIT for replicas after acquiring; the attempt fails when too few acknowledge.
     pub wait_replicas: Option<WaitReplicas>,
     /// Run Redlock over every instance instead of locking a single one.
@@ -92,6 +116,9 @@ impl Default for Recipe {
             ttl_ms: Some(30_000),
             retry: RetryPolicy::default(),
             watchdog: true,
+            extend: ExtendStyle::CompareAndPexpire,
+            cancel_watchdog_on_release: true,
+            check_validity: true,
             wait_replicas: None,
             redlock: None,
             drift_factor: 0.01,
@@ -209,6 +236,13 @@ impl Recipe {
         if self.watchdog && self.ttl_ms.is_none() {
             return err("watchdog", "needs a ttl_ms to extend".into());
         }
+        if !self.cancel_watchdog_on_release && !self.watchdog {
+            return err(
+                "cancel_watchdog_on_release",
+                "false leaves the watchdog running after the release; it needs watchdog: true"
+                    .into(),
+            );
+        }
         if instances == 0 || instances > MAX_INSTANCES {
             return err(
                 "redlock",
@@ -258,6 +292,10 @@ impl Recipe {
             Pitfall::UnlimitedRetries => self.retry.max_attempts = None,
             Pitfall::NoDriftFactor => self.drift_factor = 0.0,
             Pitfall::PlainSet => self.acquire = AcquireStyle::PlainSet,
+            Pitfall::PlainPexpire => self.extend = ExtendStyle::PlainPexpire,
+            Pitfall::GetThenDel => self.release = ReleaseStyle::GetThenDel,
+            Pitfall::WatchdogNotCancelled => self.cancel_watchdog_on_release = false,
+            Pitfall::UncheckedValidity => self.check_validity = false,
         }
         self
     }
@@ -323,11 +361,22 @@ pub enum Pitfall {
     NoDriftFactor,
     /// Plain SET for a set-once record or a lock: last writer wins.
     PlainSet,
+    /// A watchdog that extends with plain `PEXPIRE`: it extends a lock it no longer owns and
+    /// never learns it lost its own.
+    PlainPexpire,
+    /// Release by `GET` then `DEL`: deletes a lock that changed hands between the two.
+    GetThenDel,
+    /// A watchdog left running after the release: a key the release did not delete is
+    /// renewed forever (redisson#7272).
+    WatchdogNotCancelled,
+    /// A grant taken without checking that its validity is still ahead: an acquire slower
+    /// than the TTL is used anyway (redsync#72, node-redlock#296).
+    UncheckedValidity,
 }
 
 impl Pitfall {
     /// Every pitfall, for tests and listings.
-    pub const ALL: [Pitfall; 8] = [
+    pub const ALL: [Pitfall; 12] = [
         Pitfall::SetnxThenExpire,
         Pitfall::FixedValue,
         Pitfall::PlainDel,
@@ -336,6 +385,10 @@ impl Pitfall {
         Pitfall::UnlimitedRetries,
         Pitfall::NoDriftFactor,
         Pitfall::PlainSet,
+        Pitfall::PlainPexpire,
+        Pitfall::GetThenDel,
+        Pitfall::WatchdogNotCancelled,
+        Pitfall::UncheckedValidity,
     ];
 }
 

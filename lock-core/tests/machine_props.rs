@@ -1,7 +1,8 @@
 //! The lock machine alone, driven by random owners, networks and clocks.
 //!
 //! Each case picks a recipe (a plain lock or Redlock over 3 or 5 instances, with or without a
-//! TTL, watchdog, WAIT, SETNX+PEXPIRE, fencing, plain DEL, retry limit) and a run of steps:
+//! TTL, watchdog, WAIT, SETNX+PEXPIRE, fencing, plain DEL, retry limit, extension by plain
+//! PEXPIRE, validity unchecked) and a run of steps:
 //! the owner acquires, releases or extends; a reply to any request under way is delivered (in
 //! any order, as a grant, a refusal, an error or something odd, sometimes twice) or lost; a
 //! timer fires (any of them, never before it is due); time passes. At the end the owner
@@ -21,8 +22,8 @@
 //! so its key is left to its TTL, and is not checked.
 
 use lock_core::{
-    AcquireStyle, Action, Command, Event, LockMachine, ReleaseStyle, Reply, RequestId, Shape,
-    TimerId, ValidRecipe, WaitReplicas, LATE_GRANT_ATTEMPTS, MICROS_PER_MS,
+    AcquireStyle, Action, Command, Event, ExtendStyle, LockMachine, ReleaseStyle, Reply, RequestId,
+    Shape, TimerId, ValidRecipe, WaitReplicas, LATE_GRANT_ATTEMPTS, MICROS_PER_MS,
 };
 use lock_core::{Recipe, RedlockConfig};
 use proptest::prelude::*;
@@ -98,10 +99,24 @@ fn recipe() -> impl Strategy<Value = ValidRecipe> {
         any::<bool>(),
         prop_oneof![Just(None), (1u32..4).prop_map(Some)],
         prop_oneof![Just(50u64), Just(500)],
+        any::<bool>(),
+        any::<bool>(),
     )
         .prop_filter_map(
             "a recipe validation refuses",
-            |(instances, ttl_ms, watchdog, wait, legacy, fencing, plain_del, max, timeout)| {
+            |(
+                instances,
+                ttl_ms,
+                watchdog,
+                wait,
+                legacy,
+                fencing,
+                plain_del,
+                max,
+                timeout,
+                plain_pexpire,
+                unchecked,
+            )| {
                 let mut r = Recipe {
                     ttl_ms,
                     watchdog: watchdog && ttl_ms.is_some(),
@@ -120,6 +135,10 @@ fn recipe() -> impl Strategy<Value = ValidRecipe> {
                 if plain_del {
                     r.release = ReleaseStyle::PlainDel;
                 }
+                if plain_pexpire {
+                    r.extend = ExtendStyle::PlainPexpire;
+                }
+                r.check_validity = !unchecked;
                 r.retry.max_attempts = max;
                 r.retry.base_ms = 10;
                 r.retry.cap_ms = 100;
@@ -202,11 +221,14 @@ struct World {
     cleanups: Vec<(RequestId, usize, Option<String>)>,
     /// `Released` or `Failed` was seen and no acquisition began since.
     idle_since: Option<&'static str>,
+    /// The recipe extends by plain PEXPIRE.
+    plain_pexpire: bool,
 }
 
 impl World {
     fn new(recipe: ValidRecipe, seed: u64) -> World {
         let request_timeout = recipe.request_timeout_ms * MICROS_PER_MS;
+        let plain_pexpire = recipe.extend == ExtendStyle::PlainPexpire;
         World {
             m: LockMachine::new(recipe, "lock:p"),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -220,6 +242,7 @@ impl World {
             grants: Vec::new(),
             cleanups: Vec::new(),
             idle_since: None,
+            plain_pexpire,
         }
     }
 
@@ -253,12 +276,21 @@ impl World {
                             self.cleanups.push((request, instance, Some(token.clone())))
                         }
                         Command::Del { .. } => self.cleanups.push((request, instance, None)),
+                        // A SETNX's PEXPIRE answers its SETNX; with `extend: plain_pexpire`
+                        // an extension is a PEXPIRE too, and answers nothing.
                         Command::PExpire { .. } => {
                             let of = answering.and_then(|r| self.acquire_of.get(&r).cloned());
-                            let of = of.ok_or_else(|| {
-                                TestCaseError::fail("a PEXPIRE that answers no SETNX")
-                            })?;
-                            self.acquire_of.insert(request, of);
+                            match of {
+                                Some(of) => {
+                                    self.acquire_of.insert(request, of);
+                                }
+                                None if self.plain_pexpire => {}
+                                None => {
+                                    return Err(TestCaseError::fail(
+                                        "a PEXPIRE that answers no SETNX",
+                                    ))
+                                }
+                            }
                         }
                         c => {
                             if let Some(token) = written_token(c) {

@@ -218,7 +218,12 @@ impl LockMachine {
         let State::Acquiring(a) = &self.state else {
             return;
         };
-        let valid_until = self.valid_until(a.started);
+        let valid_until = if self.recipe.check_validity {
+            self.valid_until(a.started)
+        } else {
+            // The pitfall: however long the attempt took, the grant counts as fresh.
+            self.valid_until(now)
+        };
         if valid_until <= now {
             self.fail_attempt(FailReason::ValidityElapsed, now, rng, out);
             return;

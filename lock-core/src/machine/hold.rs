@@ -1,7 +1,8 @@
 //! Holding: the validity timer, the watchdog and extension rounds.
 
-use super::{Action, Held, LockMachine, LostReason, Purpose, Round, State};
+use super::{Action, Held, Leak, LockMachine, LostReason, Purpose, Round, State, TimerId};
 use crate::command::{Command, Reply};
+use crate::recipe::ExtendStyle;
 use crate::Micros;
 
 impl LockMachine {
@@ -71,12 +72,85 @@ impl LockMachine {
                 timeout,
             });
         }
-        let cmd = Command::Extend {
-            key: self.key.clone(),
-            token: self.token.to_string(),
-            ttl_ms,
-        };
+        let cmd = self.extend_command(&self.token, ttl_ms);
         self.send_each(0..self.instances, Purpose::Extend { round: id }, cmd, out);
+    }
+
+    /// The extension of a key holding `token`, as the recipe sends it.
+    fn extend_command(&self, token: &str, ttl_ms: u64) -> Command {
+        match self.recipe.extend {
+            ExtendStyle::CompareAndPexpire => Command::Extend {
+                key: self.key.clone(),
+                token: token.to_string(),
+                ttl_ms,
+            },
+            ExtendStyle::PlainPexpire => Command::PExpire {
+                key: self.key.clone(),
+                ttl_ms,
+            },
+        }
+    }
+
+    /// The lock is being released: when the recipe leaves the watchdog running, it goes on
+    /// as a leak (at its next tick, or TTL/3 from now when none was due), extending `held`'s
+    /// token. A lost lock's watchdog had stopped already.
+    pub(super) fn leak_watchdog(&mut self, held: &Held, now: Micros, out: &mut Vec<Action>) {
+        if self.recipe.cancel_watchdog_on_release || !self.recipe.watchdog || held.lost {
+            return;
+        }
+        let Some(ttl) = self.ttl() else {
+            return;
+        };
+        let timer = match held.watchdog {
+            Some(t) => t,
+            None => self.timer(now + ttl / 3, out),
+        };
+        let round = self.leak.as_ref().map_or(0, |l| l.round);
+        self.leak = Some(Leak {
+            token: self.token.clone(),
+            timer,
+            round,
+            gone: 0,
+        });
+    }
+
+    /// The leaked watchdog's tick: extend its token's key on every instance, and tick again
+    /// TTL/3 later (until a whole round answers that the key is gone).
+    pub(super) fn leak_round(&mut self, now: Micros, out: &mut Vec<Action>) {
+        let (Some(ttl_ms), Some(ttl)) = (self.recipe.ttl_ms, self.ttl()) else {
+            return;
+        };
+        let Some(token) = self.leak.as_ref().map(|l| l.token.clone()) else {
+            return;
+        };
+        let timer: TimerId = self.timer(now + ttl / 3, out);
+        let instances = self.instances;
+        let round = match self.leak.as_mut() {
+            Some(l) => {
+                l.round += 1;
+                l.timer = timer;
+                l.gone = 0;
+                l.round
+            }
+            None => return,
+        };
+        let cmd = self.extend_command(&token, ttl_ms);
+        self.send_each(0..instances, Purpose::Leak { round }, cmd, out);
+    }
+
+    /// A leaked watchdog's extension answered: a round in which every instance answered that
+    /// the key is gone (or not ours) stops it.
+    pub(super) fn on_leak_reply(&mut self, round: u64, reply: &Reply) {
+        let Some(l) = self.leak.as_mut().filter(|l| l.round == round) else {
+            return;
+        };
+        // Errors and silence do not stop it: only the key's absence everywhere does.
+        if matches!(reply, Reply::Int(0)) {
+            l.gone += 1;
+        }
+        if l.gone == self.instances {
+            self.leak = None;
+        }
     }
 
     pub(super) fn decide_extend(&mut self, now: Micros, out: &mut Vec<Action>) {

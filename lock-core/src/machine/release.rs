@@ -25,14 +25,44 @@ impl LockMachine {
         }
     }
 
+    /// A GET-then-DEL release's GET answered: our token read means the DEL follows (however
+    /// long ago the GET ran); anything else ends that instance's release with nothing deleted.
+    pub(super) fn on_release_get_reply(
+        &mut self,
+        instance: usize,
+        reply: &Reply,
+        now: Micros,
+        out: &mut Vec<Action>,
+    ) {
+        if !matches!(self.state, State::Releasing { .. }) {
+            return;
+        }
+        if matches!(reply, Reply::Bulk(v) if *v == *self.token) {
+            // The DEL is a request of its own: it gets its own timeout.
+            let at = now + self.request_timeout();
+            let timer = self.timer(at, out);
+            if let State::Releasing { timeout, .. } = &mut self.state {
+                *timeout = timer;
+            }
+            let cmd = Command::Del {
+                key: self.key.clone(),
+            };
+            self.send(instance, Purpose::Release, cmd, out);
+        } else {
+            self.on_release_reply(&Reply::Int(0), out);
+        }
+    }
+
     pub(super) fn release_command(&self) -> Command {
         self.release_command_for(&self.token)
     }
 
-    /// The release of a key that holds `token`.
+    /// The release of a key that holds `token` in one command: the cleanup of a failed or
+    /// abandoned attempt. A GET-then-DEL recipe cleans up with the compare-and-delete script
+    /// (its pitfall is in the release of a held lock).
     pub(super) fn release_command_for(&self, token: &str) -> Command {
         match self.recipe.release {
-            ReleaseStyle::CompareAndDelete => Command::Release {
+            ReleaseStyle::CompareAndDelete | ReleaseStyle::GetThenDel => Command::Release {
                 key: self.key.clone(),
                 token: token.to_string(),
             },
@@ -72,6 +102,10 @@ impl LockMachine {
         };
         // Late grants of the held attempt become cleanups from here on.
         self.held_attempt = None;
+        if let State::Held(h) = &self.state {
+            let held = h.clone();
+            self.leak_watchdog(&held, now, out);
+        }
         let timeout = self.timer(now + self.request_timeout(), out);
         self.state = State::Releasing {
             outstanding: targets.len(),
@@ -82,12 +116,19 @@ impl LockMachine {
             self.finish_release(0, out);
             return;
         }
+        if self.recipe.release == ReleaseStyle::GetThenDel {
+            let cmd = Command::Get {
+                key: self.key.clone(),
+            };
+            self.send_each(targets, Purpose::ReleaseGet, cmd, out);
+            return;
+        }
         let cmd = self.release_command();
         self.send_each(targets, Purpose::Release, cmd, out);
     }
 
     pub(super) fn finish_release(&mut self, confirmed: usize, out: &mut Vec<Action>) {
-        self.drop_inflight(|p| p == Purpose::Release);
+        self.drop_inflight(|p| matches!(p, Purpose::Release | Purpose::ReleaseGet));
         self.state = State::Idle;
         out.push(Action::Released { confirmed });
     }

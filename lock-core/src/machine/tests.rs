@@ -640,3 +640,169 @@ fn an_extension_confirmed_after_its_validity_is_a_loss() {
         }]
     );
 }
+
+/// Acquires the lock with `r` on one instance at 0 (granted at 1 ms); returns the harness and
+/// the grant's actions.
+fn held(r: Recipe) -> (Harness, Vec<Action>) {
+    let mut h = Harness::new(r, 1);
+    let s = sends(&h.feed(Event::Acquire, 0));
+    let a = h.feed(reply(s[0].1, Reply::Ok), MS);
+    assert!(h.m.is_held());
+    (h, a)
+}
+
+#[test]
+fn plain_pexpire_extends_whatever_key_is_there_and_keeps_the_lock() {
+    let r = Recipe::default().with_pitfall(crate::Pitfall::PlainPexpire);
+    let (mut h, _) = held(r);
+    let s = sends(&h.feed(Event::Extend, 10 * MS));
+    assert_eq!(
+        s[0].2,
+        Command::PExpire {
+            key: "lock:x".into(),
+            ttl_ms: 30_000
+        }
+    );
+    // PEXPIRE answers 1 whoever's token the key holds: the extension is believed.
+    let a = h.feed(reply(s[0].1, Reply::Int(1)), 11 * MS);
+    assert!(a.iter().any(|x| matches!(x, Action::Extended { .. })));
+    // The safe recipe sends the compare-and-pexpire script, which answers 0 for a key that
+    // holds another token: the lock is lost.
+    let (mut safe, _) = held(Recipe::default());
+    let s = sends(&safe.feed(Event::Extend, 10 * MS));
+    assert!(matches!(s[0].2, Command::Extend { .. }));
+    let a = safe.feed(reply(s[0].1, Reply::Int(0)), 11 * MS);
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Lost {
+            reason: LostReason::ExtendFailed { .. }
+        }
+    )));
+}
+
+#[test]
+fn get_then_del_deletes_after_reading_its_token_however_late() {
+    let r = Recipe::default().with_pitfall(crate::Pitfall::GetThenDel);
+    let (mut h, _) = held(r.clone());
+    let token = h.m.token().to_string();
+    let s = sends(&h.feed(Event::Release, 100 * MS));
+    assert_eq!(
+        s[0].2,
+        Command::Get {
+            key: "lock:x".into()
+        }
+    );
+    // The GET read our token; by the time the DEL goes out the key may be someone else's.
+    let s = sends(&h.feed(reply(s[0].1, Reply::Bulk(token)), 5_000 * MS));
+    assert_eq!(
+        s[0].2,
+        Command::Del {
+            key: "lock:x".into()
+        }
+    );
+    let a = h.feed(reply(s[0].1, Reply::Int(1)), 5_001 * MS);
+    assert!(a.contains(&Action::Released { confirmed: 1 }));
+    assert!(h.m.is_idle());
+    // Another token read: no DEL, nothing released.
+    let (mut h, _) = held(r);
+    let s = sends(&h.feed(Event::Release, 100 * MS));
+    let a = h.feed(reply(s[0].1, Reply::Bulk("theirs".into())), 101 * MS);
+    assert!(sends(&a).is_empty());
+    assert!(a.contains(&Action::Released { confirmed: 0 }));
+}
+
+#[test]
+fn a_watchdog_not_cancelled_extends_the_released_key_until_it_is_gone() {
+    let r = Recipe {
+        ttl_ms: Some(900),
+        ..Recipe::default().with_pitfall(crate::Pitfall::WatchdogNotCancelled)
+    };
+    let (mut h, a) = held(r);
+    let watchdog = timers(&a)
+        .into_iter()
+        .find(|(_, at)| *at == MS + 300 * MS)
+        .unwrap()
+        .0;
+    // The release is lost: the client gives up on it at its timeout.
+    let a = h.feed(Event::Release, 100 * MS);
+    let (release_timeout, at) = *timers(&a).last().unwrap();
+    let a = h.feed(Event::Timer(release_timeout), at);
+    assert!(a.contains(&Action::Released { confirmed: 0 }));
+    assert!(h.m.is_idle() && h.m.watchdog_leaked());
+    // The watchdog still ticks, extending the released token's key, round after round.
+    let token = h.m.token().to_string();
+    let mut next = watchdog;
+    for round in 0..3u64 {
+        let now = (301 + 300 * round) * MS;
+        let a = h.feed(Event::Timer(next), now);
+        let s = sends(&a);
+        assert_eq!(
+            s[0].2,
+            Command::Extend {
+                key: "lock:x".into(),
+                token: token.clone(),
+                ttl_ms: 900
+            }
+        );
+        next = timers(&a)[0].0;
+        assert_eq!(timers(&a)[0].1, now + 300 * MS);
+        h.feed(reply(s[0].1, Reply::Int(1)), now + MS);
+        assert!(h.m.watchdog_leaked());
+        assert!(h.m.inflight_len() <= h.m.max_inflight());
+    }
+    // Told the key is gone, it stops.
+    let s = sends(&h.feed(Event::Timer(next), 2_000 * MS));
+    h.feed(reply(s[0].1, Reply::Int(0)), 2_001 * MS);
+    assert!(!h.m.watchdog_leaked());
+    assert!(h.feed(Event::Timer(next), 2_300 * MS).is_empty());
+}
+
+#[test]
+fn the_safe_watchdog_stops_at_the_release() {
+    let (mut h, a) = held(Recipe {
+        ttl_ms: Some(900),
+        ..Recipe::default()
+    });
+    let watchdog = timers(&a)
+        .into_iter()
+        .find(|(_, at)| *at == MS + 300 * MS)
+        .unwrap()
+        .0;
+    h.feed(Event::Release, 100 * MS);
+    assert!(!h.m.watchdog_leaked());
+    assert!(sends(&h.feed(Event::Timer(watchdog), 301 * MS)).is_empty());
+}
+
+#[test]
+fn unchecked_validity_takes_a_grant_slower_than_the_ttl() {
+    let late = |r: Recipe| {
+        let mut h = Harness::new(r, 1);
+        let s = sends(&h.feed(Event::Acquire, 0));
+        // The grant arrives 2 s after the attempt began, with a 1 s TTL.
+        let a = h.feed(reply(s[0].1, Reply::Ok), 2_000 * MS);
+        (h, a)
+    };
+    let ttl = |r: Recipe| Recipe {
+        ttl_ms: Some(1_000),
+        ..r
+    };
+    let (h, a) = late(ttl(Recipe::default()));
+    assert!(!h.m.is_held());
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::AttemptFailed {
+            reason: FailReason::ValidityElapsed,
+            ..
+        }
+    )));
+    let (h, a) = late(ttl(
+        Recipe::default().with_pitfall(crate::Pitfall::UncheckedValidity)
+    ));
+    assert!(h.m.is_held());
+    // Counted from the late grant: 1 s − (10 ms + 2 ms).
+    assert!(a.contains(&Action::Acquired {
+        token: h.m.token().to_string(),
+        fencing_token: None,
+        valid_until: 2_988 * MS,
+    }));
+}
