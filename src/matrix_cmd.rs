@@ -43,7 +43,9 @@ pub fn run(args: MatrixArgs) -> i32 {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let searched = matrix(args.max_faults, jobs, &|done, _| bar.set_position(done as u64));
+    let searched = matrix(args.max_faults, jobs, &|done, _| {
+        bar.set_position(done as u64)
+    });
     bar.finish_and_clear();
     let searched = match searched {
         Ok(s) => s,
@@ -81,7 +83,11 @@ pub fn run(args: MatrixArgs) -> i32 {
                                     .iter()
                                     .map(|f| format!("at {} ms: {}", f.at_ms, f.action.describe()))
                                     .collect(),
-                                violated: cx.violated.iter().map(|p| p.name().to_string()).collect(),
+                                violated: cx
+                                    .violated
+                                    .iter()
+                                    .map(|p| p.name().to_string())
+                                    .collect(),
                                 file,
                             }
                         }
@@ -148,5 +154,9 @@ pub fn run(args: MatrixArgs) -> i32 {
             out.line(format!("written to {}", dir.display()));
         }
     }
-    out.finish(if doubtful { exit::INCONCLUSIVE } else { exit::OK })
+    out.finish(if doubtful {
+        exit::INCONCLUSIVE
+    } else {
+        exit::OK
+    })
 }

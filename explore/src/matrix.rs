@@ -5,12 +5,13 @@
 //! Every cell plays the same workload: two clients, A from 0 ms and B from 100 ms, each
 //! holding the lock once for 1.5 s of work under a 1 s TTL (so the watchdog matters), over a
 //! link of 5 ms. A single-lock recipe runs on a primary with one replica (replication lag
-//! 50 ms); Redlock runs on 5 independent primaries. "Safe" is judged on what a lock is for:
-//! the resource never accepts a write under an older grant after one under a newer
-//! ([`Property::UnsafeWrites`]), no client deletes another's lock, a dead holder does not
-//! keep the lock past the liveness bound, and no acquisition goes over its budget. Two
-//! clients *believing* they hold the lock at once is not counted on its own: no lock
-//! prevents it under a pause, which is why fencing exists.
+//! 50 ms); Redlock runs on 5 independent primaries. "Safe" is judged on what a lock is for
+//! ([`JUDGED`]): no two clients hold it at once, the resource never accepts a write under an
+//! older grant after one under a newer, no client deletes another's lock, a lock is not
+//! left stuck (by a dead holder or by nobody), and no acquisition goes over its budget. The
+//! fencing row is judged on the same list less mutual exclusion: no lock prevents two
+//! holders under a pause, and fencing's promise is that the resource still refuses the
+//! stale one.
 
 use crate::exhaustive::{exhaustive, ExhaustiveReport, Options, Progress};
 use crate::ExploreError;
@@ -19,9 +20,11 @@ use scenario::Scenario;
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// The properties a cell is judged on.
-pub const JUDGED: [Property; 4] = [
+/// The properties a cell is judged on (a row with fencing: all but mutual exclusion).
+pub const JUDGED: [Property; 6] = [
+    Property::MutualExclusion,
     Property::UnsafeWrites,
+    Property::StuckLock,
     Property::ForeignRelease,
     Property::Liveness,
     Property::RetryBudget,
@@ -47,8 +50,18 @@ pub struct Row {
     pub lock: Lock,
     /// The recipe's fields, as in a scenario file (over the matrix's defaults).
     pub recipe: Value,
-    /// Whether the resource checks fencing tokens.
+    /// Whether the resource checks fencing tokens (the row is then judged on writes, not
+    /// on mutual exclusion).
     pub fencing: bool,
+}
+
+impl Row {
+    /// The properties this row's cells are judged on.
+    pub fn judged(&self) -> Vec<Property> {
+        (JUDGED.into_iter())
+            .filter(|p| !(self.fencing && *p == Property::MutualExclusion))
+            .collect()
+    }
 }
 
 /// One column: a class of faults.
@@ -70,25 +83,89 @@ pub fn rows() -> Vec<Row> {
         fencing: false,
     };
     vec![
-        row("safe", "SET NX PX, unique token, compare-and-delete, watchdog", json!({})),
-        row("setnx-then-expire", "SETNX then PEXPIRE (two commands)", json!({"acquire": "setnx_then_expire"})),
-        row("fixed-value", "the same token for every client", json!({"token": {"fixed": "locked"}})),
-        row("plain-del", "release by plain DEL", json!({"release": "plain_del"})),
-        row("no-ttl", "no TTL (and so no watchdog)", json!({"ttl_ms": null, "watchdog": false})),
-        row("no-watchdog", "no watchdog: the TTL is shorter than the work", json!({"watchdog": false})),
-        row("unlimited-retries", "retry forever", json!({"retry": {"max_attempts": null, "base_ms": 50, "cap_ms": 200, "jitter": 1.0}})),
-        row("wait-1", "WAIT 1 replica (100 ms) before using the lock", json!({"wait_replicas": {"replicas": 1, "timeout_ms": 100}})),
+        row(
+            "safe",
+            "SET NX PX, unique token, compare-and-delete, watchdog",
+            json!({}),
+        ),
+        row(
+            "setnx-then-expire",
+            "SETNX then PEXPIRE (two commands)",
+            json!({"acquire": "setnx_then_expire"}),
+        ),
+        row(
+            "fixed-value",
+            "the same token for every client",
+            json!({"token": {"fixed": "locked"}}),
+        ),
+        row(
+            "plain-del",
+            "release by plain DEL",
+            json!({"release": "plain_del"}),
+        ),
+        row(
+            "no-ttl",
+            "no TTL (and so no watchdog)",
+            json!({"ttl_ms": null, "watchdog": false}),
+        ),
+        row(
+            "no-watchdog",
+            "no watchdog: the TTL is shorter than the work",
+            json!({"watchdog": false}),
+        ),
+        row(
+            "unlimited-retries",
+            "retry forever",
+            json!({"retry": {"max_attempts": null, "base_ms": 50, "cap_ms": 200, "jitter": 1.0}}),
+        ),
+        row(
+            "plain-pexpire",
+            "the watchdog extends with a plain PEXPIRE",
+            json!({"extend": "plain_pexpire"}),
+        ),
+        row(
+            "get-then-del",
+            "release by GET, then DEL if the value is ours",
+            json!({"release": "get_then_del"}),
+        ),
+        row(
+            "watchdog-not-cancelled",
+            "the watchdog keeps renewing after the release",
+            json!({"cancel_watchdog_on_release": false}),
+        ),
+        row(
+            "unchecked-validity",
+            "work starts even when the grant's validity is used up",
+            json!({"check_validity": false}),
+        ),
+        row(
+            "wait-1",
+            "WAIT 1 replica (100 ms) before using the lock",
+            json!({"wait_replicas": {"replicas": 1, "timeout_ms": 100}}),
+        ),
         Row {
             lock: Lock::Redlock5,
-            ..row("redlock-5", "Redlock over 5 primaries, drift factor 0.01", json!({"redlock": {}}))
+            ..row(
+                "redlock-5",
+                "Redlock over 5 primaries, drift factor 0.01",
+                json!({"redlock": {}}),
+            )
         },
         Row {
             lock: Lock::Redlock5,
-            ..row("redlock-5-no-drift", "Redlock over 5 primaries, drift factor 0", json!({"redlock": {}, "drift_factor": 0.0}))
+            ..row(
+                "redlock-5-no-drift",
+                "Redlock over 5 primaries, drift factor 0",
+                json!({"redlock": {}, "drift_factor": 0.0}),
+            )
         },
         Row {
             fencing: true,
-            ..row("fencing", "the safe recipe with fencing tokens the resource checks", json!({"fencing": true}))
+            ..row(
+                "fencing",
+                "the safe recipe with fencing tokens the resource checks",
+                json!({"fencing": true}),
+            )
         },
     ]
 }
@@ -97,8 +174,14 @@ pub fn rows() -> Vec<Row> {
 pub fn columns() -> Vec<Column> {
     let c = |name, what| Column { name, what };
     vec![
-        c("failover", "the primary crashes, the lagging replica is promoted"),
-        c("client-crash", "a client dies, between any two of its commands"),
+        c(
+            "failover",
+            "the primary crashes, the lagging replica is promoted",
+        ),
+        c(
+            "client-crash",
+            "a client dies, between any two of its commands",
+        ),
         c("pause", "a client freezes for 1.5 s (past the TTL)"),
         c("node-clock", "a node's clock jumps 2 s forward"),
         c("client-clock", "a client's clock jumps 2 s forward or back"),
@@ -203,11 +286,6 @@ pub fn matrix(
     }
     let (rows, cols) = (rows(), columns());
     let total = rows.len() * cols.len();
-    let options = Options {
-        max_faults,
-        properties: JUDGED.to_vec(),
-        jobs,
-    };
     let quiet = |_: Progress| {};
     let mut done = 0;
     let mut out = Vec::new();
@@ -217,10 +295,17 @@ pub fn matrix(
             let cell = match cell_scenario(row, col) {
                 Ok(None) => Cell::NotApplicable,
                 Err(e) => Cell::Failed(e),
-                Ok(Some(s)) => match exhaustive(&s, &options, &quiet) {
-                    Ok(r) => Cell::Searched(Box::new(r)),
-                    Err(e) => Cell::Failed(e.to_string()),
-                },
+                Ok(Some(s)) => {
+                    let options = Options {
+                        max_faults,
+                        properties: row.judged(),
+                        jobs,
+                    };
+                    match exhaustive(&s, &options, &quiet) {
+                        Ok(r) => Cell::Searched(Box::new(r)),
+                        Err(e) => Cell::Failed(e.to_string()),
+                    }
+                }
             };
             cells.push(cell);
             done += 1;

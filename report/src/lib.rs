@@ -12,8 +12,8 @@
 
 pub mod bench;
 pub mod card;
-pub mod matrix;
 mod html;
+pub mod matrix;
 mod model;
 pub mod sweep;
 mod timeline;

@@ -173,7 +173,11 @@ pub fn matrix_markdown(m: &SafetyMatrix) -> String {
                 );
             }
             if let MatrixCell::Failed(why) = &m.cells[r][c] {
-                let _ = writeln!(md, "- **{} × {}** could not be searched: {why}", row.name, col.name);
+                let _ = writeln!(
+                    md,
+                    "- **{} × {}** could not be searched: {why}",
+                    row.name, col.name
+                );
             }
         }
     }
@@ -199,7 +203,12 @@ pub fn matrix_html(m: &SafetyMatrix) -> String {
         escape(&m.judged)
     );
     for c in &m.columns {
-        let _ = write!(h, "<th title=\"{}\">{}</th>", escape(&c.what), escape(&c.name));
+        let _ = write!(
+            h,
+            "<th title=\"{}\">{}</th>",
+            escape(&c.what),
+            escape(&c.name)
+        );
     }
     h.push_str("</tr>\n");
     for (r, row) in m.rows.iter().enumerate() {
@@ -228,11 +237,21 @@ pub fn matrix_html(m: &SafetyMatrix) -> String {
     }
     h.push_str("</table>\n<h2>Rows</h2>\n<ul>\n");
     for r in &m.rows {
-        let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(&r.name), escape(&r.what));
+        let _ = writeln!(
+            h,
+            "<li><b>{}</b>: {}</li>",
+            escape(&r.name),
+            escape(&r.what)
+        );
     }
     h.push_str("</ul>\n<h2>Columns</h2>\n<ul>\n");
     for c in &m.columns {
-        let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(&c.name), escape(&c.what));
+        let _ = writeln!(
+            h,
+            "<li><b>{}</b>: {}</li>",
+            escape(&c.name),
+            escape(&c.what)
+        );
     }
     h.push_str("</ul>\n</body></html>\n");
     h
@@ -275,10 +294,16 @@ mod tests {
             seconds: 0.5,
         };
         let md = matrix_markdown(&m);
-        assert!(md.contains("[✗ 1: unsafe_writes](counterexamples/safe--pause.json)"), "{md}");
+        assert!(
+            md.contains("[✗ 1: unsafe_writes](counterexamples/safe--pause.json)"),
+            "{md}"
+        );
         assert!(md.contains("| safe ≤ 2 |"), "{md}");
         let html = matrix_html(&m);
-        assert!(html.contains("href=\"counterexamples/safe--pause.json\""), "{html}");
+        assert!(
+            html.contains("href=\"counterexamples/safe--pause.json\""),
+            "{html}"
+        );
         assert!(html.contains("class=\"holds\""), "{html}");
     }
 }
