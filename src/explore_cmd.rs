@@ -100,9 +100,10 @@ pub fn explore(
                 ));
             }
             format!(
-                " (shard {shard}: every {} seed of {}, written to {})",
+                " (shard {shard}: every {}seed of {} from {}, written to {})",
                 nth(shard.of),
                 span(range),
+                range.seed(0),
                 path.display()
             )
         }
@@ -137,7 +138,7 @@ pub(crate) fn span(range: SeedRange) -> String {
     )
 }
 
-/// "4th", "2nd", ...; "" for 1 (every seed).
+/// "4th ", "2nd ", ...; "" for 1 (every seed).
 fn nth(n: u64) -> String {
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
@@ -149,7 +150,7 @@ fn nth(n: u64) -> String {
     if n == 1 {
         String::new()
     } else {
-        format!("{n}{suffix}")
+        format!("{n}{suffix} ")
     }
 }
 

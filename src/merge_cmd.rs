@@ -45,11 +45,11 @@ pub fn merge(files: Vec<PathBuf>, shrink: Option<PathBuf>, property: Option<Stri
     let mut out = Out::new();
     outln!(
         out,
-        "merged {} shards of {}: explored {} seeds of {} in {:.2} s (the longest shard; {:.2} s in all)",
-        h.shards,
-        span(range),
+        "explored {} seeds of {} in {} shards (seeds {}) in {:.2} s (the longest shard; {:.2} s in all)",
         merged.report.seeds,
         h.scenario,
+        h.shards,
+        span(range),
         merged.secs_longest,
         merged.secs_total
     );

@@ -259,9 +259,10 @@ pub enum MergeError {
     },
     /// Shards missing.
     #[error(
-        "shard{} {} of {of} missing (given: {}): merge needs every shard of the run",
-        if missing.len() == 1 { " is" } else { "s are" },
+        "shard{} {} of {of} {} missing (given: {}): merge needs every shard of the run",
+        if missing.len() == 1 { "" } else { "s" },
         list(missing),
+        if missing.len() == 1 { "is" } else { "are" },
         given.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     Missing {
