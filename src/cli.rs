@@ -107,6 +107,31 @@ enum Cmd {
         /// `max_faults`, at most 2).
         #[arg(long, requires = "exhaustive")]
         max_faults: Option<usize>,
+        /// Run only shard K of N (K from 1 to N): the seeds whose index in the range is K-1
+        /// modulo N. Writes the shard's results as JSON lines for `locksim merge`.
+        #[arg(long, value_name = "K/N", conflicts_with_all = ["until_violation", "shrink", "property", "exhaustive"])]
+        shard: Option<explore::Shard>,
+        /// With --shard: write the shard file here (and the shard's summary on stdout)
+        /// instead of on stdout.
+        #[arg(long, value_name = "FILE.jsonl", requires = "shard")]
+        out: Option<PathBuf>,
+    },
+    /// Merge the shard files of one `locksim explore --shard K/N` run into the summary one
+    /// unsharded run prints, with the same exit codes; refuses shards of different runs, a
+    /// shard given twice or missing, and malformed files.
+    ///
+    /// Example: locksim merge shard-1.jsonl shard-2.jsonl shard-3.jsonl shard-4.jsonl
+    Merge {
+        /// Every shard file of the run, in any order.
+        #[arg(required = true, value_name = "SHARD.jsonl")]
+        files: Vec<PathBuf>,
+        /// Shrink the smallest failing seed (the scenario file the shards name must be
+        /// unchanged) and write the result here as a scenario file.
+        #[arg(long, value_name = "OUT.json")]
+        shrink: Option<PathBuf>,
+        /// The property to shrink for (default: the first the seed breaks).
+        #[arg(long)]
+        property: Option<String>,
     },
     /// Sweep the lock TTL (with the watchdog on/off and under retry policies) over many
     /// simulated seeds and recommend the smallest TTL that no seed broke, beside the
@@ -209,18 +234,25 @@ pub fn main() -> i32 {
             property,
             exhaustive,
             max_faults,
+            shard,
+            out,
         } => match exhaustive {
             true => crate::exhaustive_cmd::exhaustive(file, max_faults, jobs, shrink, property),
-            false => crate::explore_cmd::explore(
-                file,
-                seeds,
-                first,
-                jobs,
-                until_violation,
-                shrink,
-                property,
-            ),
+            false => {
+                let seeds = crate::explore_cmd::Seeds {
+                    first,
+                    count: seeds,
+                    shard,
+                    out,
+                };
+                crate::explore_cmd::explore(file, seeds, jobs, until_violation, shrink, property)
+            }
         },
+        Cmd::Merge {
+            files,
+            shrink,
+            property,
+        } => crate::merge_cmd::merge(files, shrink, property),
         Cmd::Tune(args) => crate::tune_cmd::run(args),
         Cmd::Card(args) => crate::card_cmd::run(args),
         Cmd::Matrix(args) => crate::matrix_cmd::run(args),

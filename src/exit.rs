@@ -2,7 +2,7 @@
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | as expected (`run`), every property holds (`check`), nothing broke (`explore`, `tune`) |
+//! | 0 | as expected (`run`), every property holds (`check`), nothing broke (`explore`, `merge`, `tune`) |
 //! | 1 | not as expected, or a violation found |
 //! | 2 | bad input (a file, a flag), or output that cannot be written |
 //! | 3 | inconclusive: a fault or condition the run depends on was not seen to happen, or the simulator's event budget cut the run short |

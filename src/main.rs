@@ -6,6 +6,7 @@ mod exhaustive_cmd;
 mod exit;
 mod explore_cmd;
 mod matrix_cmd;
+mod merge_cmd;
 mod out;
 mod tune_cmd;
 

@@ -107,6 +107,38 @@ fn the_report_does_not_depend_on_the_number_of_jobs() {
     assert_eq!(one, two);
 }
 
+/// Shards of a range, combined, are the report of the whole range: the same counts, the same
+/// smallest failing seeds (more fail than are listed), the same first violating seeds.
+#[test]
+fn shards_combined_are_the_whole_range() {
+    let s = load("failover-explore.json");
+    let whole = explore::explore(&s, 3, 797, 2, false, &quiet).unwrap();
+    assert!(
+        whole.violations[&Property::MutualExclusion] > explore::FAILING_LISTED as u64,
+        "{whole:?}"
+    );
+    let mut combined: Option<explore::Report> = None;
+    let mut seeds = Vec::new();
+    for k in (1..=4).rev() {
+        let range = explore::SeedRange {
+            first: 3,
+            count: 797,
+            shard: explore::Shard::new(k, 4).unwrap(),
+        };
+        seeds.extend((0..range.len()).map(|i| range.seed(i)));
+        let part = explore::explore_range(&s, range, 1, false, &quiet).unwrap();
+        assert_eq!(part.seeds, range.len());
+        assert!(part.failing.iter().all(|(seed, _)| range.contains(*seed)));
+        combined = Some(match combined {
+            None => part,
+            Some(c) => c.combine(part),
+        });
+    }
+    seeds.sort_unstable();
+    assert_eq!(seeds, (3..800).collect::<Vec<_>>());
+    assert_eq!(combined.unwrap(), whole);
+}
+
 #[test]
 fn fencing_survives_every_seed_and_is_what_saves_it() {
     let s = load("fencing-explore.json");

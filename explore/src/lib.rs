@@ -12,11 +12,14 @@
 mod case;
 pub mod exhaustive;
 pub mod matrix;
+pub mod shard;
 pub mod tune;
 
 use case::{materialize, strategy, tree, Case};
 use checker::{check, Outcome, Property, Record, Verdict};
 use scenario::{FaultSpace, Scenario};
+use serde::{Deserialize, Serialize};
+pub use shard::{SeedRange, Shard};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -64,6 +67,14 @@ pub enum ExploreError {
         /// How many seeds.
         count: u64,
     },
+    /// `--shard K/N` with more shards than seeds: shard K would run none.
+    #[error("--shard {shard}: --seeds {count} leaves shard {} without a seed (N must be at most --seeds)", shard.index)]
+    EmptyShard {
+        /// The shard.
+        shard: Shard,
+        /// How many seeds in all.
+        count: u64,
+    },
 }
 
 fn names(ps: &[Property]) -> String {
@@ -78,8 +89,10 @@ pub fn clamp_jobs(requested: usize, work: u64) -> usize {
     requested.min(work).min(cores.saturating_mul(4)).max(1)
 }
 
-/// What exploring many seeds found.
-#[derive(Debug, Clone, PartialEq)]
+/// What exploring many seeds found. Serialized as the result line of a shard file
+/// ([`shard`]); reports of disjoint seed sets combine with [`Report::combine`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// Seeds run.
     pub seeds: u64,
@@ -139,6 +152,28 @@ pub fn run_seed(base: &Scenario, seed: u64) -> Result<SeedRun, ExploreError> {
     })
 }
 
+impl Report {
+    /// The report of the union of two disjoint seed sets, exactly as one run over both would
+    /// have made it: counts add up, the smallest failing seeds of both are kept (each side
+    /// lists its own smallest, so the smallest of the union are among them), and the first
+    /// violating seed is the smaller one.
+    pub fn combine(mut self, other: Report) -> Report {
+        self.seeds += other.seeds;
+        self.inconclusive += other.inconclusive;
+        for (p, n) in other.violations {
+            *self.violations.entry(p).or_default() += n;
+        }
+        for (p, seed) in other.first_violating {
+            let f = self.first_violating.entry(p).or_insert(seed);
+            *f = (*f).min(seed);
+        }
+        self.failing.extend(other.failing);
+        self.failing.sort_by_key(|(seed, _)| *seed);
+        self.failing.truncate(FAILING_LISTED);
+        self
+    }
+}
+
 /// Runs seeds `first .. first + count` on `jobs` threads (clamped by [`clamp_jobs`]);
 /// `progress` is called with the number of seeds finished since its last call. With
 /// `until_violation`, stops at the first violation found. Refuses a range that would run past
@@ -151,6 +186,28 @@ pub fn explore(
     until_violation: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, ExploreError> {
+    let range = SeedRange {
+        first,
+        count,
+        shard: Shard::WHOLE,
+    };
+    explore_range(base, range, jobs, until_violation, progress)
+}
+
+/// [`explore`] over the seeds of `range` that its shard takes (every N-th seed of the range,
+/// see [`Shard`]): the report counts those seeds only. Refuses a shard left without a seed.
+pub fn explore_range(
+    base: &Scenario,
+    range: SeedRange,
+    jobs: usize,
+    until_violation: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Report, ExploreError> {
+    let SeedRange {
+        first,
+        count,
+        shard,
+    } = range;
     let space = space(base)?;
     if count == 0 {
         return Err(ExploreError::NoSeeds);
@@ -161,6 +218,11 @@ pub fn explore(
     if first.checked_add(count - 1).is_none() {
         return Err(ExploreError::SeedRange { first, count });
     }
+    let mine = range.len();
+    if mine == 0 {
+        return Err(ExploreError::EmptyShard { shard, count });
+    }
+    let count = mine;
     let jobs = clamp_jobs(jobs, count);
     // Seeds are handed out by index, never past `count`, so the counter cannot wrap.
     let next = AtomicU64::new(0);
@@ -187,7 +249,7 @@ pub fn explore(
                     }) else {
                         break;
                     };
-                    let seed = first + i;
+                    let seed = range.seed(i);
                     let case = tree(&strategy, seed).current();
                     let (_, verdict) = play(&materialize(base, space, &case), seed);
                     if !verdict.is_conclusive() {

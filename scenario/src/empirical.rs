@@ -154,6 +154,12 @@ impl Empirical {
         }
     }
 
+    /// The data file as read (its path resolved against the scenario's directory), once
+    /// [`Empirical::load`] has read it.
+    pub fn resolved(&self) -> Option<&Path> {
+        self.resolved.as_deref()
+    }
+
     /// The loaded data (`None` until [`Empirical::load`] has read the file).
     pub fn data(&self) -> Option<&Data> {
         self.data.as_ref()

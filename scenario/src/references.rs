@@ -58,6 +58,19 @@ impl Scenario {
         Ok(())
     }
 
+    /// The data files the scenario read when it loaded (their resolved paths), in field
+    /// order: with the scenario file itself, everything a run of it depends on.
+    pub fn data_files(&self) -> Vec<std::path::PathBuf> {
+        let mut s = self.clone();
+        s.dists_mut()
+            .into_iter()
+            .filter_map(|(_, d)| match d {
+                Dist::Empirical(e) => e.resolved().map(Path::to_path_buf),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The scenario as it must be written to `file` to load again from there: every data
     /// file reference rewritten relative to `file`'s directory (absolute when the two share
     /// no directory below the root). The data are the same; only the references change.
