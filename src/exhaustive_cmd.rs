@@ -3,11 +3,10 @@
 //! that none exists up to K.
 
 use crate::exit::{self, bad_input as bad};
-use crate::explore_cmd::{parse_property, write_scenario};
+use crate::explore_cmd::{load_with_property, write_scenario};
 use crate::out::{outln, Out};
 use explore::exhaustive::{exhaustive as search, Options, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
-use scenario::Scenario;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -24,12 +23,8 @@ pub fn exhaustive(
     shrink: Option<PathBuf>,
     property: Option<String>,
 ) -> i32 {
-    let scenario = match Scenario::load(&file) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    let property = match parse_property(property) {
-        Ok(p) => p,
+    let (scenario, property) = match load_with_property(&file, property) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let Some(space) = scenario.fault_space.as_ref() else {

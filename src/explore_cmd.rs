@@ -35,12 +35,8 @@ pub fn explore(
     shrink: Option<PathBuf>,
     property: Option<String>,
 ) -> i32 {
-    let scenario = match Scenario::load(&file) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    let property = match parse_property(property) {
-        Ok(p) => p,
+    let (scenario, property) = match load_with_property(&file, property) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let range = SeedRange {
@@ -152,6 +148,15 @@ fn nth(n: u64) -> String {
     } else {
         format!("{n}{suffix} ")
     }
+}
+
+/// The scenario file and `--property`, or exit code 2 with the reason.
+pub fn load_with_property(
+    file: &std::path::Path,
+    property: Option<String>,
+) -> Result<(Scenario, Option<Property>), i32> {
+    let scenario = Scenario::load(file).map_err(bad)?;
+    Ok((scenario, parse_property(property)?))
 }
 
 /// `--property NAME` as a property, or exit code 2 with the names it could be.

@@ -510,13 +510,7 @@ fn counterexample(
     // Stable: faults at one millisecond keep the order they were placed in.
     s.faults.sort_by_key(|f| f.at_ms);
     let k = schedule.len();
-    let suffix = format!("-exhaustive-{k}");
-    let mut stem = base.name.as_str();
-    while stem.len() + suffix.len() > scenario::MAX_NAME_BYTES {
-        let cut = stem.char_indices().last().map_or(0, |(i, _)| i);
-        stem = &stem[..cut];
-    }
-    s.name = format!("{stem}{suffix}");
+    s.name = crate::derived_name(&base.name, &format!("-exhaustive-{k}"));
     let property = violated[0];
     s.description = format!(
         "Found by `locksim explore --exhaustive` in the fault space of {}: no schedule of fewer than {k} faults violates {property}, and this one of {k} does.",

@@ -371,14 +371,7 @@ pub fn shrink(
         }
     }
     let mut scenario = materialize(base, space, &best);
-    // Within the name limit, so that the file written loads again.
-    let suffix = format!("-seed-{seed}-shrunk");
-    let mut stem = base.name.as_str();
-    while stem.len() + suffix.len() > scenario::MAX_NAME_BYTES {
-        let cut = stem.char_indices().last().map_or(0, |(i, _)| i);
-        stem = &stem[..cut];
-    }
-    scenario.name = format!("{stem}{suffix}");
+    scenario.name = derived_name(&base.name, &format!("-seed-{seed}-shrunk"));
     scenario.description = format!(
         "Shrunk by `locksim explore` from seed {seed} of {}: the smallest schedule found that still violates {property}.",
         base.name
@@ -392,4 +385,15 @@ pub fn shrink(
         steps,
         scenario,
     })
+}
+
+/// `name` with `suffix`, the name cut short (at a character boundary) so the whole stays
+/// within the scenario name limit and a file written with it loads again.
+pub(crate) fn derived_name(name: &str, suffix: &str) -> String {
+    let mut stem = name;
+    while stem.len() + suffix.len() > scenario::MAX_NAME_BYTES {
+        let cut = stem.char_indices().last().map_or(0, |(i, _)| i);
+        stem = &stem[..cut];
+    }
+    format!("{stem}{suffix}")
 }
