@@ -10,7 +10,8 @@
 //! - `sentinel`: when Sentinel sees the primary down, its failover, and rejoining;
 //! - `clients`: hosting the clients and carrying out what they ask;
 //! - `resource`: the protected resource;
-//! - `conditions`: faults and client starts that wait for an observed state.
+//! - `conditions`: faults and client starts that wait for an observed state;
+//! - `fingerprint`: a hash of the state, for exhaustive exploration ([`crate::Fork`]).
 //!
 //! This file builds the world, runs the loop and routes each event to its concept.
 
