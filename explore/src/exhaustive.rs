@@ -282,13 +282,14 @@ impl Search<'_> {
             .collect()
     }
 
-    /// Injects choice `c` into a copy of `fork` (standing at `at`, whose fingerprint is
-    /// `before`) and searches on with `left` faults still to place; the failing schedule's
-    /// tail and what it violates, if one fails.
+    /// Injects choice `c` into a copy of `fork` (standing at `at`; `before` is its
+    /// fingerprint, needed only when `left` > 0 to tell a no-op fault) and searches on with
+    /// `left` faults still to place; the failing schedule's tail and what it violates, if
+    /// one fails.
     fn place(
         &self,
         fork: &Fork<'_>,
-        before: u64,
+        before: Option<u64>,
         at: u64,
         c: usize,
         left: usize,
@@ -305,7 +306,7 @@ impl Search<'_> {
             (!broken.is_empty()).then(|| (Vec::new(), broken))
         } else {
             let fp = child.fingerprint();
-            if fp == before {
+            if before == Some(fp) {
                 walk.level.no_ops += 1;
                 return None;
             }
@@ -335,7 +336,8 @@ impl Search<'_> {
     ) -> Option<(Schedule, Vec<Property>)> {
         let mut first = last + 1;
         loop {
-            let before = fork.fingerprint();
+            // A leaf's no-op is not looked for (it is played out instead): no hash needed.
+            let before = (left > 1).then(|| fork.fingerprint());
             for c in first..self.choices.len() {
                 if let Some(found) = self.place(&fork, before, at, c, left - 1, walk) {
                     return Some(found);
@@ -382,13 +384,13 @@ pub fn exhaustive(
 
     // The fault-free run, stopped at every boundary of the window.
     let mut fork = Fork::new(&scenario, seed).map_err(unplayable)?;
+    let search = Search {
+        scenario: &scenario,
+        choices: &choices,
+        properties: &properties,
+        last_ms,
+    };
     let level0 = {
-        let search = Search {
-            scenario: &scenario,
-            choices: &choices,
-            properties: &properties,
-            last_ms,
-        };
         let mut walk = Walk {
             seen: HashSet::new(),
             level: Level::default(),
@@ -423,12 +425,13 @@ pub fn exhaustive(
     if choices.is_empty() {
         return Ok(report);
     }
-    let search = Search {
-        scenario: &scenario,
-        choices: &choices,
-        properties: &properties,
-        last_ms,
-    };
+    // Each stop's fingerprint, once: a branch's first fault is a no-op when it leaves it.
+    let stops: Vec<(u64, Fork<'_>, u64)> = (stops.into_iter())
+        .map(|(at, fork)| {
+            let fp = fork.fingerprint();
+            (at, fork, fp)
+        })
+        .collect();
     for k in 1..=options.max_faults {
         let total = stops.len() * choices.len();
         let results: Vec<Mutex<Option<BranchResult>>> =
@@ -444,13 +447,13 @@ pub fn exhaustive(
                     if b >= total || b > failed_at.load(Ordering::Relaxed) {
                         break;
                     }
-                    let (at, fork) = &stops[b / choices.len()];
+                    let (at, fork, fp) = &stops[b / choices.len()];
                     let c = b % choices.len();
                     let mut walk = Walk {
                         seen: HashSet::new(),
                         level: Level::default(),
                     };
-                    let found = search.place(fork, fork.fingerprint(), *at, c, k - 1, &mut walk);
+                    let found = search.place(fork, Some(*fp), *at, c, k - 1, &mut walk);
                     if found.is_some() {
                         failed_at.fetch_min(b, Ordering::Relaxed);
                     }
