@@ -6,6 +6,9 @@
 //! valgrind --tool=callgrind target/release/examples/contention 1
 //! ```
 //!
+//! It prints the events per second and a hash of the last run's history (its JSON lines):
+//! a change made for speed must leave the hash as it was.
+//!
 //! Keep the scenario in step with `contention()` in the bench.
 
 use scenario::{Dist, Scenario};
@@ -39,17 +42,23 @@ fn main() {
         Some(n) => n.parse().expect("the number of runs"),
     };
     let scenario = contention();
-    let (mut events, mut records) = (0, 0);
+    let (mut events, mut records, mut last) = (0, 0, Vec::new());
     let started = std::time::Instant::now();
     for _ in 0..runs {
         let run = sim::run(&scenario, 1);
         assert!(run.cut_short.is_none(), "the run was cut short");
         events += run.events;
         records += run.records.len();
+        last = run.records;
     }
     let took = started.elapsed();
+    let mut jsonl = Vec::new();
+    checker::history::write_jsonl(&last, &mut jsonl).expect("writing to memory cannot fail");
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&jsonl, &mut hasher);
     eprintln!(
-        "{runs} runs: {events} events, {records} records, {took:?}, {:.2} M events/s",
-        events as f64 / took.as_secs_f64() / 1e6
+        "{runs} runs: {events} events, {records} records, {took:?}, {:.2} M events/s, history hash {:016x}",
+        events as f64 / took.as_secs_f64() / 1e6,
+        std::hash::Hasher::finish(&hasher)
     );
 }
