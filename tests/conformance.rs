@@ -37,38 +37,38 @@ fn s(x: &str) -> String {
 }
 fn set_nx(key: &str, value: &str, ttl_ms: Option<u64>) -> Command {
     Command::SetNx {
-        key: s(key),
-        value: s(value),
+        key: s(key).into(),
+        value: s(value).into(),
         ttl_ms,
     }
 }
 fn setnx_legacy(key: &str, value: &str) -> Command {
     Command::SetNxLegacy {
-        key: s(key),
-        value: s(value),
+        key: s(key).into(),
+        value: s(value).into(),
     }
 }
 fn set(key: &str, value: &str, ttl_ms: Option<u64>) -> Command {
     Command::Set {
-        key: s(key),
-        value: s(value),
+        key: s(key).into(),
+        value: s(value).into(),
         ttl_ms,
     }
 }
 fn pexpire(key: &str, ttl_ms: u64) -> Command {
     Command::PExpire {
-        key: s(key),
+        key: s(key).into(),
         ttl_ms,
     }
 }
 fn get(key: &str) -> Command {
-    Command::Get { key: s(key) }
+    Command::Get { key: s(key).into() }
 }
 fn del(key: &str) -> Command {
-    Command::Del { key: s(key) }
+    Command::Del { key: s(key).into() }
 }
 fn incr(key: &str) -> Command {
-    Command::Incr { key: s(key) }
+    Command::Incr { key: s(key).into() }
 }
 fn wait(replicas: u32, timeout_ms: u64) -> Command {
     Command::Wait {
@@ -78,22 +78,22 @@ fn wait(replicas: u32, timeout_ms: u64) -> Command {
 }
 fn release(key: &str, token: &str) -> Command {
     Command::Release {
-        key: s(key),
-        token: s(token),
+        key: s(key).into(),
+        token: s(token).into(),
     }
 }
 fn extend(key: &str, token: &str, ttl_ms: u64) -> Command {
     Command::Extend {
-        key: s(key),
-        token: s(token),
+        key: s(key).into(),
+        token: s(token).into(),
         ttl_ms,
     }
 }
 fn fenced(key: &str, token: &str, ttl_ms: Option<u64>) -> Command {
     Command::FencedAcquire {
-        key: s(key),
-        counter_key: format!("{key}:fence"),
-        token: s(token),
+        key: s(key).into(),
+        counter_key: format!("{key}:fence").into(),
+        token: s(token).into(),
         ttl_ms,
     }
 }
@@ -354,7 +354,12 @@ impl Bench {
     async fn keyspace_diff(&mut self, n: usize) -> Option<String> {
         let real = self.real_keyspace(n).await;
         let now = self.now_us;
-        let sim: BTreeMap<String, Entry> = self.nodes[n].keyspace.snapshot(now);
+        let sim: BTreeMap<String, Entry> = self.nodes[n]
+            .keyspace
+            .snapshot(now)
+            .into_iter()
+            .map(|(k, e)| (k.to_string(), e))
+            .collect();
         let keys: BTreeSet<&String> = sim.keys().chain(real.keys()).collect();
         let mut problems = Vec::new();
         for key in keys {

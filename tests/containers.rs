@@ -109,7 +109,7 @@ fn acquisitions(p: &Played) -> Vec<String> {
     p.records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::Acquired { client, .. } => Some(client.clone()),
+            Event::Acquired { client, .. } => Some(client.to_string()),
             _ => None,
         })
         .collect()

@@ -6,7 +6,7 @@
 use crate::fault::{Effect, Healed, Injected};
 use crate::quote::{clip, strip_position};
 use crate::verdict::CheckConfig;
-use lock_core::{Op, Reply};
+use lock_core::{Op, Reply, SharedStr};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -65,19 +65,19 @@ pub enum Event {
     /// A client starts trying to get the lock.
     AcquireStarted {
         /// The client.
-        client: String,
+        client: SharedStr,
     },
     /// One acquisition attempt begins (1-based).
     AttemptStarted {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// Which attempt of this acquisition (1-based).
         attempt: u32,
     },
     /// One acquisition attempt failed.
     AttemptFailed {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// Which attempt of this acquisition (1-based).
         attempt: u32,
         /// Why it failed.
@@ -86,7 +86,7 @@ pub enum Event {
     /// A command left a client for a lock instance.
     CommandSent {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// The lock instance, by index in the recipe's instance list.
         instance: usize,
         /// The client's id for this command; its reply carries the same.
@@ -99,7 +99,7 @@ pub enum Event {
     /// A lock instance's reply reached a client (or the client gave up waiting).
     ReplyReceived {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// The lock instance, by index in the recipe's instance list.
         instance: usize,
         /// The id of the command this answers.
@@ -112,9 +112,9 @@ pub enum Event {
     /// The client holds the lock: its critical section begins.
     Acquired {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// The value it set the key to.
-        token: String,
+        token: SharedStr,
         /// The fencing token of the grant, when the recipe issues them.
         fencing_token: Option<u64>,
         /// Validity left at the grant, in microseconds of the client's clock (`null`: none).
@@ -123,7 +123,7 @@ pub enum Event {
     /// The client gave up acquiring.
     AcquireFailed {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// How many attempts it made.
         attempts: u32,
         /// Why it gave up.
@@ -132,26 +132,26 @@ pub enum Event {
     /// The watchdog's extension was confirmed.
     Extended {
         /// The client.
-        client: String,
+        client: SharedStr,
     },
     /// The lock core reports the lock lost (extension failed or validity elapsed).
     Lost {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// Why the lock was lost.
         reason: String,
     },
     /// The client's critical section ends: it no longer believes it holds the lock.
     SectionEnded {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// Why the section ended.
         why: SectionEnd,
     },
     /// The client's release finished.
     Released {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// How many instances confirmed the release.
         confirmed: usize,
         /// The error an external program's lock library gave for the release (`null`: none;
@@ -163,14 +163,14 @@ pub enum Event {
     /// protocol); judged by nothing.
     ClientSaid {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// What it said.
         message: String,
     },
     /// The protected resource received a write.
     Write {
         /// The writing client.
-        client: String,
+        client: SharedStr,
         /// The fencing token it wrote with, if any.
         fencing_token: Option<u64>,
         /// Whether the resource took the write (a fenced resource rejects stale tokens).
@@ -179,28 +179,28 @@ pub enum Event {
     /// A set-once workload's write was acknowledged as the first (SET NX answered OK).
     SetOnceWon {
         /// The client.
-        client: String,
+        client: SharedStr,
         /// The key it set.
-        key: String,
+        key: SharedStr,
     },
     /// A client process died.
     ClientCrashed {
         /// The client.
-        client: String,
+        client: SharedStr,
     },
     /// A Redis node's copy of the lock key changed (simulator only, for timelines).
     KeyChanged {
         /// The node.
-        node: String,
+        node: SharedStr,
         /// The key.
-        key: String,
+        key: SharedStr,
         /// How it changed.
         change: KeyChange,
         /// Whether the change arrived through replication.
         replicated: bool,
         /// Whose value the key holds afterwards: a client name, or the quoted value when
         /// several clients use it (a fixed token).
-        holder: Option<String>,
+        holder: Option<SharedStr>,
         /// Time left before the key expires, on the node's clock (`null`: no expiry).
         ttl_left_us: Option<u64>,
     },

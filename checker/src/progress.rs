@@ -74,7 +74,7 @@ pub(crate) fn liveness(records: &[Record], bound_ms: u64, out: &mut Findings) {
         if let Some(&(t, waiter)) = stuck {
             out.add(Property::Liveness, || finding(
                 Property::Liveness,
-                vec![crashed.clone(), waiter.to_string()],
+                vec![crashed.to_string(), waiter.to_string()],
                 vec![tc, t],
                 format!(
                     "{crashed} crashed at {} and {waiter} still failed to acquire at {}, {} later with no grant in between (bound {})",
@@ -213,7 +213,7 @@ pub(crate) fn stuck_lock(records: &[Record], bound_ms: u64, out: &mut Findings) 
                 reported = true;
                 let mut clients: Vec<String> =
                     last_holder.map(str::to_string).into_iter().collect();
-                clients.push(client.clone());
+                clients.push(client.to_string());
                 let since = match last_holder {
                     Some(h) => format!("{h} released it at {}", ms(free_since)),
                     None => format!("the run began at {}", ms(free_since)),

@@ -271,7 +271,7 @@ pub(crate) fn fencing_monotonic(records: &[Record], out: &mut Findings) {
             match max {
                 Some((m, mc, mt)) if *tok <= m => out.add(Property::FencingMonotonic, || finding(
                     Property::FencingMonotonic,
-                    vec![mc.to_string(), client.clone()],
+                    vec![mc.to_string(), client.to_string()],
                     vec![mt, r.t_us],
                     format!(
                         "{client} was granted fencing token {tok} at {}, not above token {m} granted to {mc} at {}",

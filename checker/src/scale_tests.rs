@@ -31,25 +31,27 @@ fn history(rng: &mut Rng, len: usize) -> Vec<Record> {
         let client = clients[rng.below(3) as usize].to_string();
         let event = match rng.below(9) {
             0 | 1 => Event::Acquired {
-                client,
+                client: client.into(),
                 token: "t".into(),
                 fencing_token: None,
                 valid_for_us: None,
             },
             2 => Event::SectionEnded {
-                client,
+                client: client.into(),
                 why: crate::SectionEnd::Done,
             },
-            3 => Event::ClientCrashed { client },
+            3 => Event::ClientCrashed {
+                client: client.into(),
+            },
             4 => Event::AttemptFailed {
-                client,
+                client: client.into(),
                 attempt: 1,
                 reason: "busy".into(),
             },
             5 => {
                 request += 1;
                 Event::CommandSent {
-                    client,
+                    client: client.into(),
                     instance: rng.below(2) as usize,
                     request: rng.below(request),
                     op: Op::Acquire,
@@ -57,7 +59,7 @@ fn history(rng: &mut Rng, len: usize) -> Vec<Record> {
                 }
             }
             _ => Event::ReplyReceived {
-                client,
+                client: client.into(),
                 instance: rng.below(2) as usize,
                 request: rng.below(request + 1),
                 op: if rng.below(2) == 0 {
@@ -315,7 +317,7 @@ mod reference {
             if let Some((waiter, t)) = stuck {
                 out.push(finding(
                     Property::Liveness,
-                    vec![crashed.clone(), waiter.clone()],
+                    vec![crashed.to_string(), waiter.to_string()],
                     vec![tc, t],
                     format!(
                         "{crashed} crashed at {} and {waiter} still failed to acquire at {}, {} later with no grant in between (bound {})",

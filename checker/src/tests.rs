@@ -46,54 +46,58 @@ fn crash(node: &str) -> Event {
 }
 fn acquired(c: &str, fencing_token: Option<u64>) -> Event {
     Event::Acquired {
-        client: s(c),
-        token: format!("tok-{c}"),
+        client: s(c).into(),
+        token: format!("tok-{c}").into(),
         fencing_token,
         valid_for_us: None,
     }
 }
 fn ended(c: &str) -> Event {
     Event::SectionEnded {
-        client: s(c),
+        client: s(c).into(),
         why: SectionEnd::Done,
     }
 }
 fn crashed(c: &str) -> Event {
-    Event::ClientCrashed { client: s(c) }
+    Event::ClientCrashed {
+        client: s(c).into(),
+    }
 }
 fn write(c: &str, accepted: bool) -> Event {
     Event::Write {
-        client: s(c),
+        client: s(c).into(),
         fencing_token: None,
         accepted,
     }
 }
 fn acquire_started(c: &str) -> Event {
-    Event::AcquireStarted { client: s(c) }
+    Event::AcquireStarted {
+        client: s(c).into(),
+    }
 }
 fn attempt(c: &str, attempt: u32) -> Event {
     Event::AttemptStarted {
-        client: s(c),
+        client: s(c).into(),
         attempt,
     }
 }
 fn attempt_failed(c: &str, attempt: u32) -> Event {
     Event::AttemptFailed {
-        client: s(c),
+        client: s(c).into(),
         attempt,
         reason: s("taken"),
     }
 }
 fn acquire_failed(c: &str) -> Event {
     Event::AcquireFailed {
-        client: s(c),
+        client: s(c).into(),
         attempts: 3,
         reason: s("gave up"),
     }
 }
 fn sent(c: &str, op: Op) -> Event {
     Event::CommandSent {
-        client: s(c),
+        client: s(c).into(),
         instance: 0,
         request: 0,
         op,
@@ -102,7 +106,7 @@ fn sent(c: &str, op: Op) -> Event {
 }
 fn reply(c: &str, instance: usize, op: Op, reply: Reply) -> Event {
     Event::ReplyReceived {
-        client: s(c),
+        client: s(c).into(),
         instance,
         request: 0,
         op,
@@ -111,8 +115,8 @@ fn reply(c: &str, instance: usize, op: Op, reply: Reply) -> Event {
 }
 fn won(c: &str, key: &str) -> Event {
     Event::SetOnceWon {
-        client: s(c),
-        key: s(key),
+        client: s(c).into(),
+        key: s(key).into(),
     }
 }
 
@@ -452,14 +456,14 @@ fn foreign_release_violated_by_deleting_anothers_lock() {
 #[test]
 fn foreign_release_judges_by_when_the_release_was_sent() {
     let sent_release = Event::CommandSent {
-        client: s("A"),
+        client: s("A").into(),
         instance: 0,
         request: 9,
         op: Op::Release,
         command: s("RELEASE-SCRIPT k t"),
     };
     let late_reply = Event::ReplyReceived {
-        client: s("A"),
+        client: s("A").into(),
         instance: 0,
         request: 9,
         op: Op::Release,
@@ -632,21 +636,21 @@ fn mutual_exclusion_a_grant_at_the_last_instant_is_an_empty_interval() {
 
 fn released(c: &str) -> Event {
     Event::Released {
-        client: s(c),
+        client: s(c).into(),
         confirmed: 0,
         error: None,
     }
 }
 fn refused_attempt(c: &str, attempt: u32) -> Event {
     Event::AttemptFailed {
-        client: s(c),
+        client: s(c).into(),
         attempt,
         reason: s("no quorum: 0 granted, 1 refused, 0 silent"),
     }
 }
 fn silent_attempt(c: &str, attempt: u32) -> Event {
     Event::AttemptFailed {
-        client: s(c),
+        client: s(c).into(),
         attempt,
         reason: s("no quorum: 0 granted, 0 refused, 1 silent"),
     }

@@ -150,7 +150,7 @@ impl RealLock {
         let (tx, rx) = unbounded_channel();
         let gates = conns.iter().map(|_| Gate::default()).collect();
         Ok(RealLock {
-            machine: LockMachine::new(recipe, key),
+            machine: LockMachine::new(recipe, key.into()),
             conns,
             rng: ChaCha8Rng::seed_from_u64(seed),
             start: Instant::now(),
@@ -449,7 +449,7 @@ impl RealLock {
                     valid_until,
                 } => {
                     let a = Acquired {
-                        token,
+                        token: token.to_string(),
                         fencing_token,
                         valid_until,
                     };

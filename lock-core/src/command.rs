@@ -1,5 +1,6 @@
 //! The Redis commands a lock sends and the replies it reads, each with one canonical encoding.
 
+use crate::SharedStr;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -20,49 +21,49 @@ pub enum Command {
     /// `SET key value NX [PX ttl]`: take the lock if free, atomically with its expiry.
     SetNx {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The token written.
-        value: String,
+        value: SharedStr,
         /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
     /// `SETNX key value`: take the lock if free, with no expiry (the first half of a pitfall).
     SetNxLegacy {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The token written.
-        value: String,
+        value: SharedStr,
     },
     /// `SET key value [PX ttl]`: unconditional write (last writer wins).
     Set {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The token written.
-        value: String,
+        value: SharedStr,
         /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
     /// `PEXPIRE key ttl`.
     PExpire {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The expiry in milliseconds.
         ttl_ms: u64,
     },
     /// `GET key`.
     Get {
         /// The key read.
-        key: String,
+        key: SharedStr,
     },
     /// `DEL key`.
     Del {
         /// The key deleted, whoever's value it holds.
-        key: String,
+        key: SharedStr,
     },
     /// `INCR key`.
     Incr {
         /// The counter incremented.
-        key: String,
+        key: SharedStr,
     },
     /// `WAIT replicas timeout`: block until that many replicas acknowledged earlier writes.
     Wait {
@@ -74,27 +75,27 @@ pub enum Command {
     /// The compare-and-delete script ([`RELEASE_SCRIPT`]).
     Release {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The token the key must still hold to be deleted.
-        token: String,
+        token: SharedStr,
     },
     /// The compare-and-pexpire script ([`EXTEND_SCRIPT`]).
     Extend {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The token the key must still hold to be extended.
-        token: String,
+        token: SharedStr,
         /// The new expiry in milliseconds.
         ttl_ms: u64,
     },
     /// The acquire-with-fencing-token script ([`FENCED_ACQUIRE_SCRIPT`]).
     FencedAcquire {
         /// The lock key.
-        key: String,
+        key: SharedStr,
         /// The per-resource counter the fencing token is drawn from.
-        counter_key: String,
+        counter_key: SharedStr,
         /// The token written.
-        token: String,
+        token: SharedStr,
         /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },

@@ -17,6 +17,7 @@ pub mod command;
 pub mod machine;
 pub mod recipe;
 pub mod retry;
+pub mod shared_str;
 
 pub use command::{Command, Op, Reply, Script, Shape, Wire, Word};
 pub use machine::{
@@ -27,6 +28,7 @@ pub use recipe::{
     TokenStyle, ValidRecipe, WaitReplicas,
 };
 pub use retry::{RetryPolicy, RetrySpecError};
+pub use shared_str::SharedStr;
 
 /// A point in time or a span, in microseconds, on whatever clock the caller passes in.
 pub type Micros = u64;

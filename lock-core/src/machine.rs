@@ -21,9 +21,9 @@ pub use events::{Action, Event, FailReason, LostReason, RequestId, TimerId};
 
 use crate::command::{Command, Reply, Shape};
 use crate::recipe::{Recipe, TokenStyle, ValidRecipe};
+use crate::SharedStr;
 use crate::{Micros, MICROS_PER_MS};
 use rand_core::RngCore;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -89,7 +89,7 @@ struct Pending {
     shape: Shape,
     /// The token an acquire command wrote (`Some` for [`Purpose::Acquire`] only): a grant
     /// that comes too late is deleted with it, whichever acquisition is current by then.
-    token: Option<Arc<str>>,
+    token: Option<SharedStr>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ struct Held {
 /// round answers that the key is gone (errors and silence do not stop it).
 #[derive(Debug, Clone)]
 struct Leak {
-    token: Arc<str>,
+    token: SharedStr,
     timer: TimerId,
     round: u64,
     /// Instances that answered this round that the key is gone (or holds another token).
@@ -158,11 +158,11 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct LockMachine {
     recipe: ValidRecipe,
-    key: String,
+    key: SharedStr,
     instances: usize,
     quorum: usize,
     /// Shared with the acquire requests under way, so remembering it costs no copy.
-    token: Arc<str>,
+    token: SharedStr,
     state: State,
     next_request: u64,
     next_timer: u64,
@@ -200,14 +200,14 @@ impl LockMachine {
 
     /// A machine for `key` over the [`ValidRecipe::instances`] instances its recipe was
     /// validated for.
-    pub fn new(recipe: ValidRecipe, key: impl Into<String>) -> LockMachine {
+    pub fn new(recipe: ValidRecipe, key: impl Into<SharedStr>) -> LockMachine {
         let (instances, quorum) = (recipe.instances(), recipe.quorum());
         LockMachine {
             recipe,
             key: key.into(),
             instances,
             quorum,
-            token: Arc::from(""),
+            token: SharedStr::default(),
             state: State::Idle,
             next_request: 0,
             next_timer: 0,
@@ -220,12 +220,12 @@ impl LockMachine {
     }
 
     /// The lock key.
-    pub fn key(&self) -> &str {
+    pub fn key(&self) -> &SharedStr {
         &self.key
     }
 
     /// The token of the current (or last) acquisition.
-    pub fn token(&self) -> &str {
+    pub fn token(&self) -> &SharedStr {
         &self.token
     }
 
@@ -265,8 +265,8 @@ impl LockMachine {
             Event::Acquire => {
                 if matches!(self.state, State::Idle) {
                     self.token = match &self.recipe.token {
-                        TokenStyle::Unique => Arc::from(random_token(rng)),
-                        TokenStyle::Fixed(v) => Arc::from(v.as_str()),
+                        TokenStyle::Unique => SharedStr::from(random_token(rng)),
+                        TokenStyle::Fixed(v) => SharedStr::from(v.as_str()),
                     };
                     self.start_attempt(1, now, out);
                 }

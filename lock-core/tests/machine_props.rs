@@ -273,7 +273,8 @@ impl World {
                 } => {
                     match &command {
                         Command::Release { token, .. } => {
-                            self.cleanups.push((request, instance, Some(token.clone())))
+                            self.cleanups
+                                .push((request, instance, Some(token.to_string())))
                         }
                         Command::Del { .. } => self.cleanups.push((request, instance, None)),
                         // A SETNX's PEXPIRE answers its SETNX; with `extend: plain_pexpire`

@@ -216,23 +216,23 @@ impl Model {
                     })
                 }
                 Event::AcquireStarted { client } => {
-                    open_acq.insert(client.clone(), t);
+                    open_acq.insert(client.to_string(), t);
                 }
                 Event::Acquired {
                     client,
                     fencing_token,
                     ..
                 } => {
-                    if let Some(from) = open_acq.remove(client) {
+                    if let Some(from) = open_acq.remove(client.as_str()) {
                         push_span(&mut clients, client, from, t, |l| &mut l.acquiring);
                     }
-                    if let Some((from, tok)) = open_hold.remove(client) {
+                    if let Some((from, tok)) = open_hold.remove(client.as_str()) {
                         push_hold(&mut clients, client, from, t, tok, false);
                     }
-                    open_hold.insert(client.clone(), (t, *fencing_token));
+                    open_hold.insert(client.to_string(), (t, *fencing_token));
                 }
                 Event::AcquireFailed { client, .. } => {
-                    if let Some(from) = open_acq.remove(client) {
+                    if let Some(from) = open_acq.remove(client.as_str()) {
                         push_span(&mut clients, client, from, t, |l| &mut l.acquiring);
                     }
                     push_mark(&mut clients, client, t, ClientMark::AcquireFailed);
@@ -245,7 +245,7 @@ impl Model {
                 }
                 Event::Lost { client, .. } => push_mark(&mut clients, client, t, ClientMark::Lost),
                 Event::SectionEnded { client, .. } => {
-                    if let Some((from, tok)) = open_hold.remove(client) {
+                    if let Some((from, tok)) = open_hold.remove(client.as_str()) {
                         push_hold(&mut clients, client, from, t, tok, false);
                     }
                 }
@@ -263,10 +263,10 @@ impl Model {
                     push_mark(&mut clients, client, t, ClientMark::SetOnceWon)
                 }
                 Event::ClientCrashed { client } => {
-                    if let Some(from) = open_acq.remove(client) {
+                    if let Some(from) = open_acq.remove(client.as_str()) {
                         push_span(&mut clients, client, from, t, |l| &mut l.acquiring);
                     }
-                    if let Some((from, tok)) = open_hold.remove(client) {
+                    if let Some((from, tok)) = open_hold.remove(client.as_str()) {
                         push_hold(&mut clients, client, from, t, tok, true);
                     }
                     push_mark(&mut clients, client, t, ClientMark::Crashed);
@@ -279,7 +279,7 @@ impl Model {
                     holder,
                     ttl_left_us,
                 } => {
-                    let id = (node.clone(), key.clone());
+                    let id = (node.to_string(), key.to_string());
                     if !node_events.contains_key(&id) {
                         node_order.push(id.clone());
                     }
@@ -287,7 +287,7 @@ impl Model {
                         t,
                         change: *change,
                         replicated: *replicated,
-                        holder: holder.clone(),
+                        holder: holder.as_ref().map(|h| h.to_string()),
                         ttl_left_us: *ttl_left_us,
                     });
                 }
@@ -525,7 +525,7 @@ mod tests {
                 key: "k".into(),
                 change,
                 replicated: false,
-                holder: holder.map(str::to_string),
+                holder: holder.map(checker::SharedStr::from),
                 ttl_left_us: ttl,
             },
         )

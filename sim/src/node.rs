@@ -1,14 +1,14 @@
 //! A simulated Redis node: a keyspace whose keys expire by the node's own clock, and the
 //! commands of the lock protocol executed the way Redis executes them.
 
-use lock_core::{Command, Reply};
+use lock_core::{Command, Reply, SharedStr};
 use std::collections::BTreeMap;
 
 /// One key's value and its absolute expiry on the local clock (as Redis 7 propagates PXAT).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The stored string.
-    pub value: String,
+    pub value: SharedStr,
     /// Local time (µs) at which the key is gone; `None` for no expiry.
     pub expires_at: Option<u64>,
 }
@@ -19,21 +19,21 @@ pub enum Effect {
     /// The key now holds this entry.
     Put {
         /// The key written.
-        key: String,
+        key: SharedStr,
         /// What it holds now.
         entry: Entry,
     },
     /// The key is gone.
     Del {
         /// The key deleted.
-        key: String,
+        key: SharedStr,
     },
 }
 
 /// A node's keyspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keyspace {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<SharedStr, Entry>,
 }
 
 /// Reply of a replica to any write.
@@ -114,7 +114,7 @@ impl Keyspace {
     }
 
     /// Every live key at local time `now`, in key order (for comparisons and tests).
-    pub fn snapshot(&mut self, now: u64) -> BTreeMap<String, Entry> {
+    pub fn snapshot(&mut self, now: u64) -> BTreeMap<SharedStr, Entry> {
         self.entries
             .retain(|_, e| e.expires_at.is_none_or(|x| x > now));
         self.entries.clone()
@@ -122,31 +122,35 @@ impl Keyspace {
 
     /// Stores `value` with the absolute expiry `expires_at` (from [`expiry`]).
     /// Stores `entry` under `key`, reusing the key's string when the key is there already.
-    fn store(&mut self, key: &str, entry: Entry) {
-        match self.entries.get_mut(key) {
+    fn store(&mut self, key: &SharedStr, entry: Entry) {
+        match self.entries.get_mut(key.as_str()) {
             Some(e) => *e = entry,
             None => {
-                self.entries.insert(key.to_string(), entry);
+                self.entries.insert(key.clone(), entry);
             }
         }
     }
 
-    fn put(&mut self, key: &str, value: String, expires_at: Option<u64>, fx: &mut Vec<Effect>) {
+    fn put(
+        &mut self,
+        key: &SharedStr,
+        value: SharedStr,
+        expires_at: Option<u64>,
+        fx: &mut Vec<Effect>,
+    ) {
         let entry = Entry { value, expires_at };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
-            key: key.to_string(),
+            key: key.clone(),
             entry,
         });
     }
 
-    fn del(&mut self, key: &str, now: u64, fx: &mut Vec<Effect>) -> bool {
+    fn del(&mut self, key: &SharedStr, now: u64, fx: &mut Vec<Effect>) -> bool {
         let existed = self.get(key, now).is_some();
         if existed {
-            self.entries.remove(key);
-            fx.push(Effect::Del {
-                key: key.to_string(),
-            });
+            self.entries.remove(key.as_str());
+            fx.push(Effect::Del { key: key.clone() });
         }
         existed
     }
@@ -155,7 +159,7 @@ impl Keyspace {
         self.get(key, now).is_some_and(|e| e.value == token)
     }
 
-    fn incr(&mut self, key: &str, now: u64, fx: &mut Vec<Effect>) -> Result<i64, Reply> {
+    fn incr(&mut self, key: &SharedStr, now: u64, fx: &mut Vec<Effect>) -> Result<i64, Reply> {
         let current = match self.get(key, now) {
             None => 0,
             Some(e) => {
@@ -167,12 +171,12 @@ impl Keyspace {
             .checked_add(1)
             .ok_or_else(|| Reply::Error("ERR increment or decrement would overflow".into()))?;
         let entry = Entry {
-            value: n.to_string(),
+            value: n.to_string().into(),
             expires_at,
         };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
-            key: key.to_string(),
+            key: key.clone(),
             entry,
         });
         Ok(n)
@@ -180,7 +184,7 @@ impl Keyspace {
 
     fn pexpire(
         &mut self,
-        key: &str,
+        key: &SharedStr,
         ttl_ms: u64,
         now: u64,
         fx: &mut Vec<Effect>,
@@ -195,7 +199,7 @@ impl Keyspace {
         };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
-            key: key.to_string(),
+            key: key.clone(),
             entry,
         });
         Ok(true)
@@ -264,7 +268,7 @@ impl Keyspace {
                 Reply::Int(self.pexpire(key, *ttl_ms, now, fx)? as i64)
             }
             Command::Get { key } => match self.get(key, now) {
-                Some(e) => Reply::Bulk(e.value.clone()),
+                Some(e) => Reply::Bulk(e.value.to_string()),
                 None => Reply::Nil,
             },
             Command::Del { key } => Reply::Int(self.del(key, now, fx) as i64),

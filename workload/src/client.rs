@@ -1,7 +1,7 @@
 //! The client loop: one scenario client's workload around its lock machine.
 
 use crate::dist::sample_us;
-use checker::{Event as H, SectionEnd};
+use checker::{Event as H, SectionEnd, SharedStr};
 use lock_core::{
     Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, RequestId, TimerId,
     ValidRecipe,
@@ -96,6 +96,8 @@ pub struct ClientLoop {
     /// replies).
     requests: Vec<(RequestId, usize, Op)>,
     actions: Vec<Action>,
+    /// The spec's name, shared by every record the client makes.
+    name: SharedStr,
 }
 
 impl ClientLoop {
@@ -103,6 +105,7 @@ impl ClientLoop {
     /// validated for).
     pub fn new(spec: ClientSpec, recipe: ValidRecipe, key: &str) -> ClientLoop {
         ClientLoop {
+            name: SharedStr::from(&spec.name),
             spec,
             machine: LockMachine::new(recipe, key),
             phase: Phase::Idle,
@@ -139,8 +142,8 @@ impl ClientLoop {
     }
 
     /// The client's name.
-    pub fn name(&self) -> &str {
-        &self.spec.name
+    pub fn name(&self) -> &SharedStr {
+        &self.name
     }
 
     /// The client's scenario entry.
@@ -149,7 +152,7 @@ impl ClientLoop {
     }
 
     /// The lock value of the current (or last) acquisition.
-    pub fn token(&self) -> &str {
+    pub fn token(&self) -> &SharedStr {
         self.machine.token()
     }
 
@@ -188,7 +191,7 @@ impl ClientLoop {
                     let found = self.requests.binary_search_by_key(request, |(r, ..)| *r);
                     if let Ok((_, instance, op)) = found.map(|i| self.requests.remove(i)) {
                         out.push(Output::Record(H::ReplyReceived {
-                            client: self.spec.name.clone(),
+                            client: self.name.clone(),
                             instance,
                             request: request.0,
                             op,
@@ -230,7 +233,7 @@ impl ClientLoop {
     fn begin_acquire(&mut self, now: Micros, rng: &mut dyn RngCore, out: &mut Vec<Output>) {
         self.phase = Phase::Acquiring;
         out.push(Output::Record(H::AcquireStarted {
-            client: self.spec.name.clone(),
+            client: self.name.clone(),
         }));
         self.feed(LockEvent::Acquire, now, rng, out);
     }
@@ -254,7 +257,7 @@ impl ClientLoop {
     }
 
     fn act(&mut self, action: Action, now: Micros, rng: &mut dyn RngCore, out: &mut Vec<Output>) {
-        let name = || self.spec.name.clone();
+        let name = || self.name.clone();
         match action {
             Action::SetTimer { timer, at } => out.push(Output::Timer {
                 timer: Timer::Lock(timer),
@@ -314,7 +317,7 @@ impl ClientLoop {
                     self.phase = Phase::Done;
                     out.push(Output::Record(H::SetOnceWon {
                         client: name(),
-                        key: self.key().to_string(),
+                        key: self.key().clone(),
                     }));
                     return;
                 }
@@ -378,7 +381,7 @@ impl ClientLoop {
         }
     }
 
-    fn key(&self) -> &str {
+    fn key(&self) -> &SharedStr {
         self.machine.key()
     }
 
@@ -393,7 +396,7 @@ impl ClientLoop {
         self.work_gen += 1;
         self.phase = Phase::Releasing;
         out.push(Output::Record(H::SectionEnded {
-            client: self.spec.name.clone(),
+            client: self.name.clone(),
             why,
         }));
         self.feed(LockEvent::Release, now, rng, out);

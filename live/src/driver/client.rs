@@ -103,7 +103,7 @@ impl LiveClient {
         }
         if !self.host.client().is_done() || self.host.client().is_crashed() {
             self.rec.record(H::ClientCrashed {
-                client: self.host.client().name().to_string(),
+                client: self.host.client().name().to_string().into(),
             });
         }
     }

@@ -231,7 +231,7 @@ impl ProgramHandle {
             })?
             .map_err(|_| LiveError::fault(&self.client, crate::FaultError::ProgramNotRunning))?;
         rec.record(H::ClientCrashed {
-            client: self.client.clone(),
+            client: self.client.clone().into(),
         });
         Ok(())
     }
@@ -540,7 +540,7 @@ fn read_program(
     if closed.holding && !ours {
         // Exited inside its critical section: the section ends here.
         rec.record(H::ClientCrashed {
-            client: h.client.clone(),
+            client: h.client.clone().into(),
         });
     }
     status.map(|s| (s, closed.acquires))

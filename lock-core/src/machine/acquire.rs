@@ -10,10 +10,10 @@ use rand_core::RngCore;
 
 impl LockMachine {
     pub(super) fn acquire_command(&self) -> Command {
-        let (key, token, ttl_ms) = (self.key.clone(), self.token.to_string(), self.recipe.ttl_ms);
+        let (key, token, ttl_ms) = (self.key.clone(), self.token.clone(), self.recipe.ttl_ms);
         if self.recipe.fencing {
             return Command::FencedAcquire {
-                counter_key: format!("{key}:fence"),
+                counter_key: format!("{key}:fence").into(),
                 key,
                 token,
                 ttl_ms,
@@ -110,7 +110,7 @@ impl LockMachine {
                 } else {
                     // With the token this request wrote: an earlier acquisition's key holds
                     // that one, not the current token.
-                    let token = p.token.as_deref().unwrap_or(&self.token);
+                    let token = p.token.as_ref().unwrap_or(&self.token);
                     let cmd = self.release_command_for(token);
                     self.send(p.instance, Purpose::Cleanup, cmd, out);
                 }
@@ -232,7 +232,7 @@ impl LockMachine {
         let fencing = a.fencing;
         self.held_attempt = self.current_attempt();
         out.push(Action::Acquired {
-            token: self.token.to_string(),
+            token: self.token.clone(),
             fencing_token: fencing,
             valid_until,
         });

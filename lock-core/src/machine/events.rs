@@ -3,7 +3,7 @@
 //! reasons they carry.
 
 use crate::command::{Command, Reply};
-use crate::Micros;
+use crate::{Micros, SharedStr};
 use serde::{Deserialize, Serialize};
 
 /// Identifies one command sent by a machine; the caller hands it back with the reply.
@@ -142,7 +142,7 @@ pub enum Action {
     /// The owner holds the lock until `valid_until` on its own clock (`u64::MAX`: no expiry).
     Acquired {
         /// The value the lock key holds.
-        token: String,
+        token: SharedStr,
         /// The fencing token, when the recipe takes one.
         fencing_token: Option<u64>,
         /// Until when the owner may trust the lock, on its own clock; always later than now.

@@ -3,7 +3,7 @@
 use super::{Action, Held, Leak, LockMachine, LostReason, Purpose, Round, State, TimerId};
 use crate::command::{Command, Reply};
 use crate::recipe::ExtendStyle;
-use crate::Micros;
+use crate::{Micros, SharedStr};
 
 impl LockMachine {
     pub(super) fn on_extend_reply(
@@ -77,11 +77,11 @@ impl LockMachine {
     }
 
     /// The extension of a key holding `token`, as the recipe sends it.
-    fn extend_command(&self, token: &str, ttl_ms: u64) -> Command {
+    fn extend_command(&self, token: &SharedStr, ttl_ms: u64) -> Command {
         match self.recipe.extend {
             ExtendStyle::CompareAndPexpire => Command::Extend {
                 key: self.key.clone(),
-                token: token.to_string(),
+                token: token.clone(),
                 ttl_ms,
             },
             ExtendStyle::PlainPexpire => Command::PExpire {

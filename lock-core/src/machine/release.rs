@@ -4,7 +4,7 @@
 use super::{Action, FailReason, LockMachine, Purpose, State};
 use crate::command::{Command, Reply};
 use crate::recipe::ReleaseStyle;
-use crate::Micros;
+use crate::{Micros, SharedStr};
 
 impl LockMachine {
     pub(super) fn on_release_reply(&mut self, reply: &Reply, out: &mut Vec<Action>) {
@@ -60,11 +60,11 @@ impl LockMachine {
     /// The release of a key that holds `token` in one command: the cleanup of a failed or
     /// abandoned attempt. A GET-then-DEL recipe cleans up with the compare-and-delete script
     /// (its pitfall is in the release of a held lock).
-    pub(super) fn release_command_for(&self, token: &str) -> Command {
+    pub(super) fn release_command_for(&self, token: &SharedStr) -> Command {
         match self.recipe.release {
             ReleaseStyle::CompareAndDelete | ReleaseStyle::GetThenDel => Command::Release {
                 key: self.key.clone(),
-                token: token.to_string(),
+                token: token.clone(),
             },
             ReleaseStyle::PlainDel => Command::Del {
                 key: self.key.clone(),

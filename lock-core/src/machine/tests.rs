@@ -164,7 +164,7 @@ fn a_late_grant_of_the_previous_acquisition_is_not_a_grant_of_the_next() {
     let mut h = redlock3();
     let (old, old_token) = acquire_at_quorum_then_release(&mut h);
     let new = sends(&h.feed(Event::Acquire, 4 * MS));
-    assert_ne!(h.m.token(), old_token);
+    assert_ne!(*h.m.token(), old_token);
     // The first acquisition's SET to instance 2 grants now: that key holds the old token.
     let a = h.feed(reply(old[2].1, Reply::Ok), 5 * MS);
     assert!(!acquired(&a), "a grant of the old token counted: {a:?}");
@@ -177,7 +177,7 @@ fn a_late_grant_of_the_previous_acquisition_is_not_a_grant_of_the_next() {
             2,
             Command::Release {
                 key: "lock:x".into(),
-                token: old_token.clone()
+                token: old_token.clone().into()
             }
         )],
         "the late grant is deleted with the token it was set with"
@@ -209,7 +209,7 @@ fn a_late_grant_of_the_previous_acquisition_is_deleted_while_the_next_is_held() 
             2,
             &Command::Release {
                 key: "lock:x".into(),
-                token: old_token
+                token: old_token.into()
             }
         )
     );
@@ -236,7 +236,7 @@ fn a_late_grant_after_a_retry_is_deleted_with_its_own_token() {
             2,
             Command::Release {
                 key: "lock:x".into(),
-                token: old_token
+                token: old_token.into()
             }
         )]
     );
@@ -740,7 +740,7 @@ fn a_watchdog_not_cancelled_extends_the_released_key_until_it_is_gone() {
             s[0].2,
             Command::Extend {
                 key: "lock:x".into(),
-                token: token.clone(),
+                token: token.clone().into(),
                 ttl_ms: 900
             }
         );
@@ -801,7 +801,7 @@ fn unchecked_validity_takes_a_grant_slower_than_the_ttl() {
     assert!(h.m.is_held());
     // Counted from the late grant: 1 s − (10 ms + 2 ms).
     assert!(a.contains(&Action::Acquired {
-        token: h.m.token().to_string(),
+        token: h.m.token().to_string().into(),
         fencing_token: None,
         valid_until: 2_988 * MS,
     }));

@@ -18,7 +18,7 @@ fn acquired(t_us: u64, c: &str) -> Record {
         t_us,
         Event::Acquired {
             client: c.into(),
-            token: format!("tok-{c}"),
+            token: format!("tok-{c}").into(),
             fencing_token: None,
             valid_for_us: Some(29_000_000),
         },

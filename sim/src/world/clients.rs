@@ -146,7 +146,7 @@ impl World<'_> {
             Some(owner) if owner.as_deref() != Some(name) => *owner = None,
             Some(_) => {}
             None => {
-                let (token, name) = (token.to_string(), name.to_string());
+                let (token, name) = (token.clone(), name.clone());
                 self.owners.insert(token, Some(name));
             }
         }
@@ -160,7 +160,7 @@ impl World<'_> {
         }
         cl.crashed = true;
         cl.deferred.clear();
-        let client = cl.host.client().name().to_string();
+        let client = cl.host.client().name().clone();
         self.record(H::ClientCrashed { client });
     }
 

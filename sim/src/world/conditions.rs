@@ -107,7 +107,7 @@ impl World<'_> {
         if let Some((command, key)) = seen {
             self.observe(Effect::Forwarded {
                 client: name.clone(),
-                node: self.nodes[*node].name.clone(),
+                node: self.nodes[*node].name.to_string(),
                 command,
                 key,
             });

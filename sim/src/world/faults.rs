@@ -22,7 +22,7 @@ impl World<'_> {
     /// event due now (a scenario's fault is queued before everything else due at its time).
     pub(crate) fn inject_now(&mut self, action: &FaultAction) -> Result<(), UnknownName> {
         let i = self.plan.len();
-        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.to_string()).collect();
         let step = super::plan::resolve_one(self.sc, &names, i, action)?;
         self.plan.push(step);
         self.injected.push(action.clone());
@@ -89,7 +89,7 @@ impl World<'_> {
                     }
                     Target::Node(n) => {
                         self.nodes[n].clock.jump(self.now, by);
-                        (&self.nodes[n].clock, self.nodes[n].name.clone())
+                        (&self.nodes[n].clock, self.nodes[n].name.to_string())
                     }
                 };
                 let offset_ms = (clock.local(self.now) as f64 - self.now as f64) / MS as f64;
@@ -241,7 +241,7 @@ impl World<'_> {
 
     /// Records what a fault did to node `n`, named.
     fn observe_node(&mut self, n: usize, seen: impl FnOnce(String) -> Seen) {
-        let node = self.nodes[n].name.clone();
+        let node = self.nodes[n].name.to_string();
         self.observe(seen(node));
     }
 
@@ -250,7 +250,7 @@ impl World<'_> {
         parties
             .iter()
             .map(|p| match *p {
-                Party::Node(n) => self.nodes[n].name.clone(),
+                Party::Node(n) => self.nodes[n].name.to_string(),
                 Party::Client(c) => self.client_name(c),
                 Party::Resource => super::plan::RESOURCE.to_string(),
             })
@@ -261,7 +261,7 @@ impl World<'_> {
     pub(super) fn resume_node(&mut self, n: usize) {
         self.nodes[n].paused = false;
         self.nodes[n].down_since = None;
-        let node = self.nodes[n].name.clone();
+        let node = self.nodes[n].name.to_string();
         self.observe(Seen::NodeUp { node });
         for ev in std::mem::take(&mut self.nodes[n].deferred) {
             self.queue.push(self.now, ev);

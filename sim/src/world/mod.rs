@@ -32,7 +32,7 @@ use crate::events::Ev;
 use crate::network::{Network, Party};
 use crate::node::{Effect, Keyspace};
 use crate::queue::EventQueue;
-use checker::{Effect as Seen, Event as H, Healed, Record};
+use checker::{Effect as Seen, Event as H, Healed, Record, SharedStr};
 use conditions::Waiter;
 use lock_core::{Event as LockEvent, RecipeError, RequestId};
 use nodes::{Role, SimNode};
@@ -139,7 +139,7 @@ fn run_started(sc: &Scenario, seed: u64) -> H {
 #[derive(Debug, Clone)]
 pub(crate) struct World<'s> {
     sc: &'s Scenario,
-    key: String,
+    key: SharedStr,
     now: u64,
     end: u64,
     queue: EventQueue<Ev>,
@@ -170,7 +170,7 @@ pub(crate) struct World<'s> {
     lossy: BTreeSet<(usize, usize)>,
     /// Who generated which lock value, to name holders in key events (`None`: a value
     /// several clients use, such as a fixed token).
-    owners: BTreeMap<String, Option<String>>,
+    owners: BTreeMap<SharedStr, Option<SharedStr>>,
     resource: Resource,
     next_wait: u64,
     records: Vec<Record>,
@@ -202,7 +202,7 @@ impl<'s> World<'s> {
                     Topology::Replicated { .. } if i > 0 => Role::Replica { of: 0 },
                     _ => Role::Primary,
                 },
-                name,
+                name: name.into(),
                 keyspace: Keyspace::default(),
                 up: true,
                 paused: false,
@@ -232,7 +232,7 @@ impl<'s> World<'s> {
         };
         let mut w = World {
             sc,
-            key: sc.resource.key.clone(),
+            key: SharedStr::from(&sc.resource.key),
             now: 0,
             end: sc.duration_ms * MS,
             queue: EventQueue::default(),
@@ -379,7 +379,7 @@ impl<'s> World<'s> {
             Ev::Fault(i) => self.inject(i),
             Ev::Heal(i) => self.heal(i),
             Ev::ResumeNode(n) => {
-                let node = self.nodes[n].name.clone();
+                let node = self.nodes[n].name.to_string();
                 self.record(H::Heal(Healed::ResumeNode { node }));
                 self.resume_node(n);
             }

@@ -7,7 +7,7 @@ use crate::events::Ev;
 use crate::network::Party;
 use crate::node::{Effect, Entry, Keyspace};
 use checker::{Event as H, KeyChange};
-use lock_core::{Command, Reply, RequestId};
+use lock_core::{Command, Reply, RequestId, SharedStr};
 use std::collections::BTreeMap;
 use workload::clock::Clock;
 
@@ -21,7 +21,7 @@ pub(super) enum Role {
 /// One simulated Redis server.
 #[derive(Debug, Clone)]
 pub(super) struct SimNode {
-    pub(super) name: String,
+    pub(super) name: SharedStr,
     pub(super) clock: Clock,
     pub(super) keyspace: Keyspace,
     pub(super) up: bool,
@@ -142,7 +142,7 @@ impl World<'_> {
         let entry = self.nodes[n].keyspace.peek(&self.key, local);
         let holder = entry.map(|e| match self.owners.get(&e.value) {
             Some(Some(name)) => name.clone(),
-            _ => format!("{:?}", e.value),
+            _ => format!("{:?}", e.value).into(),
         });
         let ttl_left_us = entry
             .and_then(|e| e.expires_at)

@@ -200,8 +200,8 @@ impl World<'_> {
         };
         if self.nodes[replica].down_since == Some(down_since) && self.nodes[of].up {
             self.observe(Seen::ReplicaDropped {
-                primary: self.nodes[of].name.clone(),
-                replica: self.nodes[replica].name.clone(),
+                primary: self.nodes[of].name.to_string(),
+                replica: self.nodes[replica].name.to_string(),
             });
         }
     }

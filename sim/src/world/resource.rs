@@ -8,7 +8,9 @@ use crate::network::Party;
 impl World<'_> {
     /// Client `c`'s write reaches the resource.
     pub(super) fn resource_write(&mut self, c: usize, fencing: Option<u64>, commit: bool) {
-        let write = self.resource.take_write(&self.client_name(c), fencing);
+        let write = self
+            .resource
+            .take_write(self.clients[c].host.client().name(), fencing);
         self.record(write);
         if let Some(at) = self
             .net

@@ -49,8 +49,8 @@ impl World<'_> {
             let stale = old != p && node.role == Role::Primary && node.up && !node.paused;
             if stale && !self.net.is_cut(Party::Node(old), Party::Node(p)) {
                 self.observe(Seen::Rejoined {
-                    node: self.nodes[old].name.clone(),
-                    primary: self.nodes[p].name.clone(),
+                    node: self.nodes[old].name.to_string(),
+                    primary: self.nodes[p].name.to_string(),
                 });
                 self.backlog.retain(|(from, _), _| *from != old);
                 self.nodes[old].role = Role::Replica { of: p };
@@ -82,7 +82,7 @@ impl World<'_> {
             });
         if let Some(r) = best {
             self.observe(Seen::Promoted {
-                node: self.nodes[r].name.clone(),
+                node: self.nodes[r].name.to_string(),
                 by: PromotedBy::Sentinel,
             });
             self.promote(r);

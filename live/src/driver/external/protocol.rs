@@ -97,10 +97,21 @@ impl Session {
         })?;
         let client = self.client.clone();
         let (next, records) = match (self.phase, line) {
-            (_, Line::Log { message }) => (self.phase, vec![H::ClientSaid { client, message }]),
+            (_, Line::Log { message }) => (
+                self.phase,
+                vec![H::ClientSaid {
+                    client: client.into(),
+                    message,
+                }],
+            ),
             (Phase::Idle, Line::Acquiring {}) => {
                 self.acquires += 1;
-                (Phase::Acquiring, vec![H::AcquireStarted { client }])
+                (
+                    Phase::Acquiring,
+                    vec![H::AcquireStarted {
+                        client: client.into(),
+                    }],
+                )
             }
             (
                 Phase::Acquiring,
@@ -111,8 +122,8 @@ impl Session {
             ) => (
                 Phase::Holding,
                 vec![H::Acquired {
-                    client,
-                    token: token.unwrap_or_default(),
+                    client: client.into(),
+                    token: token.unwrap_or_default().into(),
                     fencing_token,
                     valid_for_us: None,
                 }],
@@ -120,7 +131,7 @@ impl Session {
             (Phase::Acquiring, Line::Failed { reason, attempts }) => (
                 Phase::Idle,
                 vec![H::AcquireFailed {
-                    client,
+                    client: client.into(),
                     attempts: attempts.unwrap_or(1),
                     reason: reason.unwrap_or_else(|| "the library gave up".into()),
                 }],
@@ -129,11 +140,11 @@ impl Session {
                 Phase::LostHeld,
                 vec![
                     H::Lost {
-                        client: client.clone(),
+                        client: client.clone().into(),
                         reason: reason.unwrap_or_else(|| "the library said so".into()),
                     },
                     H::SectionEnded {
-                        client,
+                        client: client.into(),
                         why: SectionEnd::Lost,
                     },
                 ],
@@ -141,19 +152,24 @@ impl Session {
             (Phase::Holding, Line::Releasing {}) => (
                 Phase::Releasing,
                 vec![H::SectionEnded {
-                    client,
+                    client: client.into(),
                     why: SectionEnd::Done,
                 }],
             ),
             (Phase::LostHeld, Line::Releasing {}) => (Phase::Releasing, vec![]),
             (Phase::LostHeld, Line::Acquiring {}) => {
                 self.acquires += 1;
-                (Phase::Acquiring, vec![H::AcquireStarted { client }])
+                (
+                    Phase::Acquiring,
+                    vec![H::AcquireStarted {
+                        client: client.into(),
+                    }],
+                )
             }
             (Phase::Releasing, Line::Released { ok, error }) => (
                 Phase::Idle,
                 vec![H::Released {
-                    client,
+                    client: client.into(),
                     confirmed: usize::from(ok),
                     error,
                 }],

@@ -56,7 +56,7 @@ impl ResourcePort {
                             let write = resource
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
-                                .take_write(&client, fencing);
+                                .take_write(&client.as_str().into(), fencing);
                             let accepted =
                                 matches!(write, checker::Event::Write { accepted: true, .. });
                             rec.record(write);
