@@ -7,10 +7,25 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Bits of a heap key that hold the item's slot; the sequence number sits above them, the
+/// time in the upper 64 bits, so that one integer comparison orders by (time, sequence).
+const SLOT_BITS: u32 = 24;
+
+/// A heap key's time and slot.
+fn split(key: u128) -> (u64, usize) {
+    (
+        (key >> 64) as u64,
+        (key as u64 & ((1 << SLOT_BITS) - 1)) as usize,
+    )
+}
+
 /// A deterministic priority queue of timed items.
+///
+/// At most 2^24 items wait at once and 2^40 are pushed in all, far beyond any run's event
+/// budget; past that, `push` panics rather than misorder.
 #[derive(Debug, Clone)]
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    heap: BinaryHeap<Reverse<u128>>,
     slots: Vec<Option<T>>,
     free: Vec<u32>,
     seq: u64,
@@ -41,28 +56,37 @@ impl<T> EventQueue<T> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.heap.push(Reverse((at, self.seq, slot)));
+        assert!(
+            u64::from(slot) < 1 << SLOT_BITS && self.seq < 1 << (64 - SLOT_BITS),
+            "the event queue is full: {} items wait, {} were pushed",
+            self.slots.len(),
+            self.seq
+        );
+        let key = u128::from(at) << 64 | u128::from(self.seq << SLOT_BITS | u64::from(slot));
+        self.heap.push(Reverse(key));
     }
 
     /// Removes and returns the earliest item with its time.
     pub fn pop(&mut self) -> Option<(u64, T)> {
-        let Reverse((at, _, slot)) = self.heap.pop()?;
-        self.free.push(slot);
-        self.slots[slot as usize].take().map(|item| (at, item))
+        let Reverse(key) = self.heap.pop()?;
+        let (at, slot) = split(key);
+        self.free.push(slot as u32);
+        self.slots[slot].take().map(|item| (at, item))
     }
 
     /// When the earliest item is due, if any.
     pub fn next_at(&self) -> Option<u64> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        self.heap.peek().map(|Reverse(key)| split(*key).0)
     }
 
     /// Every waiting item with its time, in the order they will pop (for fingerprints: the
     /// sequence numbers themselves are left out, only the order they give).
     pub fn in_order(&self) -> Vec<(u64, &T)> {
-        let mut keys: Vec<&(u64, u64, u32)> = self.heap.iter().map(|Reverse(k)| k).collect();
+        let mut keys: Vec<u128> = self.heap.iter().map(|Reverse(k)| *k).collect();
         keys.sort_unstable();
         keys.into_iter()
-            .filter_map(|(at, _, slot)| self.slots[*slot as usize].as_ref().map(|item| (*at, item)))
+            .map(split)
+            .filter_map(|(at, slot)| self.slots[slot].as_ref().map(|item| (at, item)))
             .collect()
     }
 
