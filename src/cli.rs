@@ -108,17 +108,19 @@ enum Cmd {
         #[arg(long, requires = "exhaustive")]
         max_faults: Option<usize>,
         /// Run only shard K of N (K from 1 to N): the seeds whose index in the range is K-1
-        /// modulo N. Writes the shard's results as JSON lines for `locksim merge`.
-        #[arg(long, value_name = "K/N", conflicts_with_all = ["until_violation", "shrink", "property", "exhaustive"])]
+        /// modulo N; with `--exhaustive`, the branches (stop, first fault) of each level
+        /// whose (stop + choice) % N is K-1. Writes the shard's results as JSON lines for
+        /// `locksim merge`.
+        #[arg(long, value_name = "K/N", conflicts_with_all = ["until_violation", "shrink"])]
         shard: Option<explore::Shard>,
         /// With --shard: write the shard file here (and the shard's summary on stdout)
         /// instead of on stdout.
         #[arg(long, value_name = "FILE.jsonl", requires = "shard")]
         out: Option<PathBuf>,
     },
-    /// Merge the shard files of one `locksim explore --shard K/N` run into the summary one
-    /// unsharded run prints, with the same exit codes; refuses shards of different runs, a
-    /// shard given twice or missing, and malformed files.
+    /// Merge the shard files of one `locksim explore --shard K/N` run (seeds, or
+    /// `--exhaustive`) into the summary one unsharded run prints, with the same exit codes;
+    /// refuses shards of different runs, a shard given twice or missing, and malformed files.
     ///
     /// Example: locksim merge shard-1.jsonl shard-2.jsonl shard-3.jsonl shard-4.jsonl
     Merge {
@@ -126,10 +128,13 @@ enum Cmd {
         #[arg(required = true, value_name = "SHARD.jsonl")]
         files: Vec<PathBuf>,
         /// Shrink the smallest failing seed (the scenario file the shards name must be
-        /// unchanged) and write the result here as a scenario file.
+        /// unchanged) and write the result here as a scenario file; for shards of an
+        /// exhaustive search, write the minimal counterexample, as `explore --exhaustive
+        /// --shrink` does.
         #[arg(long, value_name = "OUT.json")]
         shrink: Option<PathBuf>,
-        /// The property to shrink for (default: the first the seed breaks).
+        /// The property to shrink for (default: the first the seed breaks); shards of an
+        /// exhaustive search chose theirs when they ran (this must name it).
         #[arg(long)]
         property: Option<String>,
     },
@@ -237,7 +242,15 @@ pub fn main() -> i32 {
             shard,
             out,
         } => match exhaustive {
-            true => crate::exhaustive_cmd::exhaustive(file, max_faults, jobs, shrink, property),
+            true => {
+                let sharding = shard.map(|shard| crate::exhaustive_cmd::Sharding { shard, out });
+                crate::exhaustive_cmd::exhaustive(
+                    file, max_faults, jobs, shrink, property, sharding,
+                )
+            }
+            false if shard.is_some() && property.is_some() => crate::exit::bad_input(
+                "--property with --shard: a seed shard runs every property; name the one to shrink for at the merge (locksim merge SHARD.jsonl... --shrink OUT.json --property P)",
+            ),
             false => {
                 let seeds = crate::explore_cmd::Seeds {
                     first,

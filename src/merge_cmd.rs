@@ -1,10 +1,14 @@
 //! `locksim merge`: the shard files of one `locksim explore --shard K/N` run, merged into the
-//! report one unsharded run prints (the same text after the first line, the same exit code).
+//! report one unsharded run prints (the same text after the first line, the same exit code);
+//! for shards of `explore --exhaustive`, the same text but the timing line.
 
+use crate::exhaustive_cmd::{head, verdict, write_counterexample, Found, Summary};
 use crate::exit::{self, bad_input as bad};
 use crate::explore_cmd::{parse_property, shrink_into, span, summary};
 use crate::out::{outln, Out};
-use explore::shard::{content_hash, merge as merge_shards, read_shard};
+use explore::exhaustive::counterexample_scenario;
+use explore::exhaustive_shard::Merged as XMerged;
+use explore::shard::{content_hash, merge_any, read_any, AnyMerged, Merged};
 use explore::{SeedRange, Shard};
 use scenario::Scenario;
 use std::path::{Path, PathBuf};
@@ -19,15 +23,20 @@ pub fn merge(files: Vec<PathBuf>, shrink: Option<PathBuf>, property: Option<Stri
     };
     let mut shards = Vec::with_capacity(files.len());
     for f in &files {
-        match read_shard(f) {
+        match read_any(f) {
             Ok(s) => shards.push(s),
             Err(e) => return bad(e),
         }
     }
-    let merged = match merge_shards(&shards) {
-        Ok(m) => m,
-        Err(e) => return bad(e),
-    };
+    match merge_any(shards) {
+        Ok(AnyMerged::Seeds(merged)) => seeds(merged, shrink, property),
+        Ok(AnyMerged::Exhaustive(merged)) => exhaustive(merged, shrink, property),
+        Err(e) => bad(e),
+    }
+}
+
+/// The merged shards of a seed range: the summary and shrinking `locksim explore` does.
+fn seeds(merged: Merged, shrink: Option<PathBuf>, property: Option<checker::Property>) -> i32 {
     let h = &merged.header;
     let range = SeedRange {
         first: h.first,
@@ -57,6 +66,65 @@ pub fn merge(files: Vec<PathBuf>, shrink: Option<PathBuf>, property: Option<Stri
     match (shrink, scenario) {
         (Some(path), Some(scenario)) if code == exit::BROKEN && !out.failed() => {
             let code = shrink_into(&mut out, &scenario, &merged.report, &path, property);
+            out.finish(code)
+        }
+        _ => out.finish(code),
+    }
+}
+
+/// The merged shards of an exhaustive search: what `explore --exhaustive` prints, but the
+/// timing line, and with `shrink` the counterexample file it writes.
+fn exhaustive(
+    merged: XMerged,
+    shrink: Option<PathBuf>,
+    property: Option<checker::Property>,
+) -> i32 {
+    let h = &merged.header;
+    if let Some(p) = property.filter(|p| h.properties != [*p]) {
+        let searched: Vec<&str> = h.properties.iter().map(|p| p.name()).collect();
+        return bad(format!(
+            "--property {p}: the shards searched for {} (an exhaustive search's property is chosen when its shards run: explore --exhaustive --property P --shard K/N)",
+            searched.join(", ")
+        ));
+    }
+    let c = &merged.combined;
+    // Checked before anything is printed: the counterexample is rebuilt from the scenario.
+    let scenario = match (&shrink, &c.failure) {
+        (Some(_), Some(f)) => match unchanged(&h.file, &h.sha256) {
+            Ok(s) => Some(counterexample_scenario(&s, &f.faults, f.violated[0])),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
+    let s = Summary {
+        name: &h.scenario,
+        max_faults: h.max_faults,
+        choices: h.choices.len(),
+        kinds: &h.kinds,
+        window_ms: h.window_ms,
+        boundaries: h.boundaries,
+        properties: &h.properties,
+        levels: &c.levels,
+    };
+    let mut out = Out::new();
+    head(&mut out, &s, "");
+    outln!(
+        out,
+        "{} in {} shards in {:.2} s (the longest shard; {:.2} s in all)",
+        s.totals(),
+        h.shards,
+        merged.secs_longest,
+        merged.secs_total
+    );
+    let found = c.failure.as_ref().map(|f| Found {
+        faults: &f.faults,
+        violated: &f.violated,
+        confirmed: f.confirmed,
+    });
+    let code = verdict(&mut out, &s, found);
+    match (shrink, scenario) {
+        (Some(path), Some(cx)) if !out.failed() => {
+            let code = write_counterexample(&mut out, &path, &cx);
             out.finish(code)
         }
         _ => out.finish(code),

@@ -18,14 +18,26 @@
 //!   down) is dropped; a state already reached with as many faults still to place is not
 //!   searched again.
 //!
-//! Level k's work is split by its first fault (a *branch*: one boundary and one choice).
-//! Branches are searched in parallel, each with its own set of seen states, so what a
-//! branch finds and counts does not depend on `--jobs`; the report counts every branch up
-//! to the first failing one, and the counterexample is that branch's first failing schedule.
+//! Level k's work is split by its first fault (a *branch*: one boundary and one choice,
+//! numbered `stop × choices + choice`). Branches are searched in parallel, each with its own
+//! set of seen states, so what a branch finds and counts does not depend on `--jobs`; the
+//! report counts every branch up to the first failing one, and the counterexample is that
+//! branch's first failing schedule.
+//!
+//! - **Shards.** The same split lets N machines share a search exactly ([`search_shard`]):
+//!   shard K takes the branches whose `(stop + choice) % N` is K − 1 ([`takes`]), so each
+//!   shard gets every choice at one stop in N and neighbouring stops (which cost about the
+//!   same) land on different shards. Every shard plays the fault-free run (level 0, counted
+//!   once) and stops at the first level where one of its own branches fails. A shard keeps
+//!   each branch's counts ([`Row`]), so [`combine`] can cut any level at the lowest failing
+//!   branch of all shards and count exactly what one search counts. [`exhaustive`] is the
+//!   one shard 1/1, combined.
 
+use crate::shard::Shard;
 use crate::{space, violated, ExploreError};
 use checker::{check, Outcome, Property};
 use scenario::{Fault, FaultAction, FaultKind, FaultSpace, Scenario, Span};
+use serde::{Deserialize, Serialize};
 use sim::Fork;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,7 +67,7 @@ pub struct Progress {
 }
 
 /// What one level of the search did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     /// Faults per schedule at this level.
     pub faults: usize,
@@ -355,6 +367,111 @@ impl Search<'_> {
     }
 }
 
+/// One branch's counts, as a shard keeps them: `[branch, schedules, states, no_ops, pruned,
+/// inconclusive]` (a JSON array in a shard file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row(pub usize, pub u64, pub u64, pub u64, pub u64, pub u64);
+
+impl Row {
+    fn new(branch: usize, l: &Level) -> Row {
+        Row(
+            branch,
+            l.schedules,
+            l.states,
+            l.no_ops,
+            l.pruned,
+            l.inconclusive,
+        )
+    }
+
+    /// The branch: `stop × choices + choice` of its first fault.
+    pub fn branch(&self) -> usize {
+        self.0
+    }
+
+    /// Its counts, as a level of `faults` faults.
+    pub fn level(&self, faults: usize) -> Level {
+        Level {
+            faults,
+            schedules: self.1,
+            states: self.2,
+            no_ops: self.3,
+            pruned: self.4,
+            inconclusive: self.5,
+        }
+    }
+}
+
+/// The first failing schedule of a level's branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    /// The branch it was found in (the lowest failing one of the shard's branches).
+    pub branch: usize,
+    /// The properties it violates (of those searched for).
+    pub violated: Vec<Property>,
+    /// Its faults, in time order.
+    pub faults: Vec<Fault>,
+    /// Whether the scenario that lists these faults, played from the start, violates the
+    /// first of `violated` too.
+    pub confirmed: bool,
+}
+
+/// What one shard searched of one level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelPart {
+    /// Faults per schedule.
+    pub faults: usize,
+    /// The level's branches in all shards (1 for level 0).
+    pub branches: usize,
+    /// The shard's branches searched, in increasing order: all of them, or those up to and
+    /// including `failure`'s.
+    pub rows: Vec<Row>,
+    /// The shard's lowest failing branch of the level, if any.
+    pub failure: Option<Failure>,
+}
+
+impl LevelPart {
+    /// The level's counts over the rows whose branch is at most `upto`.
+    pub fn counts(&self, upto: usize) -> Level {
+        let mut level = Level {
+            faults: self.faults,
+            ..Level::default()
+        };
+        for r in self.rows.iter().filter(|r| r.branch() <= upto) {
+            level.add(&r.level(self.faults));
+        }
+        level
+    }
+}
+
+/// What one shard of an exhaustive search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The shard.
+    pub shard: Shard,
+    /// K: the most faults a schedule places.
+    pub max_faults: usize,
+    /// The properties searched for.
+    pub properties: Vec<Property>,
+    /// The concrete faults a schedule may place at each boundary.
+    pub choices: Vec<FaultAction>,
+    /// Boundaries of the fault-free run inside the window (0 when the fault-free run fails:
+    /// the search stops before looking for them).
+    pub boundaries: usize,
+    /// Level 0 (the fault-free run, the same in every shard), then each level searched, up
+    /// to the first where one of the shard's branches fails.
+    pub levels: Vec<LevelPart>,
+}
+
+/// Whether `shard` takes branch `branch` of a level with `choices` choices per stop: when
+/// `(stop + choice) % N` is K − 1.
+pub fn takes(shard: Shard, branch: usize, choices: usize) -> bool {
+    let choices = choices.max(1);
+    let (stop, choice) = (branch / choices, branch % choices);
+    ((stop + choice) as u64) % shard.of == shard.index - 1
+}
+
 /// What one branch (first fault) of a level found.
 struct BranchResult {
     level: Level,
@@ -370,6 +487,33 @@ pub fn exhaustive(
     options: &Options,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ExhaustiveReport, ExploreError> {
+    let part = search_shard(base, options, Shard::WHOLE, progress)?;
+    let combined = combine(&[&part]);
+    let counterexample = combined.failure.map(|f| Counterexample {
+        scenario: counterexample_scenario(base, &f.faults, f.violated[0]),
+        violated: f.violated,
+        faults: f.faults,
+        confirmed: f.confirmed,
+    });
+    Ok(ExhaustiveReport {
+        max_faults: part.max_faults,
+        properties: part.properties,
+        choices: part.choices,
+        boundaries: part.boundaries,
+        levels: combined.levels,
+        counterexample,
+    })
+}
+
+/// Searches shard `shard`'s part of [`exhaustive`]'s search: the fault-free run, then, level
+/// by level, the branches it [`takes`], until one of them fails. `progress` is told as the
+/// shard's branches finish.
+pub fn search_shard(
+    base: &Scenario,
+    options: &Options,
+    shard: Shard,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Part, ExploreError> {
     let space = space(base)?;
     if options.jobs == 0 {
         return Err(ExploreError::NoJobs);
@@ -397,19 +541,23 @@ pub fn exhaustive(
         };
         walk.level.states = 1;
         let broken = search.leaf(fork.clone(), &mut walk);
-        (walk.level, (!broken.is_empty()).then_some(broken))
+        LevelPart {
+            faults: 0,
+            branches: 1,
+            rows: vec![Row::new(0, &walk.level)],
+            failure: (!broken.is_empty()).then(|| failure(base, &choices, 0, &[], broken)),
+        }
     };
-    let mut report = ExhaustiveReport {
+    let mut part = Part {
+        shard,
         max_faults: options.max_faults,
         properties: properties.clone(),
         choices: choices.clone(),
         boundaries: 0,
-        levels: vec![level0.0],
-        counterexample: None,
+        levels: vec![level0],
     };
-    if let Some(broken) = level0.1 {
-        report.counterexample = Some(counterexample(&scenario, base, &choices, &[], broken));
-        return Ok(report);
+    if part.levels[0].failure.is_some() {
+        return Ok(part);
     }
     let mut stops: Vec<(u64, Fork<'_>)> = Vec::new();
     fork.run_until(first_ms);
@@ -421,9 +569,9 @@ pub fn exhaustive(
         }
     }
     drop(fork);
-    report.boundaries = stops.len();
+    part.boundaries = stops.len();
     if choices.is_empty() {
-        return Ok(report);
+        return Ok(part);
     }
     // Each stop's fingerprint, once: a branch's first fault is a no-op when it leaves it.
     let stops: Vec<(u64, Fork<'_>, u64)> = (stops.into_iter())
@@ -432,21 +580,26 @@ pub fn exhaustive(
             (at, fork, fp)
         })
         .collect();
+    let total = stops.len() * choices.len();
+    // The shard's branches, in increasing order (the same at every level).
+    let mine: Vec<usize> = (0..total)
+        .filter(|b| takes(shard, *b, choices.len()))
+        .collect();
     for k in 1..=options.max_faults {
-        let total = stops.len() * choices.len();
         let results: Vec<Mutex<Option<BranchResult>>> =
-            (0..total).map(|_| Mutex::new(None)).collect();
+            (0..mine.len()).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let failed_at = AtomicUsize::new(usize::MAX);
         let done = AtomicUsize::new(0);
-        let jobs = options.jobs.min(total).max(1);
+        let jobs = options.jobs.min(mine.len()).max(1);
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 scope.spawn(|| loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= total || b > failed_at.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= mine.len() || i > failed_at.load(Ordering::Relaxed) {
                         break;
                     }
+                    let b = mine[i];
                     let (at, fork, fp) = &stops[b / choices.len()];
                     let c = b % choices.len();
                     let mut walk = Walk {
@@ -455,77 +608,139 @@ pub fn exhaustive(
                     };
                     let found = search.place(fork, Some(*fp), *at, c, k - 1, &mut walk);
                     if found.is_some() {
-                        failed_at.fetch_min(b, Ordering::Relaxed);
+                        failed_at.fetch_min(i, Ordering::Relaxed);
                     }
                     let result = BranchResult {
                         level: walk.level,
                         found,
                     };
-                    *results[b].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(Progress {
                         faults: k,
                         done: n,
-                        total,
+                        total: mine.len(),
                     });
                 });
             }
         });
+        let mut level = LevelPart {
+            faults: k,
+            branches: total,
+            rows: Vec::new(),
+            failure: None,
+        };
+        // Every branch up to the first failing one finished: those after it may not have.
+        for (i, slot) in results.into_iter().enumerate() {
+            let Some(r) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+                break;
+            };
+            level.rows.push(Row::new(mine[i], &r.level));
+            if let Some((schedule, broken)) = r.found {
+                level.failure = Some(failure(base, &choices, mine[i], &schedule, broken));
+                break;
+            }
+        }
+        let failed = level.failure.is_some();
+        part.levels.push(level);
+        if failed {
+            break;
+        }
+    }
+    Ok(part)
+}
+
+/// The shards' parts of one search, combined: what one unsharded search reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Combined {
+    /// One entry per level searched, from 0 faults up to the first level where a shard
+    /// failed (there, the branches up to the lowest failing one).
+    pub levels: Vec<Level>,
+    /// The lowest failing branch's first failing schedule, of the first level that has one.
+    pub failure: Option<Failure>,
+}
+
+/// Combines the parts of every shard of one search (see the module documentation): level 0
+/// from the first part, each later level summed over all parts, cut at the lowest failing
+/// branch of the first level where any part failed. The parts are assumed to be of one
+/// search and complete (every shard once); a part missing a level adds nothing to it.
+pub fn combine(parts: &[&Part]) -> Combined {
+    let Some(first) = parts.first() else {
+        return Combined::default();
+    };
+    let Some(level0) = first.levels.first() else {
+        return Combined::default();
+    };
+    let mut combined = Combined {
+        levels: vec![level0.counts(usize::MAX)],
+        failure: None,
+    };
+    if let Some(f) = &level0.failure {
+        combined.failure = Some(f.clone());
+        return combined;
+    }
+    let failing: Option<(usize, &Failure)> = (parts.iter())
+        .flat_map(|p| p.levels.iter().skip(1))
+        .filter_map(|l| l.failure.as_ref().map(|f| (l.faults, f)))
+        .min_by_key(|(k, f)| (*k, f.branch));
+    let deepest = parts.iter().map(|p| p.levels.len()).max().unwrap_or(1) - 1;
+    let last = failing.map_or(deepest, |(k, _)| k);
+    for k in 1..=last {
+        let upto = match failing {
+            Some((fk, f)) if fk == k => f.branch,
+            _ => usize::MAX,
+        };
         let mut level = Level {
             faults: k,
             ..Level::default()
         };
-        let mut found = None;
-        for slot in results {
-            let Some(r) = slot.into_inner().unwrap_or_else(|e| e.into_inner()) else {
-                continue;
-            };
-            level.add(&r.level);
-            if let Some(f) = r.found {
-                found = Some(f);
-                break;
-            }
+        for l in parts.iter().filter_map(|p| p.levels.get(k)) {
+            level.add(&l.counts(upto));
         }
-        report.levels.push(level);
-        if let Some((schedule, broken)) = found {
-            report.counterexample =
-                Some(counterexample(&scenario, base, &choices, &schedule, broken));
-            break;
-        }
+        combined.levels.push(level);
     }
-    Ok(report)
+    combined.failure = failing.map(|(_, f)| f.clone());
+    combined
 }
 
-/// The scenario a failing schedule describes, ready to be written and replayed.
-fn counterexample(
-    scenario: &Scenario,
+/// A failing schedule's faults, what it violates and whether its scenario replays it.
+fn failure(
     base: &Scenario,
     choices: &[FaultAction],
+    branch: usize,
     schedule: &[(u64, usize)],
     violated: Vec<Property>,
-) -> Counterexample {
-    let mut s = scenario.clone();
+) -> Failure {
     let faults: Vec<Fault> = schedule
         .iter()
         .map(|(at, c)| Fault::at(*at, choices[*c].clone()))
         .collect();
+    let s = counterexample_scenario(base, &faults, violated[0]);
+    let run = sim::run(&s, s.seed);
+    let confirmed = check(&run.records, &s.checker).outcome(violated[0]) == Outcome::Violated;
+    Failure {
+        branch,
+        violated,
+        faults,
+        confirmed,
+    }
+}
+
+/// The scenario a failing schedule of `faults` (in time order) describes, ready to be
+/// written and replayed: `base` with these faults fixed, no fault space, and `expect` saying
+/// `property` is violated.
+pub fn counterexample_scenario(base: &Scenario, faults: &[Fault], property: Property) -> Scenario {
+    let mut s = base.clone();
+    s.fault_space = None;
     s.faults.extend(faults.iter().cloned());
     // Stable: faults at one millisecond keep the order they were placed in.
     s.faults.sort_by_key(|f| f.at_ms);
-    let k = schedule.len();
+    let k = faults.len();
     s.name = crate::derived_name(&base.name, &format!("-exhaustive-{k}"));
-    let property = violated[0];
     s.description = format!(
         "Found by `locksim explore --exhaustive` in the fault space of {}: no schedule of fewer than {k} faults violates {property}, and this one of {k} does.",
         base.name
     );
     s.expect = BTreeMap::from([(property, Outcome::Violated)]);
-    let run = sim::run(&s, s.seed);
-    let confirmed = check(&run.records, &s.checker).outcome(property) == Outcome::Violated;
-    Counterexample {
-        violated,
-        faults,
-        scenario: s,
-        confirmed,
-    }
+    s
 }

@@ -11,6 +11,7 @@
 
 mod case;
 pub mod exhaustive;
+pub mod exhaustive_shard;
 pub mod matrix;
 pub mod shard;
 pub mod tune;

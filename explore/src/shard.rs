@@ -11,6 +11,10 @@
 //! shard's [`Report`] with its run time. That is all a merge needs: counts add up, and the
 //! smallest failing seeds of the union are among the smallest of each shard
 //! ([`Report::combine`]).
+//!
+//! An exhaustive search shards too ([`crate::exhaustive_shard`]); its files say
+//! `"search": "exhaustive"` in their header, and [`read_any`] and [`merge_any`] take either
+//! kind (but not both at once).
 
 use crate::{Report, FAILING_LISTED};
 use scenario::Scenario;
@@ -229,6 +233,22 @@ pub enum MergeError {
     /// No shard file given.
     #[error("no shard file given")]
     NoFiles,
+    /// A shard of a seed range beside a shard of an exhaustive search.
+    #[error(
+        "{}: a shard of {this}, but {} is a shard of {that}: merge the shards of one run",
+        path.display(),
+        other.display()
+    )]
+    Mixed {
+        /// The file of the other kind.
+        path: PathBuf,
+        /// The first file, which it was compared with.
+        other: PathBuf,
+        /// What `path` is a shard of.
+        this: &'static str,
+        /// What `other` is a shard of.
+        that: &'static str,
+    },
     /// A shard of a different run (another scenario, scenario content, range or N).
     #[error(
         "{}: not a shard of the same run as {}: its `{field}` is {this}, there it is {that}",
@@ -306,16 +326,110 @@ pub fn write_shard(mut w: impl Write, header: &Header, results: &Results) -> std
 /// Reads and checks one shard file: two JSON lines, a header whose shard and range make
 /// sense, and a report that could have come from that shard's seeds.
 pub fn read_shard(path: &Path) -> Result<ShardFile, MergeError> {
+    parse_seeds(path, &read_text(path)?)
+}
+
+/// A shard file's text.
+fn read_text(path: &Path) -> Result<String, MergeError> {
     let bytes = std::fs::read(path).map_err(|source| MergeError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    String::from_utf8(bytes).map_err(|_| MergeError::Malformed {
+        path: path.to_path_buf(),
+        line: 1,
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// A shard file of either kind, read and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyShard {
+    /// A shard of a seed range (`explore --shard`).
+    Seeds(ShardFile),
+    /// A shard of an exhaustive search (`explore --exhaustive --shard`).
+    Exhaustive(crate::exhaustive_shard::ShardFile),
+}
+
+impl AnyShard {
+    /// Where it was read from.
+    pub fn path(&self) -> &Path {
+        match self {
+            AnyShard::Seeds(f) => &f.path,
+            AnyShard::Exhaustive(f) => &f.path,
+        }
+    }
+
+    /// What it is a shard of, for messages.
+    fn what(&self) -> &'static str {
+        match self {
+            AnyShard::Seeds(_) => "a seed range (`explore --shard`)",
+            AnyShard::Exhaustive(_) => "an exhaustive search (`explore --exhaustive --shard`)",
+        }
+    }
+}
+
+/// Reads and checks a shard file of either kind: an exhaustive search's when its header has
+/// a `search` field, else a seed range's.
+pub fn read_any(path: &Path) -> Result<AnyShard, MergeError> {
+    let text = read_text(path)?;
+    let exhaustive = (text.lines().next())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .is_some_and(|v| v.get("search").is_some());
+    if exhaustive {
+        crate::exhaustive_shard::parse(path, &text).map(AnyShard::Exhaustive)
+    } else {
+        parse_seeds(path, &text).map(AnyShard::Seeds)
+    }
+}
+
+/// Every shard of one run of either kind, merged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyMerged {
+    /// A seed range's shards.
+    Seeds(Merged),
+    /// An exhaustive search's shards.
+    Exhaustive(crate::exhaustive_shard::Merged),
+}
+
+/// Merges shard files of one kind ([`merge`] or [`crate::exhaustive_shard::merge`]);
+/// refuses shards of both kinds at once, naming the first file of the other kind.
+pub fn merge_any(files: Vec<AnyShard>) -> Result<AnyMerged, MergeError> {
+    let Some(first) = files.first() else {
+        return Err(MergeError::NoFiles);
+    };
+    let mut seeds = Vec::new();
+    let mut exhaustive = Vec::new();
+    for f in &files {
+        if std::mem::discriminant(f) != std::mem::discriminant(first) {
+            return Err(MergeError::Mixed {
+                path: f.path().to_path_buf(),
+                other: first.path().to_path_buf(),
+                this: f.what(),
+                that: first.what(),
+            });
+        }
+    }
+    for f in files {
+        match f {
+            AnyShard::Seeds(s) => seeds.push(s),
+            AnyShard::Exhaustive(x) => exhaustive.push(x),
+        }
+    }
+    if exhaustive.is_empty() {
+        merge(&seeds).map(AnyMerged::Seeds)
+    } else {
+        crate::exhaustive_shard::merge(&exhaustive).map(AnyMerged::Exhaustive)
+    }
+}
+
+/// Parses and checks a seed range's shard file's text (read from `path`).
+fn parse_seeds(path: &Path, text: &str) -> Result<ShardFile, MergeError> {
     let bad = |line: usize, reason: String| MergeError::Malformed {
         path: path.to_path_buf(),
         line,
         reason: checker::quote::clip(&reason),
     };
-    let text = String::from_utf8(bytes).map_err(|_| bad(1, "not UTF-8 text".into()))?;
     let lines: Vec<&str> = text.lines().collect();
     let Some(first) = lines.first() else {
         return Err(bad(1, "the file is empty".into()));
