@@ -97,6 +97,27 @@ fn fenced(key: &str, token: &str, ttl_ms: Option<u64>) -> Command {
         ttl_ms,
     }
 }
+fn counting_acquire(key: &str, token: &str, ttl_ms: Option<u64>) -> Command {
+    Command::CountingAcquire {
+        key: s(key).into(),
+        token: s(token).into(),
+        ttl_ms,
+    }
+}
+fn counting_release(key: &str, token: &str, ttl_ms: Option<u64>) -> Command {
+    Command::CountingRelease {
+        key: s(key).into(),
+        token: s(token).into(),
+        ttl_ms,
+    }
+}
+fn counting_extend(key: &str, token: &str, ttl_ms: u64) -> Command {
+    Command::CountingExtend {
+        key: s(key).into(),
+        token: s(token).into(),
+        ttl_ms,
+    }
+}
 fn bulk(x: &str) -> Reply {
     Reply::Bulk(s(x))
 }
@@ -339,6 +360,26 @@ impl Bench {
                 Resp::Int(p) => p,
                 other => panic!("PTTL {key} on {}: {other:?}", node.name),
             };
+            let value = match value {
+                // A hash (a counting lock): its fields, read as `hash field=count ...`.
+                Reply::Error(e) if e.contains("WRONGTYPE") => {
+                    match raw(&node.addr, &["HGETALL", &key]) {
+                        Resp::Array(kv) => {
+                            let words: Vec<String> = kv
+                                .iter()
+                                .map(|w| match w {
+                                    Resp::Bulk(Some(w)) => w.clone(),
+                                    other => panic!("HGETALL {key}: {other:?}"),
+                                })
+                                .collect();
+                            let pairs: Vec<String> = words.chunks(2).map(|p| p.join("=")).collect();
+                            Reply::Bulk(format!("hash {}", pairs.join(" ")))
+                        }
+                        other => panic!("HGETALL {key} on {}: {other:?}", node.name),
+                    }
+                }
+                v => v,
+            };
             match value {
                 Reply::Bulk(v) if pttl != -2 => {
                     out.insert(key, (v, pttl));
@@ -365,8 +406,12 @@ impl Bench {
         for key in keys {
             match (sim.get(key), real.get(key)) {
                 (Some(e), Some((value, pttl))) => {
-                    if &e.value != value {
-                        problems.push(format!("{key}: sim holds {:?}, real {value:?}", e.value));
+                    let sim_value = match e.count {
+                        Some(n) => format!("hash {}={n}", e.value),
+                        None => e.value.to_string(),
+                    };
+                    if &sim_value != value {
+                        problems.push(format!("{key}: sim holds {sim_value:?}, real {value:?}"));
                     }
                     match (e.expires_at, *pttl) {
                         (None, -1) => {}
@@ -709,6 +754,118 @@ async fn fenced_acquire_script() {
         .await;
     b.expect("redis", get("short:fence"), bulk("2")).await;
     assert_eq!(b.assert_same_keyspace("redis").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counting_scripts_count_holds_in_a_hash() {
+    let Some(mut b) = Bench::start(&Topology::Single {}) else {
+        return;
+    };
+    b.expect(
+        "redis",
+        counting_acquire("lock", "a", Some(LONG_MS)),
+        Reply::Int(1),
+    )
+    .await;
+    // The same token again (a resend): two holds. Another token: refused.
+    b.expect(
+        "redis",
+        counting_acquire("lock", "a", Some(LONG_MS)),
+        Reply::Int(2),
+    )
+    .await;
+    b.expect(
+        "redis",
+        counting_acquire("lock", "b", Some(LONG_MS)),
+        Reply::Nil,
+    )
+    .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 1, "hash a=2");
+    b.expect(
+        "redis",
+        counting_release("lock", "b", Some(LONG_MS)),
+        Reply::Nil,
+    )
+    .await;
+    b.expect(
+        "redis",
+        counting_extend("lock", "b", LONG_MS),
+        Reply::Int(0),
+    )
+    .await;
+    b.expect(
+        "redis",
+        counting_extend("lock", "a", LONG_MS),
+        Reply::Int(1),
+    )
+    .await;
+    // One release takes one hold away and leaves the key; the second deletes it.
+    b.expect(
+        "redis",
+        counting_release("lock", "a", Some(LONG_MS)),
+        Reply::Int(0),
+    )
+    .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 1, "hash a=1");
+    b.expect(
+        "redis",
+        counting_release("lock", "a", Some(LONG_MS)),
+        Reply::Int(1),
+    )
+    .await;
+    b.expect(
+        "redis",
+        counting_release("lock", "a", Some(LONG_MS)),
+        Reply::Nil,
+    )
+    .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 0);
+    // Without a TTL the hash keeps none; a short one expires it.
+    b.expect("redis", counting_acquire("bare", "a", None), Reply::Int(1))
+        .await;
+    b.expect(
+        "redis",
+        counting_acquire("short", "a", Some(SHORT_MS)),
+        Reply::Int(1),
+    )
+    .await;
+    b.sleep(EXPIRE_WAIT_MS).await;
+    b.expect(
+        "redis",
+        counting_acquire("short", "b", Some(LONG_MS)),
+        Reply::Int(1),
+    )
+    .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 2);
+    // Strings and hashes refuse each other's commands; SET NX, PEXPIRE and DEL take both.
+    b.expect_err("redis", get("bare"), "WRONGTYPE").await;
+    b.expect_err("redis", release("bare", "a"), "WRONGTYPE")
+        .await;
+    b.expect_err("redis", extend("bare", "a", LONG_MS), "WRONGTYPE")
+        .await;
+    b.expect("redis", set_nx("bare", "x", None), Reply::Nil)
+        .await;
+    b.expect("redis", pexpire("bare", LONG_MS), Reply::Int(1))
+        .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 2);
+    b.expect("redis", del("bare"), Reply::Int(1)).await;
+    b.expect("redis", set_nx("str", "x", Some(LONG_MS)), Reply::Ok)
+        .await;
+    b.expect_err(
+        "redis",
+        counting_acquire("str", "x", Some(LONG_MS)),
+        "WRONGTYPE",
+    )
+    .await;
+    b.expect_err(
+        "redis",
+        counting_release("str", "x", Some(LONG_MS)),
+        "WRONGTYPE",
+    )
+    .await;
+    b.expect_err("redis", counting_extend("str", "x", LONG_MS), "WRONGTYPE")
+        .await;
+    assert_eq!(b.assert_same_keyspace("redis").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! The four pitfalls of issue #14 (plain PEXPIRE watchdog, GET then DEL, watchdog not
-//! cancelled on release, validity not checked) are found by exploring their files' fault
+//! The five pitfalls of issue #14 (plain PEXPIRE watchdog, GET then DEL, watchdog not
+//! cancelled on release, validity not checked, a counting acquire resent) are found by exploring their files' fault
 //! spaces alone: within a bounded number of seeds, shrunk to at most 3 faults, and the shrunk
 //! schedule breaks the property with the broken recipe and keeps it with the safe one.
 
@@ -26,7 +26,7 @@ struct Case {
     safe_space_clean: bool,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         broken: "pitfall-plain-pexpire",
         safe: "safe-compare-and-pexpire",
@@ -49,6 +49,12 @@ const CASES: [Case; 4] = [
         broken: "pitfall-unchecked-validity",
         safe: "safe-checked-validity",
         property: Property::MutualExclusion,
+        safe_space_clean: true,
+    },
+    Case {
+        broken: "pitfall-resent-counting-acquire",
+        safe: "safe-counting-acquire-not-resent",
+        property: Property::StuckLock,
         safe_space_clean: true,
     },
 ];
@@ -128,6 +134,11 @@ fn watchdog_not_cancelled_is_found_and_shrunk() {
 #[test]
 fn unchecked_validity_is_found_and_shrunk() {
     explore_finds_and_shrinks(&CASES[3]);
+}
+
+#[test]
+fn resent_counting_acquire_is_found_and_shrunk() {
+    explore_finds_and_shrinks(&CASES[4]);
 }
 
 /// Where the safe recipe is the whole fix, no seed of the same space breaks its property.

@@ -120,7 +120,7 @@ fn pitfall_pairs_share_everything_but_the_recipe() {
         &'static str,
         &'static [(&'static str, &'static str)],
     );
-    let pairs: [Pair; 14] = [
+    let pairs: [Pair; 15] = [
         ("pitfall-setnx-then-expire", "safe-set-nx-px-after-crash", &[]),
         ("pitfall-fixed-value", "safe-unique-token", &[]),
         ("pitfall-plain-del", "safe-compare-and-delete", &[]),
@@ -141,6 +141,11 @@ fn pitfall_pairs_share_everything_but_the_recipe() {
         ),
         ("pitfall-watchdog-not-cancelled", "safe-watchdog-cancelled", &[]),
         ("pitfall-unchecked-validity", "safe-checked-validity", &[]),
+        (
+            "pitfall-resent-counting-acquire",
+            "safe-counting-acquire-not-resent",
+            &[],
+        ),
         (
             "redlock-restart-without-persistence",
             "redlock-restart-with-persistence",

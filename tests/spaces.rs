@@ -42,7 +42,7 @@ const fn fixed_by(r: Row, safe: &'static str) -> Row {
 }
 
 /// Every row, with the property the test requires broken.
-const ROWS: [Row; 14] = [
+const ROWS: [Row; 15] = [
     fixed_by(
         row("setnx-then-expire.json", Property::Liveness, 150),
         "safe-set-nx-px-after-crash.json",
@@ -94,6 +94,10 @@ const ROWS: [Row; 14] = [
     },
     row("set-once-lost-on-failover.json", Property::SetOnce, 100),
     row("split-brain.json", Property::MutualExclusion, 100),
+    fixed_by(
+        row("resent-counting-acquire.json", Property::StuckLock, 100),
+        "safe-counting-acquire-not-resent.json",
+    ),
 ];
 
 fn dir() -> PathBuf {

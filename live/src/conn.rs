@@ -200,10 +200,19 @@ fn hashed(script: lock_core::Script) -> &'static redis::Script {
     static EXTEND: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(S::Extend.body()));
     static FENCED_ACQUIRE: LazyLock<redis::Script> =
         LazyLock::new(|| redis::Script::new(S::FencedAcquire.body()));
+    static COUNTING_ACQUIRE: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(S::CountingAcquire.body()));
+    static COUNTING_RELEASE: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(S::CountingRelease.body()));
+    static COUNTING_EXTEND: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(S::CountingExtend.body()));
     match script {
         S::Release => &RELEASE,
         S::Extend => &EXTEND,
         S::FencedAcquire => &FENCED_ACQUIRE,
+        S::CountingAcquire => &COUNTING_ACQUIRE,
+        S::CountingRelease => &COUNTING_RELEASE,
+        S::CountingExtend => &COUNTING_EXTEND,
     }
 }
 

@@ -14,6 +14,24 @@ pub const EXTEND_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then r
 /// per-resource counter; nil when the lock is taken.
 pub const FENCED_ACQUIRE_SCRIPT: &str = "local ok if ARGV[2] == '0' then ok = redis.call('SET', KEYS[1], ARGV[1], 'NX') else ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) end if ok then return redis.call('INCR', KEYS[2]) end return false";
 
+/// The counting (re-entrant) acquire, Redisson's `tryLockInnerAsync`: the key is a hash whose
+/// field is the holder's token and whose value counts its holds. When the key is absent, or
+/// already holds our field, the count goes up by one and the key's expiry is set (when
+/// `ARGV[2]` > 0); the script answers the new count. Held by another token, it answers nil
+/// (Redisson answers nil on a grant and the holder's PTTL otherwise; the same branches, with
+/// replies that read like `SET NX`'s in a history). Run twice for one acquisition — a resend
+/// after a reply timeout — it counts that acquisition twice.
+pub const COUNTING_ACQUIRE_SCRIPT: &str = "if (redis.call('exists', KEYS[1]) == 0) or (redis.call('hexists', KEYS[1], ARGV[1]) == 1) then local n = redis.call('hincrby', KEYS[1], ARGV[1], 1) if ARGV[2] ~= '0' then redis.call('pexpire', KEYS[1], ARGV[2]) end return n end return false";
+
+/// The counting release, Redisson's `unlockInnerAsync`: nil when the key does not hold our
+/// field; otherwise the count goes down by one, and the key is deleted at 0 (answers 1) or
+/// given the expiry `ARGV[2]` again (answers 0: still held, by one hold fewer).
+pub const COUNTING_RELEASE_SCRIPT: &str = "if (redis.call('hexists', KEYS[1], ARGV[1]) == 0) then return false end local n = redis.call('hincrby', KEYS[1], ARGV[1], -1) if n > 0 then if ARGV[2] ~= '0' then redis.call('pexpire', KEYS[1], ARGV[2]) end return 0 end redis.call('del', KEYS[1]) return 1";
+
+/// The counting extension, Redisson's `renewExpirationAsync`: pushes the expiry out while the
+/// key holds our field (answers 1), else answers 0.
+pub const COUNTING_EXTEND_SCRIPT: &str = "if (redis.call('hexists', KEYS[1], ARGV[1]) == 1) then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end return 0";
+
 /// A command a lock sends to one Redis instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +117,33 @@ pub enum Command {
         /// The expiry in milliseconds; `None` sets none.
         ttl_ms: Option<u64>,
     },
+    /// The counting (re-entrant) acquire script ([`COUNTING_ACQUIRE_SCRIPT`]).
+    CountingAcquire {
+        /// The lock key (a hash).
+        key: SharedStr,
+        /// The field counted: the holder's token.
+        token: SharedStr,
+        /// The expiry in milliseconds; `None` sets none.
+        ttl_ms: Option<u64>,
+    },
+    /// The counting release script ([`COUNTING_RELEASE_SCRIPT`]).
+    CountingRelease {
+        /// The lock key (a hash).
+        key: SharedStr,
+        /// The field counted down.
+        token: SharedStr,
+        /// The expiry the key gets again while holds remain; `None` sets none.
+        ttl_ms: Option<u64>,
+    },
+    /// The counting extension script ([`COUNTING_EXTEND_SCRIPT`]).
+    CountingExtend {
+        /// The lock key (a hash).
+        key: SharedStr,
+        /// The field the key must hold to be extended.
+        token: SharedStr,
+        /// The new expiry in milliseconds.
+        ttl_ms: u64,
+    },
 }
 
 /// What a command is for, so a history reader knows a grant from a release without parsing.
@@ -144,6 +189,12 @@ pub enum Shape {
     Extend,
     /// [`Command::FencedAcquire`].
     FencedAcquire,
+    /// [`Command::CountingAcquire`].
+    CountingAcquire,
+    /// [`Command::CountingRelease`].
+    CountingRelease,
+    /// [`Command::CountingExtend`].
+    CountingExtend,
 }
 
 impl Command {
@@ -161,6 +212,9 @@ impl Command {
             Command::Release { .. } => Shape::Release,
             Command::Extend { .. } => Shape::Extend,
             Command::FencedAcquire { .. } => Shape::FencedAcquire,
+            Command::CountingAcquire { .. } => Shape::CountingAcquire,
+            Command::CountingRelease { .. } => Shape::CountingRelease,
+            Command::CountingExtend { .. } => Shape::CountingExtend,
         }
     }
 
@@ -170,10 +224,13 @@ impl Command {
             Command::SetNx { .. }
             | Command::SetNxLegacy { .. }
             | Command::Set { .. }
-            | Command::FencedAcquire { .. } => Op::Acquire,
+            | Command::FencedAcquire { .. }
+            | Command::CountingAcquire { .. } => Op::Acquire,
             Command::PExpire { .. } => Op::Expire,
-            Command::Release { .. } | Command::Del { .. } => Op::Release,
-            Command::Extend { .. } => Op::Extend,
+            Command::Release { .. } | Command::Del { .. } | Command::CountingRelease { .. } => {
+                Op::Release
+            }
+            Command::Extend { .. } | Command::CountingExtend { .. } => Op::Extend,
             Command::Wait { .. } => Op::Wait,
             Command::Get { .. } | Command::Incr { .. } => Op::Other,
         }
@@ -230,6 +287,21 @@ impl Command {
                 script: Script::FencedAcquire,
                 keys: vec![key, counter_key],
                 args: vec![Text(token), Int(ttl_ms.unwrap_or(0))],
+            },
+            Command::CountingAcquire { key, token, ttl_ms } => Wire::Script {
+                script: Script::CountingAcquire,
+                keys: vec![key],
+                args: vec![Text(token), Int(ttl_ms.unwrap_or(0))],
+            },
+            Command::CountingRelease { key, token, ttl_ms } => Wire::Script {
+                script: Script::CountingRelease,
+                keys: vec![key],
+                args: vec![Text(token), Int(ttl_ms.unwrap_or(0))],
+            },
+            Command::CountingExtend { key, token, ttl_ms } => Wire::Script {
+                script: Script::CountingExtend,
+                keys: vec![key],
+                args: vec![Text(token), Int(*ttl_ms)],
             },
         }
     }
@@ -288,6 +360,12 @@ pub enum Script {
     Extend,
     /// [`FENCED_ACQUIRE_SCRIPT`].
     FencedAcquire,
+    /// [`COUNTING_ACQUIRE_SCRIPT`].
+    CountingAcquire,
+    /// [`COUNTING_RELEASE_SCRIPT`].
+    CountingRelease,
+    /// [`COUNTING_EXTEND_SCRIPT`].
+    CountingExtend,
 }
 
 impl Script {
@@ -297,6 +375,9 @@ impl Script {
             Script::Release => RELEASE_SCRIPT,
             Script::Extend => EXTEND_SCRIPT,
             Script::FencedAcquire => FENCED_ACQUIRE_SCRIPT,
+            Script::CountingAcquire => COUNTING_ACQUIRE_SCRIPT,
+            Script::CountingRelease => COUNTING_RELEASE_SCRIPT,
+            Script::CountingExtend => COUNTING_EXTEND_SCRIPT,
         }
     }
 }
@@ -368,6 +449,18 @@ impl fmt::Display for Command {
                 words(f, "FENCED-ACQUIRE-SCRIPT", &[key, counter_key, token])?;
                 write!(f, " {}", ttl_ms.unwrap_or(0))
             }
+            Command::CountingAcquire { key, token, ttl_ms } => {
+                words(f, "COUNTING-ACQUIRE-SCRIPT", &[key, token])?;
+                write!(f, " {}", ttl_ms.unwrap_or(0))
+            }
+            Command::CountingRelease { key, token, ttl_ms } => {
+                words(f, "COUNTING-RELEASE-SCRIPT", &[key, token])?;
+                write!(f, " {}", ttl_ms.unwrap_or(0))
+            }
+            Command::CountingExtend { key, token, ttl_ms } => {
+                words(f, "COUNTING-EXTEND-SCRIPT", &[key, token])?;
+                write!(f, " {ttl_ms}")
+            }
         }
     }
 }
@@ -396,6 +489,8 @@ impl Reply {
             (Shape::SetNx | Shape::Set, Reply::Ok) => Some(None),
             (Shape::SetNxLegacy | Shape::PExpire, Reply::Int(1)) => Some(None),
             (Shape::FencedAcquire, Reply::Int(n)) if *n > 0 => Some(Some(*n as u64)),
+            // The hold count: 1 for a fresh grant, more when the field was there already.
+            (Shape::CountingAcquire, Reply::Int(n)) if *n > 0 => Some(None),
             _ => None,
         }
     }

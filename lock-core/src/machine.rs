@@ -104,6 +104,8 @@ struct Attempt {
     waiting: Option<usize>,
     min_acked: i64,
     timeout: TimerId,
+    /// How many times the silent instances' acquire commands were sent again.
+    resends: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,12 @@ pub enum AcquireStyle {
     SetnxThenExpire,
     /// `SET key token PX ttl`: no NX, so every caller "wins" (last writer wins).
     PlainSet,
+    /// A re-entrant lock in a hash, as Redisson's `RLock`: the field is the token, its value
+    /// counts the holds, and each acquire with the same token adds one
+    /// ([`crate::command::COUNTING_ACQUIRE_SCRIPT`]); a release takes one away and deletes the
+    /// key at 0, an extension pushes the expiry out while the field is there. Safe as long as
+    /// each acquire runs once: see [`Recipe::acquire_resends`].
+    Counting,
 }
 
 /// What value the lock key holds.
@@ -105,6 +111,14 @@ pub struct Recipe {
     pub fencing: bool,
     /// How long to wait for one instance's reply before counting it as failed, in milliseconds.
     pub request_timeout_ms: u64,
+    /// How many times an acquire command left unanswered for `request_timeout_ms` is sent
+    /// again, with the same token, before the attempt counts that instance as failed (a
+    /// client's command retry, as Redisson's `retryAttempts`). The unanswered request is
+    /// forgotten, but it may still run: a request that was only slow then runs twice. Safe
+    /// for `SET NX` (the second is refused, the attempt fails and cleans up), not for a
+    /// counting acquire: the key counts two holds and the one release leaves it held.
+    /// 0 (the default, and Redisson's fix for redisson#7367) never resends.
+    pub acquire_resends: u32,
 }
 
 impl Default for Recipe {
@@ -124,6 +138,7 @@ impl Default for Recipe {
             drift_factor: 0.01,
             fencing: false,
             request_timeout_ms: 500,
+            acquire_resends: 0,
         }
     }
 }
@@ -134,6 +149,9 @@ pub const MAX_MS: u64 = 1_000_000_000;
 
 /// The longest fixed token, in bytes (every acquire command in a history carries it).
 pub const MAX_TOKEN_BYTES: usize = 1024;
+
+/// The most resends of one acquire command a recipe may ask for.
+pub const MAX_ACQUIRE_RESENDS: u32 = 10;
 
 /// The most lock instances a recipe may span.
 pub const MAX_INSTANCES: usize = 64;
@@ -233,6 +251,21 @@ impl Recipe {
                 ),
             );
         }
+        if self.acquire_resends > MAX_ACQUIRE_RESENDS {
+            return err(
+                "acquire_resends",
+                format!(
+                    "{} is above the limit of {MAX_ACQUIRE_RESENDS}",
+                    self.acquire_resends
+                ),
+            );
+        }
+        if self.acquire == AcquireStyle::Counting && self.release == ReleaseStyle::GetThenDel {
+            return err(
+                "release",
+                "\"get_then_del\" reads a string, and a counting lock is a hash; use \"compare_and_delete\" (the counting release script) or \"plain_del\"".into(),
+            );
+        }
         if self.watchdog && self.ttl_ms.is_none() {
             return err("watchdog", "needs a ttl_ms to extend".into());
         }
@@ -296,6 +329,10 @@ impl Recipe {
             Pitfall::GetThenDel => self.release = ReleaseStyle::GetThenDel,
             Pitfall::WatchdogNotCancelled => self.cancel_watchdog_on_release = false,
             Pitfall::UncheckedValidity => self.check_validity = false,
+            Pitfall::ResentCountingAcquire => {
+                self.acquire = AcquireStyle::Counting;
+                self.acquire_resends = 1;
+            }
         }
         self
     }
@@ -372,11 +409,15 @@ pub enum Pitfall {
     /// A grant taken without checking that its validity is still ahead: an acquire slower
     /// than the TTL is used anyway (redsync#72, node-redlock#296).
     UncheckedValidity,
+    /// A counting (re-entrant) acquire resent after a reply timeout: a slow first request
+    /// runs too, the lock is counted twice, and the one release leaves it held
+    /// (redisson#7367).
+    ResentCountingAcquire,
 }
 
 impl Pitfall {
     /// Every pitfall, for tests and listings.
-    pub const ALL: [Pitfall; 12] = [
+    pub const ALL: [Pitfall; 13] = [
         Pitfall::SetnxThenExpire,
         Pitfall::FixedValue,
         Pitfall::PlainDel,
@@ -389,6 +430,7 @@ impl Pitfall {
         Pitfall::GetThenDel,
         Pitfall::WatchdogNotCancelled,
         Pitfall::UncheckedValidity,
+        Pitfall::ResentCountingAcquire,
     ];
 }
 
@@ -461,5 +503,41 @@ mod tests {
     fn unknown_fields_are_refused() {
         let e = serde_json::from_str::<Recipe>(r#"{"ttl": 5}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `ttl`"), "{e}");
+    }
+
+    #[test]
+    fn counting_refuses_get_then_del_fencing_and_too_many_resends() {
+        let counting = Recipe {
+            acquire: AcquireStyle::Counting,
+            ..Recipe::default()
+        };
+        counting.validate(1).unwrap();
+        let e = Recipe {
+            release: ReleaseStyle::GetThenDel,
+            ..counting.clone()
+        }
+        .validate(1)
+        .unwrap_err();
+        assert_eq!(e.field, "release");
+        let e = Recipe {
+            fencing: true,
+            ..counting.clone()
+        }
+        .validate(1)
+        .unwrap_err();
+        assert_eq!(e.field, "fencing");
+        let e = Recipe {
+            acquire_resends: MAX_ACQUIRE_RESENDS + 1,
+            ..counting
+        }
+        .validate(1)
+        .unwrap_err();
+        assert_eq!(e.field, "acquire_resends");
+        let r: Recipe =
+            serde_json::from_str(r#"{"acquire": "counting", "acquire_resends": 1}"#).unwrap();
+        assert_eq!(
+            r,
+            Recipe::default().with_pitfall(Pitfall::ResentCountingAcquire)
+        );
     }
 }

@@ -100,7 +100,8 @@ fn recipe() -> impl Strategy<Value = ValidRecipe> {
         prop_oneof![Just(None), (1u32..4).prop_map(Some)],
         prop_oneof![Just(50u64), Just(500)],
         any::<bool>(),
-        any::<bool>(),
+        // Bit 0: a counting acquire; the rest: how many resends (0 to 2).
+        (0u8..6, any::<bool>()).prop_map(|(v, unchecked)| (v, unchecked)),
     )
         .prop_filter_map(
             "a recipe validation refuses",
@@ -115,7 +116,7 @@ fn recipe() -> impl Strategy<Value = ValidRecipe> {
                 max,
                 timeout,
                 plain_pexpire,
-                unchecked,
+                (counting, unchecked),
             )| {
                 let mut r = Recipe {
                     ttl_ms,
@@ -139,6 +140,10 @@ fn recipe() -> impl Strategy<Value = ValidRecipe> {
                     r.extend = ExtendStyle::PlainPexpire;
                 }
                 r.check_validity = !unchecked;
+                if counting & 1 == 1 && !legacy && !r.fencing {
+                    r.acquire = AcquireStyle::Counting;
+                }
+                r.acquire_resends = u32::from(counting >> 1);
                 r.retry.max_attempts = max;
                 r.retry.base_ms = 10;
                 r.retry.cap_ms = 100;
@@ -177,7 +182,9 @@ fn written_token(command: &Command) -> Option<&str> {
         Command::SetNx { value, .. }
         | Command::SetNxLegacy { value, .. }
         | Command::Set { value, .. } => Some(value),
-        Command::FencedAcquire { token, .. } => Some(token),
+        Command::FencedAcquire { token, .. } | Command::CountingAcquire { token, .. } => {
+            Some(token)
+        }
         _ => None,
     }
 }
@@ -259,7 +266,9 @@ impl World {
                 let cleanup = matches!(
                     &action,
                     Action::Send {
-                        command: Command::Release { .. } | Command::Del { .. },
+                        command: Command::Release { .. }
+                            | Command::Del { .. }
+                            | Command::CountingRelease { .. },
                         ..
                     }
                 );
@@ -272,7 +281,7 @@ impl World {
                     command,
                 } => {
                     match &command {
-                        Command::Release { token, .. } => {
+                        Command::Release { token, .. } | Command::CountingRelease { token, .. } => {
                             self.cleanups
                                 .push((request, instance, Some(token.to_string())))
                         }

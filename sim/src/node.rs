@@ -7,10 +7,14 @@ use std::collections::BTreeMap;
 /// One key's value and its absolute expiry on the local clock (as Redis 7 propagates PXAT).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The stored string.
+    /// The stored string, or for a hash (`count` is `Some`) its one field's name.
     pub value: SharedStr,
     /// Local time (µs) at which the key is gone; `None` for no expiry.
     pub expires_at: Option<u64>,
+    /// `Some(n)`: the key is a hash of one field, `value`, holding the integer `n` (a counting
+    /// lock: the holder's token and its holds; the counting scripts never make a hash of more
+    /// fields, nor one whose field is not an integer). `None`: a string.
+    pub count: Option<i64>,
 }
 
 /// A write as it travels the replication stream: the resulting state, not the command.
@@ -44,6 +48,9 @@ pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instance
 
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 
+/// Reply of a string command to a hash key, or of a hash command to a string key.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
 /// Redis's `string2ll`: only the canonical decimal form of an i64 is an integer (no sign
 /// `+`, no leading zeros, no `-0`, no spaces), so INCR refuses `"+5"` or `"007"`.
 fn parse_redis_int(s: &str) -> Option<i64> {
@@ -74,6 +81,15 @@ fn expiry(now: u64, ttl_ms: u64, command: &str, zero_ok: bool) -> Result<u64, Re
         )));
     }
     Ok(now.saturating_add(ttl_ms.saturating_mul(1000)))
+}
+
+/// The expiry a counting script's `pexpire` gives (`None`: the script sets none, the key
+/// keeps its own; its `ARGV` "0").
+fn counted_expiry(now: u64, ttl_ms: Option<u64>) -> Result<Option<u64>, Reply> {
+    ttl_ms
+        .filter(|ms| *ms > 0)
+        .map(|ms| expiry(now, ms, "pexpire", true))
+        .transpose()
 }
 
 impl Keyspace {
@@ -138,7 +154,11 @@ impl Keyspace {
         expires_at: Option<u64>,
         fx: &mut Vec<Effect>,
     ) {
-        let entry = Entry { value, expires_at };
+        let entry = Entry {
+            value,
+            expires_at,
+            count: None,
+        };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
             key: key.clone(),
@@ -155,12 +175,59 @@ impl Keyspace {
         existed
     }
 
-    fn holds(&mut self, key: &str, token: &str, now: u64) -> bool {
-        self.get(key, now).is_some_and(|e| e.value == token)
+    /// The live string at `key`: `None` when absent, WRONGTYPE for a hash.
+    fn string(&mut self, key: &str, now: u64) -> Result<Option<&Entry>, Reply> {
+        match self.get(key, now) {
+            Some(e) if e.count.is_some() => Err(Reply::Error(WRONGTYPE.into())),
+            e => Ok(e),
+        }
+    }
+
+    /// Whether the string at `key` is `token` (WRONGTYPE for a hash, as the scripts' GET).
+    fn holds(&mut self, key: &str, token: &str, now: u64) -> Result<bool, Reply> {
+        Ok(self.string(key, now)?.is_some_and(|e| e.value == token))
+    }
+
+    /// The hold count of `token`'s field in the hash at `key` (0 when the key or the field
+    /// is absent; WRONGTYPE for a string, as HEXISTS).
+    fn holds_counted(&mut self, key: &str, token: &str, now: u64) -> Result<i64, Reply> {
+        match self.get(key, now) {
+            None => Ok(0),
+            Some(Entry { count: None, .. }) => Err(Reply::Error(WRONGTYPE.into())),
+            Some(e) if e.value == token => Ok(e.count.unwrap_or(0)),
+            Some(_) => Ok(0),
+        }
+    }
+
+    /// Writes the hash at `key` as `token`'s field holding `count`, with `expires_at` (or the
+    /// key's own expiry when `keep_expiry`).
+    fn put_counted(
+        &mut self,
+        key: &SharedStr,
+        token: &SharedStr,
+        count: i64,
+        expires_at: Option<u64>,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) {
+        let expires_at = match expires_at {
+            Some(at) => Some(at),
+            None => self.get(key, now).and_then(|e| e.expires_at),
+        };
+        let entry = Entry {
+            value: token.clone(),
+            expires_at,
+            count: Some(count),
+        };
+        self.store(key, entry.clone());
+        fx.push(Effect::Put {
+            key: key.clone(),
+            entry,
+        });
     }
 
     fn incr(&mut self, key: &SharedStr, now: u64, fx: &mut Vec<Effect>) -> Result<i64, Reply> {
-        let current = match self.get(key, now) {
+        let current = match self.string(key, now)? {
             None => 0,
             Some(e) => {
                 parse_redis_int(&e.value).ok_or_else(|| Reply::Error(NOT_AN_INTEGER.into()))?
@@ -173,6 +240,7 @@ impl Keyspace {
         let entry = Entry {
             value: n.to_string().into(),
             expires_at,
+            count: None,
         };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
@@ -196,6 +264,7 @@ impl Keyspace {
         let entry = Entry {
             value: e.value.clone(),
             expires_at: Some(expires_at),
+            count: e.count,
         };
         self.store(key, entry.clone());
         fx.push(Effect::Put {
@@ -236,6 +305,9 @@ impl Keyspace {
                 | Command::Wait { .. }
                 | Command::Release { .. }
                 | Command::Extend { .. }
+                | Command::CountingAcquire { .. }
+                | Command::CountingRelease { .. }
+                | Command::CountingExtend { .. }
         );
         if is_write && !writable {
             return readonly();
@@ -267,7 +339,7 @@ impl Keyspace {
             Command::PExpire { key, ttl_ms } => {
                 Reply::Int(self.pexpire(key, *ttl_ms, now, fx)? as i64)
             }
-            Command::Get { key } => match self.get(key, now) {
+            Command::Get { key } => match self.string(key, now)? {
                 Some(e) => Reply::Bulk(e.value.to_string()),
                 None => Reply::Nil,
             },
@@ -276,7 +348,7 @@ impl Keyspace {
             Command::Wait { .. } if !writable => Reply::Error(WAIT_ON_REPLICA.into()),
             Command::Wait { .. } => Reply::Int(0),
             Command::Release { key, token } => {
-                if !self.holds(key, token, now) {
+                if !self.holds(key, token, now)? {
                     Reply::Int(0)
                 } else if !writable {
                     return readonly();
@@ -285,7 +357,7 @@ impl Keyspace {
                 }
             }
             Command::Extend { key, token, ttl_ms } => {
-                if !self.holds(key, token, now) {
+                if !self.holds(key, token, now)? {
                     Reply::Int(0)
                 } else if !writable {
                     return readonly();
@@ -306,6 +378,49 @@ impl Keyspace {
                 }
                 self.put(key, token.clone(), expires_at, fx);
                 Reply::Int(self.incr(counter_key, now, fx)?)
+            }
+            Command::CountingAcquire { key, token, ttl_ms } => {
+                // `exists`, then `hexists` only for a key that is there (a string errors).
+                let held = match self.get(key, now) {
+                    None => 0,
+                    Some(_) => self.holds_counted(key, token, now)?,
+                };
+                if held == 0 && self.get(key, now).is_some() {
+                    return Ok(Reply::Nil);
+                }
+                if !writable {
+                    return readonly();
+                }
+                let expires_at = counted_expiry(now, *ttl_ms)?;
+                self.put_counted(key, token, held + 1, expires_at, now, fx);
+                Reply::Int(held + 1)
+            }
+            Command::CountingRelease { key, token, ttl_ms } => {
+                let held = self.holds_counted(key, token, now)?;
+                if held == 0 {
+                    return Ok(Reply::Nil);
+                }
+                if !writable {
+                    return readonly();
+                }
+                if held > 1 {
+                    let expires_at = counted_expiry(now, *ttl_ms)?;
+                    self.put_counted(key, token, held - 1, expires_at, now, fx);
+                    Reply::Int(0)
+                } else {
+                    self.del(key, now, fx);
+                    Reply::Int(1)
+                }
+            }
+            Command::CountingExtend { key, token, ttl_ms } => {
+                if self.holds_counted(key, token, now)? == 0 {
+                    Reply::Int(0)
+                } else if !writable {
+                    return readonly();
+                } else {
+                    self.pexpire(key, *ttl_ms, now, fx)?;
+                    Reply::Int(1)
+                }
             }
         })
     }

@@ -31,6 +31,7 @@ impl LockMachine {
                 value: token,
                 ttl_ms,
             },
+            AcquireStyle::Counting => Command::CountingAcquire { key, token, ttl_ms },
         }
     }
 
@@ -48,6 +49,7 @@ impl LockMachine {
             waiting: None,
             min_acked: i64::MAX,
             timeout,
+            resends: 0,
         });
         let command = self.acquire_command();
         self.send_each(0..self.instances, Purpose::Acquire(id), command, out);
@@ -310,6 +312,9 @@ impl LockMachine {
             }
             self.finish_wait(now, rng, out);
         } else {
+            if self.resend_acquire(id, now, out) {
+                return;
+            }
             self.drop_inflight(|p| p == Purpose::Acquire(id));
             if let State::Acquiring(a) = &mut self.state {
                 for s in a.slots.iter_mut() {
@@ -322,5 +327,37 @@ impl LockMachine {
             }
             self.decide_attempt(now, rng, out);
         }
+    }
+
+    /// The attempt's request timeout fired with acquire requests unanswered: while the recipe
+    /// allows another resend (`acquire_resends`), each is forgotten and the acquire command
+    /// sent again with the same token, under a new request timeout. Whether it did.
+    fn resend_acquire(&mut self, id: AttemptId, now: Micros, out: &mut Vec<Action>) -> bool {
+        let State::Acquiring(a) = &self.state else {
+            return false;
+        };
+        if a.resends >= self.recipe.acquire_resends {
+            return false;
+        }
+        let silent: Vec<usize> = (0..self.instances)
+            .filter(|i| a.slots[*i] == Slot::Pending)
+            .collect();
+        if silent.is_empty() {
+            return false;
+        }
+        // The unanswered requests are given up (a late reply to one is ignored), not undone:
+        // a request that was only slow still runs on its server.
+        let command = self.acquire_command();
+        let shape = command.shape();
+        self.inflight.retain(|(_, p)| {
+            !(p.purpose == Purpose::Acquire(id) && p.shape == shape && silent.contains(&p.instance))
+        });
+        let timeout = self.timer(now + self.request_timeout(), out);
+        if let State::Acquiring(a) = &mut self.state {
+            a.resends += 1;
+            a.timeout = timeout;
+        }
+        self.send_each(silent, Purpose::Acquire(id), command, out);
+        true
     }
 }

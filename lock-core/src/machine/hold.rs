@@ -2,7 +2,7 @@
 
 use super::{Action, Held, Leak, LockMachine, LostReason, Purpose, Round, State, TimerId};
 use crate::command::{Command, Reply};
-use crate::recipe::ExtendStyle;
+use crate::recipe::{AcquireStyle, ExtendStyle};
 use crate::{Micros, SharedStr};
 
 impl LockMachine {
@@ -79,6 +79,13 @@ impl LockMachine {
     /// The extension of a key holding `token`, as the recipe sends it.
     fn extend_command(&self, token: &SharedStr, ttl_ms: u64) -> Command {
         match self.recipe.extend {
+            ExtendStyle::CompareAndPexpire if self.recipe.acquire == AcquireStyle::Counting => {
+                Command::CountingExtend {
+                    key: self.key.clone(),
+                    token: token.clone(),
+                    ttl_ms,
+                }
+            }
             ExtendStyle::CompareAndPexpire => Command::Extend {
                 key: self.key.clone(),
                 token: token.clone(),

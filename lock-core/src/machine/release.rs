@@ -3,7 +3,7 @@
 
 use super::{Action, FailReason, LockMachine, Purpose, State};
 use crate::command::{Command, Reply};
-use crate::recipe::ReleaseStyle;
+use crate::recipe::{AcquireStyle, ReleaseStyle};
 use crate::{Micros, SharedStr};
 
 impl LockMachine {
@@ -59,9 +59,18 @@ impl LockMachine {
 
     /// The release of a key that holds `token` in one command: the cleanup of a failed or
     /// abandoned attempt. A GET-then-DEL recipe cleans up with the compare-and-delete script
-    /// (its pitfall is in the release of a held lock).
+    /// (its pitfall is in the release of a held lock). A counting lock is released by the
+    /// counting release script, one hold at a time.
     pub(super) fn release_command_for(&self, token: &SharedStr) -> Command {
+        let counting = self.recipe.acquire == AcquireStyle::Counting;
         match self.recipe.release {
+            ReleaseStyle::CompareAndDelete | ReleaseStyle::GetThenDel if counting => {
+                Command::CountingRelease {
+                    key: self.key.clone(),
+                    token: token.clone(),
+                    ttl_ms: self.recipe.ttl_ms,
+                }
+            }
             ReleaseStyle::CompareAndDelete | ReleaseStyle::GetThenDel => Command::Release {
                 key: self.key.clone(),
                 token: token.clone(),

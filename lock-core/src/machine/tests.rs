@@ -806,3 +806,118 @@ fn unchecked_validity_takes_a_grant_slower_than_the_ttl() {
         valid_until: 2_988 * MS,
     }));
 }
+
+#[test]
+fn a_resent_acquire_keeps_its_token_and_forgets_the_silent_request() {
+    let r = Recipe::default().with_pitfall(crate::Pitfall::ResentCountingAcquire);
+    let mut h = Harness::new(r, 1);
+    let a = h.feed(Event::Acquire, 0);
+    let first = sends(&a);
+    let token = h.m.token().to_string();
+    assert_eq!(
+        first[0].2,
+        Command::CountingAcquire {
+            key: "lock:x".into(),
+            token: token.clone().into(),
+            ttl_ms: Some(30_000)
+        }
+    );
+    let (timeout, at) = timers(&a)[0];
+    assert_eq!(at, 500 * MS);
+    // No reply within the request timeout: the same command again, same token, same attempt.
+    let a = h.feed(Event::Timer(timeout), at);
+    let again = sends(&a);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].2, first[0].2);
+    assert_ne!(again[0].1, first[0].1);
+    assert!(!a.iter().any(|x| matches!(x, Action::AttemptStarted { .. })));
+    assert_eq!(h.m.inflight_len(), 1);
+    // The first request's late reply is ignored; the resend's grant (hold count 2: the first
+    // ran too) is the acquisition.
+    assert!(h
+        .feed(reply(first[0].1, Reply::Int(1)), 700 * MS)
+        .is_empty());
+    assert!(!h.m.is_held());
+    let a = h.feed(reply(again[0].1, Reply::Int(2)), 701 * MS);
+    assert!(h.m.is_held());
+    assert!(a.iter().any(|x| matches!(x, Action::Acquired { .. })));
+    // One release: the counting release script, once.
+    let s = sends(&h.feed(Event::Release, 800 * MS));
+    assert_eq!(
+        s[0].2,
+        Command::CountingRelease {
+            key: "lock:x".into(),
+            token: token.into(),
+            ttl_ms: Some(30_000)
+        }
+    );
+    // The script answers 0: one hold was taken away, the key stays.
+    let a = h.feed(reply(s[0].1, Reply::Int(0)), 801 * MS);
+    assert!(a.contains(&Action::Released { confirmed: 0 }));
+}
+
+#[test]
+fn without_resends_a_silent_counting_acquire_is_undone_before_the_retry() {
+    let r = Recipe {
+        acquire: crate::AcquireStyle::Counting,
+        ..Recipe::default()
+    };
+    let mut h = Harness::new(r, 1);
+    let a = h.feed(Event::Acquire, 0);
+    let (timeout, at) = timers(&a)[0];
+    let a = h.feed(Event::Timer(timeout), at);
+    // The attempt fails; its cleanup is the counting release (one hold away), then a retry.
+    let s = sends(&a);
+    assert!(matches!(s[0].2, Command::CountingRelease { .. }));
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::AttemptFailed { attempt: 1, .. })));
+}
+
+#[test]
+fn resends_run_out_and_the_attempt_fails() {
+    let r = Recipe {
+        acquire_resends: 2,
+        ..Recipe::default()
+    };
+    let mut h = Harness::new(r, 1);
+    let mut a = h.feed(Event::Acquire, 0);
+    for _ in 0..2 {
+        let (timeout, at) = timers(&a)[0];
+        a = h.feed(Event::Timer(timeout), at);
+        assert!(matches!(sends(&a)[0].2, Command::SetNx { .. }));
+        assert!(!a.iter().any(|x| matches!(x, Action::AttemptFailed { .. })));
+    }
+    let (timeout, at) = timers(&a)[0];
+    let a = h.feed(Event::Timer(timeout), at);
+    assert!(a.iter().any(|x| matches!(x, Action::AttemptFailed { .. })));
+}
+
+#[test]
+fn a_counting_lock_extends_by_the_counting_script() {
+    let r = Recipe {
+        acquire: crate::AcquireStyle::Counting,
+        ..Recipe::default()
+    };
+    let mut h = Harness::new(r, 1);
+    let s = sends(&h.feed(Event::Acquire, 0));
+    h.feed(reply(s[0].1, Reply::Int(1)), MS);
+    assert!(h.m.is_held());
+    let s = sends(&h.feed(Event::Extend, 10 * MS));
+    assert!(matches!(
+        s[0].2,
+        Command::CountingExtend { ttl_ms: 30_000, .. }
+    ));
+    // A refused counting acquire answers nil.
+    let mut other = Harness::new(
+        Recipe {
+            acquire: crate::AcquireStyle::Counting,
+            ..Recipe::default()
+        },
+        1,
+    );
+    let s = sends(&other.feed(Event::Acquire, 0));
+    let a = other.feed(reply(s[0].1, Reply::Nil), MS);
+    assert!(!other.m.is_held());
+    assert!(a.iter().any(|x| matches!(x, Action::AttemptFailed { .. })));
+}

@@ -99,3 +99,104 @@ fn setnx_has_no_expiry_until_pexpire() {
         Reply::Nil
     );
 }
+
+fn counting(t: &str) -> (Command, Command, Command) {
+    let key = || "k".to_string();
+    (
+        Command::CountingAcquire {
+            key: key().into(),
+            token: t.into(),
+            ttl_ms: Some(10),
+        },
+        Command::CountingRelease {
+            key: key().into(),
+            token: t.into(),
+            ttl_ms: Some(10),
+        },
+        Command::CountingExtend {
+            key: key().into(),
+            token: t.into(),
+            ttl_ms: 100,
+        },
+    )
+}
+
+#[test]
+fn the_counting_lock_counts_holds_and_frees_at_zero() {
+    let mut ks = Keyspace::default();
+    let (acq_a, rel_a, ext_a) = counting("a");
+    let (acq_b, rel_b, ext_b) = counting("b");
+    assert_eq!(run(&mut ks, acq_a.clone(), 0), Reply::Int(1));
+    // The same token again (a resend, or a re-entry): two holds; another token is refused.
+    assert_eq!(run(&mut ks, acq_a.clone(), 1), Reply::Int(2));
+    assert_eq!(run(&mut ks, acq_b.clone(), 2), Reply::Nil);
+    assert_eq!(run(&mut ks, rel_b, 3), Reply::Nil);
+    assert_eq!(run(&mut ks, ext_b, 3), Reply::Int(0));
+    assert_eq!(run(&mut ks, ext_a, 4), Reply::Int(1));
+    // One release takes one hold away and renews the TTL (10 ms from 5 ms): still taken.
+    assert_eq!(run(&mut ks, rel_a.clone(), 5_000), Reply::Int(0));
+    let e = ks.peek("k", 5_000).unwrap().clone();
+    assert_eq!(
+        (e.value.as_str(), e.count, e.expires_at),
+        ("a", Some(1), Some(15_000))
+    );
+    assert_eq!(run(&mut ks, acq_b.clone(), 14_999), Reply::Nil);
+    // The second release deletes the key.
+    assert_eq!(run(&mut ks, rel_a.clone(), 6_000), Reply::Int(1));
+    assert!(ks.peek("k", 6_000).is_none());
+    assert_eq!(run(&mut ks, rel_a, 6_001), Reply::Nil);
+    assert_eq!(run(&mut ks, acq_b, 6_002), Reply::Int(1));
+}
+
+#[test]
+fn a_hash_and_a_string_refuse_each_others_commands() {
+    let mut ks = Keyspace::default();
+    let (acq, rel, ext) = counting("a");
+    run(&mut ks, acq.clone(), 0);
+    let wrong = |r: Reply| matches!(r, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+    assert!(wrong(run(&mut ks, Command::Get { key: "k".into() }, 1)));
+    let release = Command::Release {
+        key: "k".into(),
+        token: "a".into(),
+    };
+    assert!(wrong(run(&mut ks, release, 1)));
+    let set_nx = Command::SetNx {
+        key: "k".into(),
+        value: "b".into(),
+        ttl_ms: None,
+    };
+    assert_eq!(run(&mut ks, set_nx.clone(), 1), Reply::Nil);
+    // PEXPIRE and DEL take any type.
+    let pexpire = Command::PExpire {
+        key: "k".into(),
+        ttl_ms: 100,
+    };
+    assert_eq!(run(&mut ks, pexpire, 1), Reply::Int(1));
+    assert_eq!(ks.peek("k", 1).unwrap().count, Some(1));
+    assert_eq!(
+        run(&mut ks, Command::Del { key: "k".into() }, 2),
+        Reply::Int(1)
+    );
+    assert_eq!(run(&mut ks, set_nx, 3), Reply::Ok);
+    assert!(wrong(run(&mut ks, acq, 4)));
+    assert!(wrong(run(&mut ks, rel, 4)));
+    assert!(wrong(run(&mut ks, ext, 4)));
+}
+
+#[test]
+fn a_replica_refuses_counting_writes_but_answers_refusals() {
+    let mut ks = Keyspace::default();
+    let (acq_a, rel_a, ext_a) = counting("a");
+    let (acq_b, rel_b, _) = counting("b");
+    let replica = |ks: &mut Keyspace, c: Command| ks.execute(&c, 1, false, &mut Vec::new());
+    assert_eq!(
+        replica(&mut ks, acq_a.clone()),
+        Reply::Error(READONLY.into())
+    );
+    run(&mut ks, acq_a.clone(), 0);
+    assert_eq!(replica(&mut ks, acq_b), Reply::Nil);
+    assert_eq!(replica(&mut ks, rel_b), Reply::Nil);
+    assert_eq!(replica(&mut ks, acq_a), Reply::Error(READONLY.into()));
+    assert_eq!(replica(&mut ks, rel_a), Reply::Error(READONLY.into()));
+    assert_eq!(replica(&mut ks, ext_a), Reply::Error(READONLY.into()));
+}
