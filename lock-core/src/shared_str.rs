@@ -147,7 +147,8 @@ mod tests {
         assert_eq!(a, String::from("lock:invoice:42"));
         assert_ne!(a, "lock:invoice:43");
         assert_eq!(format!("{a} {a:?}"), "lock:invoice:42 \"lock:invoice:42\"");
-        assert!(SharedStr::from("A") < SharedStr::from("B"));
+        let (a_name, b_name) = (SharedStr::from("A"), SharedStr::from("B"));
+        assert!(a_name < b_name);
         assert_eq!(SharedStr::default().len(), 0);
     }
 }
