@@ -61,7 +61,7 @@ fn assert_placed_exactly(records: &[Record]) -> (u64, u64, u64) {
             .join("\n")
     };
     let (sent, _) = find(records, |e| {
-        matches!(e, Event::CommandSent { client, command, .. } if client == "A" && command.starts_with("SET file:42"))
+        matches!(e, Event::CommandSent { client, command, .. } if client == "A" && command.as_text().starts_with("SET file:42"))
     })
     .unwrap_or_else(|| panic!("A never sent its SET:\n{}", text()));
     let Event::CommandSent { request, .. } = &records[sent].event else {

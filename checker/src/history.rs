@@ -6,7 +6,8 @@
 use crate::fault::{Effect, Healed, Injected};
 use crate::quote::{clip, strip_position};
 use crate::verdict::CheckConfig;
-use lock_core::{Op, Reply, SharedStr};
+use crate::text::Text;
+use lock_core::{Command, Op, Reply, SharedStr};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -94,7 +95,7 @@ pub enum Event {
         /// What the command is for.
         op: Op,
         /// The command as sent, for people.
-        command: String,
+        command: Text<Command>,
     },
     /// A lock instance's reply reached a client (or the client gave up waiting).
     ReplyReceived {

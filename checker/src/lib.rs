@@ -16,6 +16,7 @@ mod property;
 pub mod quote;
 mod safety;
 mod sections;
+pub mod text;
 pub mod tune;
 mod verdict;
 
@@ -30,4 +31,5 @@ pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
 pub use lock_core::SharedStr;
 pub use property::Property;
 pub use sections::{count_sections, SectionCount};
+pub use text::Text;
 pub use verdict::{CheckConfig, Finding, Outcome, Verdict};

@@ -55,7 +55,7 @@ fn history(rng: &mut Rng, len: usize) -> Vec<Record> {
                     instance: rng.below(2) as usize,
                     request: rng.below(request),
                     op: Op::Acquire,
-                    command: String::new(),
+                    command: "".into(),
                 }
             }
             _ => Event::ReplyReceived {

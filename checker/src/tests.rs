@@ -101,7 +101,7 @@ fn sent(c: &str, op: Op) -> Event {
         instance: 0,
         request: 0,
         op,
-        command: s("SET k v NX"),
+        command: "SET k v NX".into(),
     }
 }
 fn reply(c: &str, instance: usize, op: Op, reply: Reply) -> Event {
@@ -460,7 +460,7 @@ fn foreign_release_judges_by_when_the_release_was_sent() {
         instance: 0,
         request: 9,
         op: Op::Release,
-        command: s("RELEASE-SCRIPT k t"),
+        command: "RELEASE-SCRIPT k t".into(),
     };
     let late_reply = Event::ReplyReceived {
         client: s("A").into(),

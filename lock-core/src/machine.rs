@@ -156,6 +156,17 @@ enum State {
     },
 }
 
+/// Which of the machine's timers fired.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    AcquireTimeout { id: AttemptId, waiting: bool },
+    Retry { next: u32 },
+    Validity,
+    Watchdog,
+    ExtendTimeout { round: u64 },
+    ReleaseTimeout { confirmed: usize },
+}
+
 /// One owner's lock on one resource: the whole protocol, driven by [`LockMachine::handle`].
 #[derive(Debug, Clone)]
 pub struct LockMachine {
@@ -435,27 +446,17 @@ impl LockMachine {
         }
     }
 
-    fn on_timer(
-        &mut self,
-        timer: TimerId,
-        now: Micros,
-        rng: &mut dyn RngCore,
-        out: &mut Vec<Action>,
-    ) {
-        /// Which of the machine's timers fired.
-        enum Due {
-            AcquireTimeout { id: AttemptId, waiting: bool },
-            Retry { next: u32 },
-            Validity,
-            Watchdog,
-            ExtendTimeout { round: u64 },
-            ReleaseTimeout { confirmed: usize },
-        }
-        if self.leak.as_ref().is_some_and(|l| l.timer == timer) {
-            self.leak_round(now, out);
-            return;
-        }
-        let due = match &self.state {
+    /// Whether `timer` is one the machine still waits for: when it is not, firing it does
+    /// nothing (a timer is never cancelled; one the machine moved past fires as a no-op), and
+    /// a host may skip feeding it.
+    pub fn awaits_timer(&self, timer: TimerId) -> bool {
+        self.leak.as_ref().is_some_and(|l| l.timer == timer) || self.due(timer).is_some()
+    }
+
+    /// What `timer` firing now means in the current state, if anything (the leaked
+    /// watchdog's tick aside).
+    fn due(&self, timer: TimerId) -> Option<Due> {
+        Some(match &self.state {
             State::Acquiring(a) if a.timeout == timer => Due::AcquireTimeout {
                 id: a.id,
                 waiting: a.waiting.is_some(),
@@ -471,7 +472,23 @@ impl LockMachine {
             } if *timeout == timer => Due::ReleaseTimeout {
                 confirmed: *confirmed,
             },
-            _ => return,
+            _ => return None,
+        })
+    }
+
+    fn on_timer(
+        &mut self,
+        timer: TimerId,
+        now: Micros,
+        rng: &mut dyn RngCore,
+        out: &mut Vec<Action>,
+    ) {
+        if self.leak.as_ref().is_some_and(|l| l.timer == timer) {
+            self.leak_round(now, out);
+            return;
+        }
+        let Some(due) = self.due(timer) else {
+            return;
         };
         match due {
             Due::AcquireTimeout { id, waiting } => {

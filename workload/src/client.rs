@@ -1,7 +1,7 @@
 //! The client loop: one scenario client's workload around its lock machine.
 
 use crate::dist::sample_us;
-use checker::{Event as H, SectionEnd, SharedStr};
+use checker::{Event as H, SectionEnd, SharedStr, Text};
 use lock_core::{
     Action, Command, Event as LockEvent, LockMachine, LostReason, Micros, Op, RequestId, TimerId,
     ValidRecipe,
@@ -156,6 +156,16 @@ impl ClientLoop {
         self.machine.token()
     }
 
+    /// Whether firing `timer` would still do anything: false for a lock timer the machine
+    /// moved past (see [`LockMachine::awaits_timer`]); work and think timers check their
+    /// generation when they fire.
+    pub fn awaits(&self, timer: Timer) -> bool {
+        match timer {
+            Timer::Lock(id) => self.machine.awaits_timer(id),
+            Timer::Work(_) | Timer::Think(_) => true,
+        }
+    }
+
     /// Whether the client process died (its `crash_after_commands` was reached).
     pub fn is_crashed(&self) -> bool {
         self.crashed
@@ -274,9 +284,7 @@ impl ClientLoop {
                     instance,
                     request: request.0,
                     op,
-                    // A lock's command carries its key (twice at most, in the fenced acquire's
-                    // counter key) and a token; 64 bytes cover its name, keywords and numbers.
-                    command: text(&command, 2 * self.key().len() + self.token().len() + 64),
+                    command: Text::Value(command.clone()),
                 }));
                 match self.requests.binary_search_by_key(&request, |(r, ..)| *r) {
                     Ok(i) => self.requests[i] = (request, instance, op),

@@ -17,7 +17,7 @@
 //! tell them apart.
 
 use crate::clock::Clock;
-use crate::timers::Timers;
+use crate::client_timers::ClientTimers;
 use crate::{streams, ClientLoop, Input, Output, Timer};
 use lock_core::{Micros, ValidRecipe};
 use rand_chacha::ChaCha8Rng;
@@ -29,7 +29,7 @@ pub struct Host {
     client: ClientLoop,
     rng: ChaCha8Rng,
     clock: Clock,
-    timers: Timers<Timer>,
+    timers: ClientTimers,
 }
 
 impl Host {
@@ -59,7 +59,7 @@ impl Host {
             client,
             rng,
             clock: Clock::new(clock),
-            timers: Timers::default(),
+            timers: ClientTimers::default(),
         }
     }
 
@@ -104,9 +104,10 @@ impl Host {
     }
 
     /// Fires `timer` at true time `now` if it is still pending (a backend that schedules
-    /// timers itself calls this when one comes due); false when it was not.
+    /// timers itself calls this when one comes due); false when it was not, or when the
+    /// client no longer waits for it ([`ClientLoop::awaits`]: firing it would do nothing).
     pub fn fire(&mut self, timer: Timer, now: Micros, out: &mut Vec<Output>) -> bool {
-        if !self.timers.take(timer) {
+        if !self.timers.take(timer) || !self.client.awaits(timer) {
             return false;
         }
         self.handle(Input::Timer(timer), now, out);
@@ -142,17 +143,6 @@ impl Host {
     fn note_timers(&mut self, outputs: &[Output]) {
         for o in outputs {
             if let Output::Timer { timer, at } = *o {
-                // A client works or thinks once at a time: a new work (think) timer
-                // replaces the one before, which can only be stale.
-                match timer {
-                    Timer::Lock(_) => {}
-                    Timer::Work(_) => self
-                        .timers
-                        .take_keys(Timer::Work(0)..=Timer::Work(u64::MAX)),
-                    Timer::Think(_) => self
-                        .timers
-                        .take_keys(Timer::Think(0)..=Timer::Think(u64::MAX)),
-                }
                 self.timers.set(timer, at);
             }
         }

@@ -7,7 +7,7 @@
 //! and carry out its outputs, so both backends run the very same client.
 //!
 //! A [`Host`] runs one client loop with its clock, random stream ([`streams`]) and timers
-//! ([`timers`]) behind a `handle`/`poll_timeout` API: the backends only move bytes and time.
+//! ([`client_timers`]) behind a `handle`/`poll_timeout` API: the backends only move bytes and time.
 //!
 //! [`Resource`] is the protected resource's acceptance rule, [`clock`] models a local clock
 //! (offset, rate, jumps) as a function of true time, and [`dist`] samples the scenario's
@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod client_timers;
 pub mod clock;
 pub mod dist;
 pub mod host;

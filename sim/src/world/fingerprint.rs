@@ -29,6 +29,8 @@ impl World<'_> {
             let _ = write!(w, "|{}|{}|{:?}|", c.crashed, c.paused, c.deferred);
         }
         let _ = self.net.write_state(&mut w);
+        let mut owners: Vec<_> = self.owners.iter().collect();
+        owners.sort_unstable();
         let _ = write!(
             w,
             "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|",
@@ -39,7 +41,7 @@ impl World<'_> {
             self.held,
             self.inflight,
             self.lossy,
-            self.owners,
+            owners,
             self.resource,
             self.next_wait,
         );

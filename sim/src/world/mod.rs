@@ -39,7 +39,9 @@ use nodes::{Role, SimNode};
 use plan::Step;
 pub(crate) use plan::UnknownName;
 use scenario::{ClockSpec, Scenario, Topology};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use workload::clock::Clock;
 use workload::{streams, Host, Input, Output, Resource};
 
@@ -169,8 +171,9 @@ pub(crate) struct World<'s> {
     /// Client–node connections (client, node) that lost bytes to a blackhole cut.
     lossy: BTreeSet<(usize, usize)>,
     /// Who generated which lock value, to name holders in key events (`None`: a value
-    /// several clients use, such as a fixed token).
-    owners: BTreeMap<SharedStr, Option<SharedStr>>,
+    /// several clients use, such as a fixed token). Only looked up, never iterated in hash
+    /// order (the fingerprint sorts it): fixed hash keys, so a run is the same every time.
+    owners: HashMap<SharedStr, Option<SharedStr>, BuildHasherDefault<DefaultHasher>>,
     resource: Resource,
     next_wait: u64,
     records: Vec<Record>,
@@ -250,7 +253,7 @@ impl<'s> World<'s> {
             held: BTreeMap::new(),
             inflight: vec![Vec::new(); sc.clients.len() * node_count],
             lossy: BTreeSet::new(),
-            owners: BTreeMap::new(),
+            owners: HashMap::default(),
             resource: Resource::new(sc.resource.checks_fencing),
             next_wait: 0,
             records: Vec::with_capacity(1024),
