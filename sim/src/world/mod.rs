@@ -39,9 +39,8 @@ use nodes::{Role, SimNode};
 use plan::Step;
 pub(crate) use plan::UnknownName;
 use scenario::{ClockSpec, Scenario, Topology};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use workload::clock::Clock;
 use workload::{streams, Host, Input, Output, Resource};
 
@@ -172,8 +171,8 @@ pub(crate) struct World<'s> {
     lossy: BTreeSet<(usize, usize)>,
     /// Who generated which lock value, to name holders in key events (`None`: a value
     /// several clients use, such as a fixed token). Only looked up, never iterated in hash
-    /// order (the fingerprint sorts it): fixed hash keys, so a run is the same every time.
-    owners: HashMap<SharedStr, Option<SharedStr>, BuildHasherDefault<DefaultHasher>>,
+    /// order (the fingerprint sorts it); FxHash has no random keys.
+    owners: FxHashMap<SharedStr, Option<SharedStr>>,
     resource: Resource,
     next_wait: u64,
     records: Vec<Record>,
@@ -253,7 +252,7 @@ impl<'s> World<'s> {
             held: BTreeMap::new(),
             inflight: vec![Vec::new(); sc.clients.len() * node_count],
             lossy: BTreeSet::new(),
-            owners: HashMap::default(),
+            owners: FxHashMap::default(),
             resource: Resource::new(sc.resource.checks_fencing),
             next_wait: 0,
             records: Vec::with_capacity(1024),
