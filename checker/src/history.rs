@@ -5,8 +5,8 @@
 
 use crate::fault::{Effect, Healed, Injected};
 use crate::quote::{clip, strip_position};
-use crate::verdict::CheckConfig;
 use crate::text::Text;
+use crate::verdict::CheckConfig;
 use lock_core::{Command, Op, Reply, SharedStr};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,30 +32,35 @@ pub struct ClockStart {
     pub rate: f64,
 }
 
+/// What a run played, and the parameters the checker needs: its `run_started` line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStart {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The backend that played it (`sim` for the simulator).
+    pub backend: String,
+    /// The seed of the run.
+    pub seed: u64,
+    /// The lock's resource name (its key).
+    pub resource: String,
+    /// The recipe's TTL, if any, in milliseconds.
+    pub ttl_ms: Option<u64>,
+    /// Clocks that do not start on true time, by node or client name (jumps are faults).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clocks: BTreeMap<String, ClockStart>,
+    /// The checker settings the run was judged with (the scenario's `checker`), so that
+    /// `locksim check` judges the history as the run did. Absent: the defaults.
+    #[serde(default, skip_serializing_if = "CheckConfig::is_default")]
+    pub checker: CheckConfig,
+}
+
 /// Something that happened in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The run begins: what was played, and the parameters the checker needs.
-    RunStarted {
-        /// The scenario's name.
-        scenario: String,
-        /// The backend that played it (`sim` for the simulator).
-        backend: String,
-        /// The seed of the run.
-        seed: u64,
-        /// The lock's resource name (its key).
-        resource: String,
-        /// The recipe's TTL, if any, in milliseconds.
-        ttl_ms: Option<u64>,
-        /// Clocks that do not start on true time, by node or client name (jumps are faults).
-        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-        clocks: BTreeMap<String, ClockStart>,
-        /// The checker settings the run was judged with (the scenario's `checker`), so that
-        /// `locksim check` judges the history as the run did. Absent: the defaults.
-        #[serde(default, skip_serializing_if = "CheckConfig::is_default")]
-        checker: CheckConfig,
-    },
+    /// The run begins: what was played, and the parameters the checker needs (boxed: the
+    /// biggest record by far, and only one per history, so every other record stays small).
+    RunStarted(Box<RunStart>),
     /// The schedule injected a fault (node crash, promotion, partition, clock jump, client
     /// pause, ...).
     Fault(Injected),
@@ -275,7 +280,7 @@ impl Event {
             | Write { client, .. }
             | SetOnceWon { client, .. }
             | ClientCrashed { client } => Some(client),
-            RunStarted { .. }
+            RunStarted(_)
             | Fault(_)
             | Heal(_)
             | Observed(_)
@@ -292,7 +297,7 @@ pub fn recorded_checker(records: &[Record]) -> CheckConfig {
     records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { checker, .. } => Some(checker.clone()),
+            Event::RunStarted(start) => Some(start.checker.clone()),
             _ => None,
         })
         .unwrap_or_default()
@@ -491,7 +496,7 @@ fn validate(records: &[(usize, Record)]) -> Result<(), HistoryError> {
     let Some((first_line, first)) = records.first() else {
         return Err(HistoryError::Empty);
     };
-    if !matches!(first.event, Event::RunStarted { .. }) {
+    if !matches!(first.event, Event::RunStarted(_)) {
         return Err(HistoryError::NoRunStarted {
             line: *first_line,
             event: event_name(&first.event),
@@ -508,7 +513,7 @@ fn validate(records: &[(usize, Record)]) -> Result<(), HistoryError> {
             });
         }
         match r.event {
-            Event::RunStarted { .. } => return Err(HistoryError::RunStartedAgain { line }),
+            Event::RunStarted(_) => return Err(HistoryError::RunStartedAgain { line }),
             Event::RunEnded {} => ended = true,
             _ => {}
         }

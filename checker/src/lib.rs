@@ -27,7 +27,7 @@ mod tests;
 
 pub use check::{check, MAX_FAULTS_LISTED, MAX_FINDINGS_LISTED};
 pub use fault::{Effect, Healed, Injected, PartitionMode, PromotedBy};
-pub use history::{ClockStart, Event, KeyChange, Record, SectionEnd};
+pub use history::{ClockStart, Event, KeyChange, Record, RunStart, SectionEnd};
 pub use lock_core::SharedStr;
 pub use property::Property;
 pub use sections::{count_sections, SectionCount};

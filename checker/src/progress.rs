@@ -20,7 +20,7 @@ pub(crate) fn liveness_bound_ms(records: &[Record], configured: Option<u64>) -> 
         return b;
     }
     let ttl = records.iter().find_map(|r| match &r.event {
-        Event::RunStarted { ttl_ms, .. } => Some(*ttl_ms),
+        Event::RunStarted(start) => Some(start.ttl_ms),
         _ => None,
     });
     match ttl.flatten() {

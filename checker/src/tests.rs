@@ -31,7 +31,7 @@ fn s(x: &str) -> String {
     x.to_string()
 }
 fn run_started(ttl_ms: Option<u64>) -> Event {
-    Event::RunStarted {
+    Event::RunStarted(Box::new(crate::RunStart {
         scenario: s("t"),
         backend: s("sim"),
         seed: 1,
@@ -39,7 +39,7 @@ fn run_started(ttl_ms: Option<u64>) -> Event {
         ttl_ms,
         clocks: Default::default(),
         checker: Default::default(),
-    }
+    }))
 }
 fn crash(node: &str) -> Event {
     Event::Fault(crate::Injected::Crash { node: s(node) })

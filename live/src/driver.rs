@@ -83,7 +83,7 @@ pub async fn play(
         grew: tokio::sync::Notify::new(),
         pending: Mutex::new(BTreeMap::new()),
     });
-    rec.record(H::RunStarted {
+    rec.record(H::RunStarted(Box::new(checker::RunStart {
         scenario: scenario.name.clone(),
         backend: provider.backend().name().to_string(),
         seed,
@@ -91,7 +91,7 @@ pub async fn play(
         ttl_ms: scenario.recipe.ttl_ms,
         clocks: scenario.clocks.starts(),
         checker: scenario.checker.clone(),
-    });
+    })));
     // Taps for `after.forwarded`, armed before any client sends.
     let key = &scenario.resource.key;
     let mut fault_taps = Vec::new();

@@ -179,15 +179,16 @@ impl Model {
                 }
             }
             match &r.event {
-                Event::RunStarted {
-                    scenario,
-                    backend,
-                    seed,
-                    resource,
-                    ttl_ms,
-                    clocks: starts,
-                    ..
-                } => {
+                Event::RunStarted(start) => {
+                    let checker::RunStart {
+                        scenario,
+                        backend,
+                        seed,
+                        resource,
+                        ttl_ms,
+                        clocks: starts,
+                        ..
+                    } = &**start;
                     for (name, c) in starts {
                         let line = clocks.entry(name.clone()).or_default();
                         line.offset_ms = c.offset_ms;

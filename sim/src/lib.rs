@@ -71,7 +71,7 @@ mod tests {
         let events: Vec<&H> = run.records.iter().map(|r| &r.event).collect();
         assert!(matches!(
             events[..],
-            [H::RunStarted { .. }, H::Inconclusive { .. }, H::RunEnded {}]
+            [H::RunStarted(_), H::Inconclusive { .. }, H::RunEnded {}]
         ));
         let H::Inconclusive { reason } = events[1] else {
             unreachable!()

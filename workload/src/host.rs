@@ -16,8 +16,8 @@
 //! client a backend can run; it reports the same history records, so the checker cannot
 //! tell them apart.
 
-use crate::clock::Clock;
 use crate::client_timers::ClientTimers;
+use crate::clock::Clock;
 use crate::{streams, ClientLoop, Input, Output, Timer};
 use lock_core::{Micros, ValidRecipe};
 use rand_chacha::ChaCha8Rng;

@@ -44,7 +44,7 @@ fn history() -> Vec<Record> {
     vec![
         rec(
             0,
-            Event::RunStarted {
+            Event::RunStarted(Box::new(checker::RunStart {
                 scenario: "hand-made".into(),
                 backend: "sim".into(),
                 seed: 1,
@@ -52,7 +52,7 @@ fn history() -> Vec<Record> {
                 ttl_ms: Some(30_000),
                 clocks: Default::default(),
                 checker: Default::default(),
-            },
+            })),
         ),
         rec(
             0,
@@ -178,9 +178,10 @@ fn without_key_changes_there_are_no_node_lanes() {
 #[test]
 fn clocks_off_true_time_are_drawn_with_their_lanes() {
     let mut recs = history();
-    let Event::RunStarted { clocks, .. } = &mut recs[0].event else {
+    let Event::RunStarted(start) = &mut recs[0].event else {
         panic!("the history starts with run_started");
     };
+    let clocks = &mut start.clocks;
     let start = |offset_ms, rate| checker::ClockStart { offset_ms, rate };
     clocks.insert("Alice".into(), start(500.0, 1.0));
     clocks.insert("replica-1".into(), start(0.0, 1.01));

@@ -38,8 +38,8 @@ use lock_core::{Event as LockEvent, RecipeError, RequestId};
 use nodes::{Role, SimNode};
 use plan::Step;
 pub(crate) use plan::UnknownName;
-use scenario::{ClockSpec, Scenario, Topology};
 use rustc_hash::FxHashMap;
+use scenario::{ClockSpec, Scenario, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 use workload::clock::Clock;
 use workload::{streams, Host, Input, Output, Resource};
@@ -125,7 +125,7 @@ pub(crate) fn not_played(sc: &Scenario, seed: u64, why: &Unplayable) -> SimRun {
 
 /// The history's first record.
 fn run_started(sc: &Scenario, seed: u64) -> H {
-    H::RunStarted {
+    H::RunStarted(Box::new(checker::RunStart {
         scenario: sc.name.clone(),
         backend: "sim".into(),
         seed,
@@ -133,7 +133,7 @@ fn run_started(sc: &Scenario, seed: u64) -> H {
         ttl_ms: sc.recipe.ttl_ms,
         clocks: sc.clocks.starts(),
         checker: sc.checker.clone(),
-    }
+    }))
 }
 
 /// The simulated world.
