@@ -48,7 +48,12 @@ impl<T> EventQueue<T> {
         self.seq += 1;
         let slot = match self.free.pop() {
             Some(s) => {
-                self.slots[s as usize] = Some(item);
+                let cell = &mut self.slots[s as usize];
+                match cell {
+                    // Filled in place: a free slot holds nothing to drop.
+                    None => *cell = Some(item),
+                    Some(_) => unreachable!("a free slot holds no item"),
+                }
                 s
             }
             None => {
