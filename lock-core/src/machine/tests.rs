@@ -921,3 +921,23 @@ fn a_counting_lock_extends_by_the_counting_script() {
     assert!(!other.m.is_held());
     assert!(a.iter().any(|x| matches!(x, Action::AttemptFailed { .. })));
 }
+
+#[test]
+fn a_timer_the_machine_moved_past_is_not_awaited_and_fires_as_a_no_op() {
+    let mut h = Harness::new(Recipe::default(), 1);
+    let a = h.feed(Event::Acquire, 0);
+    let (attempt_timeout, _) = timers(&a)[0];
+    assert!(h.m.awaits_timer(attempt_timeout), "the attempt waits on it");
+    let granted = h.feed(reply(sends(&a)[0].1, Reply::Ok), MS);
+    assert!(h.m.is_held());
+    assert!(
+        !h.m.awaits_timer(attempt_timeout),
+        "the attempt is over: its timeout is stale"
+    );
+    assert!(!h.m.awaits_timer(TimerId(999)), "a timer never set");
+    let (validity, _) = *timers(&granted).last().expect("the grant sets a timer");
+    assert!(h.m.awaits_timer(validity), "the held lock waits on its timers");
+    let before = format!("{:?}", h.m);
+    assert!(h.feed(Event::Timer(attempt_timeout), 2 * MS).is_empty());
+    assert_eq!(format!("{:?}", h.m), before, "a stale timer changes nothing");
+}
