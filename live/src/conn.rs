@@ -107,10 +107,13 @@ impl NodeConn {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response));
-        let conn = tokio::time::timeout(
-            self.timeouts.connect,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
+        let conn = tokio::time::timeout(self.timeouts.connect, async {
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            load_scripts(&mut conn).await?;
+            Ok::<_, redis::RedisError>(conn)
+        })
         .await
         .map_err(|_| ConnectError::Timeout(self.timeouts.connect))??;
         self.set(Some(conn.clone()));
@@ -183,6 +186,24 @@ impl NodeConn {
     }
 }
 
+/// Loads every lock script on a new connection (one round trip), before any command is sent
+/// on it.
+///
+/// Without it, a script's first EVALSHA meets NOSCRIPT and the `redis` crate loads the script
+/// and sends the call again; a command sent meanwhile on the same connection then overtakes
+/// it. Seen on redis-server processes: a failed counting acquire's cleanup (the release
+/// script) ran before the slow acquire it cleans up, which then granted a hold nobody
+/// released (`safe-counting-acquire-not-resent`). A connection lost to a restart or a
+/// failover is opened again, and loads them again; NOSCRIPT after that (a `SCRIPT FLUSH`)
+/// is still handled by the crate.
+async fn load_scripts(conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    for script in lock_core::Script::ALL {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(script.body()).ignore();
+    }
+    pipe.query_async::<()>(conn).await
+}
+
 /// Clears the probe-under-way flag when the probe ends, however it ends.
 struct ProbeGuard<'a>(&'a AtomicBool);
 
@@ -251,6 +272,7 @@ mod tests {
     use super::*;
     use crate::processes::testing::start;
     use crate::Provider;
+    use lock_core::SharedStr;
     use scenario::Topology;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -341,6 +363,49 @@ mod tests {
             (Reply::Nil, Reply::Nil),
             "closed: all requests go out again"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scripts_are_loaded_on_connect_so_commands_run_in_the_order_sent() {
+        let Some(p) = start(&Topology::Single {}) else {
+            return;
+        };
+        let (node, url) = p.nodes().remove(0);
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            response: Duration::from_secs(5),
+        };
+        let conn = NodeConn::new(url, timeouts);
+        let mut raw = conn.connect().await.expect("the server accepts");
+        let mut exists = redis::cmd("SCRIPT");
+        exists.arg("EXISTS");
+        for script in lock_core::Script::ALL {
+            exists.arg(hashed(script).get_hash());
+        }
+        let loaded: Vec<i64> = exists.query_async(&mut raw).await.unwrap();
+        assert_eq!(loaded, vec![1; lock_core::Script::ALL.len()]);
+
+        // A slow counting acquire and its cleanup, sent in that order while the server is
+        // frozen: the cleanup must find the hold the acquire counted, not run first.
+        let (key, token) = (SharedStr::from("k"), SharedStr::from("t"));
+        let acquire = Command::CountingAcquire {
+            key: key.clone(),
+            token: token.clone(),
+            ttl_ms: Some(60_000),
+        };
+        let cleanup = Command::CountingRelease {
+            key: key.clone(),
+            token,
+            ttl_ms: Some(60_000),
+        };
+        p.pause(&node).await.unwrap();
+        // `join!` polls in order: both commands are queued on the connection, acquire first,
+        // before the third future thaws the server.
+        let (granted, released, resumed) =
+            tokio::join!(conn.send(&acquire), conn.send(&cleanup), p.resume(&node));
+        resumed.unwrap();
+        assert_eq!((granted, released), (Reply::Int(1), Reply::Int(1)));
+        assert_eq!(conn.send(&Command::Get { key }).await, Reply::Nil);
     }
 
     #[tokio::test]

@@ -369,6 +369,16 @@ pub enum Script {
 }
 
 impl Script {
+    /// Every script, for a driver that loads them all when it connects.
+    pub const ALL: [Script; 6] = [
+        Script::Release,
+        Script::Extend,
+        Script::FencedAcquire,
+        Script::CountingAcquire,
+        Script::CountingRelease,
+        Script::CountingExtend,
+    ];
+
     /// The Lua source.
     pub fn body(self) -> &'static str {
         match self {

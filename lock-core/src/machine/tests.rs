@@ -936,8 +936,15 @@ fn a_timer_the_machine_moved_past_is_not_awaited_and_fires_as_a_no_op() {
     );
     assert!(!h.m.awaits_timer(TimerId(999)), "a timer never set");
     let (validity, _) = *timers(&granted).last().expect("the grant sets a timer");
-    assert!(h.m.awaits_timer(validity), "the held lock waits on its timers");
+    assert!(
+        h.m.awaits_timer(validity),
+        "the held lock waits on its timers"
+    );
     let before = format!("{:?}", h.m);
     assert!(h.feed(Event::Timer(attempt_timeout), 2 * MS).is_empty());
-    assert_eq!(format!("{:?}", h.m), before, "a stale timer changes nothing");
+    assert_eq!(
+        format!("{:?}", h.m),
+        before,
+        "a stale timer changes nothing"
+    );
 }
