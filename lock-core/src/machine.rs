@@ -278,7 +278,7 @@ impl LockMachine {
             Event::Acquire => {
                 if matches!(self.state, State::Idle) {
                     self.token = match &self.recipe.token {
-                        TokenStyle::Unique => SharedStr::from(random_token(rng)),
+                        TokenStyle::Unique => random_token(rng),
                         TokenStyle::Fixed(v) => SharedStr::from(v.as_str()),
                     };
                     self.start_attempt(1, now, out);
@@ -512,15 +512,17 @@ impl LockMachine {
     }
 }
 
-/// 20 random bytes, hex-encoded (as the Redlock page recommends).
-fn random_token(rng: &mut dyn RngCore) -> String {
+/// 20 random bytes, hex-encoded (as the Redlock page recommends), written straight into
+/// the shared string (one allocation).
+fn random_token(rng: &mut dyn RngCore) -> SharedStr {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bytes = [0u8; 20];
     rng.fill_bytes(&mut bytes);
-    let mut s = String::with_capacity(40);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+    let mut hex = [0u8; 40];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 15)];
     }
-    s
+    // Hex digits are ASCII.
+    SharedStr::from(std::str::from_utf8(&hex).unwrap_or_default())
 }
