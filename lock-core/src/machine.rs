@@ -24,6 +24,11 @@ use crate::recipe::{Recipe, TokenStyle, ValidRecipe};
 use crate::SharedStr;
 use crate::{Micros, MICROS_PER_MS};
 use rand_core::RngCore;
+use smallvec::SmallVec;
+
+/// One value per lock instance, held inline for up to 8 instances (a plain lock's one and
+/// Redlock's usual 5 fit): an attempt or a held lock allocates nothing for them.
+type PerInstance<T> = SmallVec<[T; 8]>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
@@ -98,7 +103,7 @@ struct Attempt {
     /// 1-based within its acquisition.
     number: u32,
     started: Micros,
-    slots: Vec<Slot>,
+    slots: PerInstance<Slot>,
     fencing: Option<u64>,
     /// WAIT replies still expected; `Some` once the quorum was reached and WAIT sent.
     waiting: Option<usize>,
@@ -121,7 +126,7 @@ struct Round {
 struct Held {
     fencing: Option<u64>,
     valid_until: Micros,
-    granted: Vec<bool>,
+    granted: PerInstance<bool>,
     watchdog: Option<TimerId>,
     validity: Option<TimerId>,
     round: Option<Round>,

@@ -44,7 +44,7 @@ impl LockMachine {
             id,
             number,
             started: now,
-            slots: vec![Slot::Pending; self.instances],
+            slots: smallvec::smallvec![Slot::Pending; self.instances],
             fencing: None,
             waiting: None,
             min_acked: i64::MAX,

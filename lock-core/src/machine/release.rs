@@ -1,7 +1,7 @@
 //! Releasing: the release of a held lock, the abandonment of an acquisition under way, and
 //! the commands that delete a key holding a given token.
 
-use super::{Action, FailReason, LockMachine, Purpose, State};
+use super::{Action, FailReason, LockMachine, PerInstance, Purpose, State};
 use crate::command::{Command, Reply};
 use crate::recipe::{AcquireStyle, ReleaseStyle};
 use crate::{Micros, SharedStr};
@@ -82,11 +82,11 @@ impl LockMachine {
     }
 
     pub(super) fn release(&mut self, now: Micros, out: &mut Vec<Action>) {
-        let targets: Vec<usize> = match &self.state {
+        let targets: PerInstance<usize> = match &self.state {
             State::Held(h) => (0..self.instances).filter(|i| h.granted[*i]).collect(),
             State::Acquiring(a) => {
                 // Abandon the attempt; late grants are cleaned up as they arrive.
-                let t: Vec<usize> = (0..self.instances)
+                let t: PerInstance<usize> = (0..self.instances)
                     .filter(|i| a.slots[*i].holds_our_key())
                     .collect();
                 out.push(Action::Failed {
