@@ -3,39 +3,19 @@
 //! same counterexample file; merge refuses what is not every shard of one search.
 
 mod common;
+use common::{locksim, stderr, stdout};
 use explore::exhaustive::{exhaustive, search_shard, Options};
 use explore::exhaustive_shard::{merge as merge_parts, parse, write_shard, Closing, Header};
 use explore::Shard;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const FAILOVER: &str = "scenarios/failover-explore.json";
 const FENCING: &str = "scenarios/fencing-exhaustive.json";
 
-fn locksim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_locksim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("locksim runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// A fresh scratch directory per test.
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("exhaustive-shard-tests")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch_dir("exhaustive-shard-tests", test)
 }
 
 /// The text before the timing line ("S schedules, T distinct states in ...") and after it.

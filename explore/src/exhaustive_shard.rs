@@ -17,7 +17,7 @@
 //! has the rows the cut needs ([`combine`]).
 
 use crate::exhaustive::{combine, takes, Combined, Failure, Level, LevelPart, Part, Row};
-use crate::shard::{MergeError, Shard, FORMAT};
+use crate::shard::{malformed, read_header, MergeError, Shard, FORMAT};
 use checker::Property;
 use scenario::{FaultAction, Scenario};
 use serde::{Deserialize, Serialize};
@@ -200,26 +200,8 @@ fn taken_upto(shard: Shard, last: usize, choices: usize) -> u64 {
 /// shard and search make sense, level lines from 0 up that could have come from that shard,
 /// and the closing line.
 pub fn parse(path: &Path, text: &str) -> Result<ShardFile, MergeError> {
-    let bad = |line: usize, reason: String| MergeError::Malformed {
-        path: path.to_path_buf(),
-        line,
-        reason: checker::quote::clip(&reason),
-    };
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(first) = lines.first() else {
-        return Err(bad(1, "the file is empty".into()));
-    };
-    let h: Header = serde_json::from_str(first)
-        .map_err(|e| bad(1, format!("the header line does not parse: {e}")))?;
-    if h.locksim_shard != FORMAT {
-        return Err(bad(
-            1,
-            format!(
-                "format {} (this locksim reads format {FORMAT})",
-                h.locksim_shard
-            ),
-        ));
-    }
+    let bad = |line: usize, reason: String| malformed(path, line, &reason);
+    let (h, lines) = read_header(path, text, |h: &Header| h.locksim_shard)?;
     if h.search != SEARCH {
         return Err(bad(
             1,

@@ -424,27 +424,40 @@ pub fn merge_any(files: Vec<AnyShard>) -> Result<AnyMerged, MergeError> {
 }
 
 /// Parses and checks a seed range's shard file's text (read from `path`).
-fn parse_seeds(path: &Path, text: &str) -> Result<ShardFile, MergeError> {
-    let bad = |line: usize, reason: String| MergeError::Malformed {
+/// Line `line` of shard file `path` is not what a shard writes, for `reason`.
+pub(crate) fn malformed(path: &Path, line: usize, reason: &str) -> MergeError {
+    MergeError::Malformed {
         path: path.to_path_buf(),
         line,
-        reason: checker::quote::clip(&reason),
-    };
+        reason: checker::quote::clip(reason),
+    }
+}
+
+/// The lines of shard file `path` (its text `text`) and its first line parsed as a header of
+/// type `H`, refused unless `format` reads this locksim's [`FORMAT`] in it: what every kind
+/// of shard file starts with.
+pub(crate) fn read_header<'t, H: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &'t str,
+    format: impl Fn(&H) -> u32,
+) -> Result<(H, Vec<&'t str>), MergeError> {
     let lines: Vec<&str> = text.lines().collect();
     let Some(first) = lines.first() else {
-        return Err(bad(1, "the file is empty".into()));
+        return Err(malformed(path, 1, "the file is empty"));
     };
-    let header: Header = serde_json::from_str(first)
-        .map_err(|e| bad(1, format!("the header line does not parse: {e}")))?;
-    if header.locksim_shard != FORMAT {
-        return Err(bad(
-            1,
-            format!(
-                "format {} (this locksim reads format {FORMAT})",
-                header.locksim_shard
-            ),
-        ));
+    let header: H = serde_json::from_str(first)
+        .map_err(|e| malformed(path, 1, &format!("the header line does not parse: {e}")))?;
+    let found = format(&header);
+    if found != FORMAT {
+        let reason = format!("format {found} (this locksim reads format {FORMAT})");
+        return Err(malformed(path, 1, &reason));
     }
+    Ok((header, lines))
+}
+
+fn parse_seeds(path: &Path, text: &str) -> Result<ShardFile, MergeError> {
+    let bad = |line: usize, reason: String| malformed(path, line, &reason);
+    let (header, lines) = read_header(path, text, |h: &Header| h.locksim_shard)?;
     let shard = Shard::new(header.shard, header.shards)
         .map_err(|e| bad(1, format!("`shard`/`shards`: {e}")))?;
     if header.seeds == 0 || header.first.checked_add(header.seeds - 1).is_none() {

@@ -1,7 +1,8 @@
 //! Helpers the integration tests share (each test file includes this with `mod common;`).
 
 use locksim::scenario::Scenario;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// `failover-double-grant-real.json` with a `repl-timeout` far past the run: the primary never
 /// drops the stalled replica, so every step that waits for that is never taken.
@@ -38,4 +39,37 @@ pub fn redis_available() -> bool {
             false
         }
     }
+}
+
+/// Runs the built `locksim` binary with `args` from the project's root.
+#[allow(dead_code)]
+pub fn locksim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_locksim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("locksim runs")
+}
+
+/// What a run printed on stdout.
+#[allow(dead_code)]
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What a run printed on stderr.
+#[allow(dead_code)]
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh scratch directory for `test` of the test file `group`.
+#[allow(dead_code)]
+pub fn scratch_dir(group: &str, test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
