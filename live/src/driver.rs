@@ -44,6 +44,7 @@ pub async fn play(
     timeouts: Timeouts,
 ) -> Result<LiveRun, LiveError> {
     check_support(scenario, provider.as_ref())?;
+    let timeouts = timeouts.for_scenario(scenario);
     let baseline = Arc::strong_count(&provider);
     let nodes = provider.nodes();
     let instances = if provider.backend() == Backend::Url {
@@ -236,7 +237,8 @@ pub async fn play(
     }
     // A server that stopped answering although no fault touched it died on its own. A
     // Sentinel failover touches every node: Redis closes a node's client connections when
-    // Sentinel promotes or re-points it.
+    // Sentinel promotes or re-points it. So does a lossy network: a lost frame leaves its
+    // connection silent until the request times out (`Timeouts::for_scenario`).
     let mut touched = touched_nodes(scenario);
     let sentinel_acted = rec
         .records
@@ -252,7 +254,7 @@ pub async fn play(
                 })
             )
         });
-    if sentinel_acted {
+    if sentinel_acted || scenario.network.loss > 0.0 {
         touched.extend(names.values().cloned());
     }
     let mut problems = Vec::new();

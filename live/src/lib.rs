@@ -55,6 +55,35 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The timeouts a run of `scenario` uses: these, except that on a lossy network
+    /// (`network.loss` > 0) a reply, or a new connection, is awaited no longer than the lock
+    /// itself awaits a reply (the recipe's `request_timeout_ms`, plus its WAIT's
+    /// `timeout_ms`).
+    ///
+    /// A lost frame ends its direction of the TCP connection (nothing after it can be
+    /// delivered), so the connection is of no use until it is dropped and made again. With
+    /// the general 10 s, every retry on it timed out for 10 s after one loss; with this, the
+    /// request that lost its frame times out and the retry goes out on a new connection, as a
+    /// lost message on the simulator costs that request's timeout and nothing more. A new
+    /// connection's own frames (its handshake, the scripts it loads) can be lost too: then it
+    /// fails after that same time, and the next request connects again. Without loss the
+    /// connection outlives a slow reply, so a late grant arrives on it in order with what
+    /// followed it (as on the simulator).
+    pub fn for_scenario(self, scenario: &scenario::Scenario) -> Timeouts {
+        if scenario.network.loss <= 0.0 {
+            return self;
+        }
+        let recipe = &scenario.recipe;
+        let wait_ms = recipe.wait_replicas.as_ref().map_or(0, |w| w.timeout_ms);
+        let lock_waits = Duration::from_millis(recipe.request_timeout_ms.saturating_add(wait_ms));
+        Timeouts {
+            connect: self.connect.min(lock_waits),
+            response: self.response.min(lock_waits),
+        }
+    }
+}
+
 /// Which kind of real servers a provider runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -252,4 +281,51 @@ pub(crate) fn route_to_primary(
 
 fn no_faults(node: &str) -> LiveError {
     LiveError::fault(node, FaultError::UrlServer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(loss: f64, wait_ms: Option<u64>) -> scenario::Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/lossy-network.json");
+        let mut s = scenario::Scenario::load(&path).expect("the shipped scenario loads");
+        s.network.loss = loss;
+        s.recipe.wait_replicas = wait_ms.map(|timeout_ms| lock_core::recipe::WaitReplicas {
+            replicas: 1,
+            timeout_ms,
+        });
+        s
+    }
+
+    #[test]
+    fn a_lossy_network_awaits_a_reply_or_a_connection_as_long_as_the_lock_does() {
+        let general = Timeouts::default();
+        let same = general.for_scenario(&scenario(0.0, None));
+        assert_eq!(
+            (same.connect, same.response),
+            (general.connect, general.response)
+        );
+        // request_timeout_ms is 200 in the file.
+        let lossy = general.for_scenario(&scenario(0.02, None));
+        let ms = Duration::from_millis;
+        assert_eq!((lossy.connect, lossy.response), (ms(200), ms(200)));
+        let waiting = general.for_scenario(&scenario(0.02, Some(300)));
+        assert_eq!(
+            waiting.response,
+            ms(500),
+            "a WAIT may block for its own timeout"
+        );
+        let tight = Timeouts {
+            connect: ms(50),
+            response: ms(100),
+        };
+        let kept = tight.for_scenario(&scenario(0.02, Some(300)));
+        assert_eq!(
+            (kept.connect, kept.response),
+            (ms(50), ms(100)),
+            "never longer"
+        );
+    }
 }
