@@ -70,13 +70,10 @@ pub(crate) async fn wait_ready(
             let info = ask::<Vec<String>>(addr, &["SENTINEL", "MASTER", MASTER_NAME])
                 .await
                 .unwrap_or_default();
-            if knows_all(&info, replicas) {
+            if ready(k, &info, replicas, deadline, within)? {
                 break;
             }
-            if Instant::now() > deadline {
-                return Err(apart(k, within));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(READY_POLL).await;
         }
     }
     Ok(())
@@ -93,16 +90,34 @@ pub(crate) fn wait_ready_blocking(
         loop {
             let info = query::<Vec<String>>(addr, &["SENTINEL", "MASTER", MASTER_NAME])
                 .unwrap_or_default();
-            if knows_all(&info, replicas) {
+            if ready(k, &info, replicas, deadline, within)? {
                 break;
             }
-            if Instant::now() > deadline {
-                return Err(apart(k, within));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(READY_POLL);
         }
     }
     Ok(())
+}
+
+/// How often a Sentinel not yet ready is asked again.
+const READY_POLL: Duration = Duration::from_millis(100);
+
+/// Whether Sentinel `k`, which answered `info`, is ready (see [`knows_all`]); an error once
+/// `deadline` (`within` from the start) has passed with it not ready.
+fn ready(
+    k: usize,
+    info: &[String],
+    replicas: usize,
+    deadline: Instant,
+    within: Duration,
+) -> Result<bool, LiveError> {
+    if knows_all(info, replicas) {
+        return Ok(true);
+    }
+    match Instant::now() > deadline {
+        true => Err(apart(k, within)),
+        false => Ok(false),
+    }
 }
 
 fn apart(k: usize, within: Duration) -> LiveError {
