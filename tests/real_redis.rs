@@ -419,6 +419,44 @@ async fn a_server_exiting_on_its_own_is_inconclusive() {
     );
 }
 
+/// On a lossy network a silent connection is the loss's doing only while its server still
+/// answers: a server frozen from outside the run (no fault) makes the run inconclusive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_frozen_on_its_own_under_a_lossy_network_is_inconclusive() {
+    if !redis_available() {
+        return;
+    }
+    let mut s = load("lossy-network.json");
+    s.duration_ms = 1500;
+    let servers = Arc::new(Processes::start(&s.topology, false).unwrap());
+    let server = servers.pids()[0];
+    let signal = move |sig: &str| {
+        let sent = Command::new("kill")
+            .args([sig, &server.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let provider: Arc<dyn live::Provider> = servers.clone();
+    let freezer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        signal("-STOP");
+        signal
+    });
+    let (played, _) = play_live(&s, provider, None).await.expect("played");
+    let signal = freezer.await.unwrap();
+    signal("-CONT");
+    assert!(
+        played
+            .verdict
+            .inconclusive
+            .iter()
+            .any(|r| r.contains("redis, which no fault touched,")),
+        "{:?}",
+        played.verdict.inconclusive
+    );
+}
+
 /// A `clock_jump` on a real server's node steps its clock through the clock shim: the driver
 /// sees the node's `TIME` move and records `clock_set` with the new offset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
