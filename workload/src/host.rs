@@ -234,32 +234,12 @@ mod tests {
     #[test]
     fn a_lock_timer_the_machine_moved_past_is_taken_but_not_fed() {
         let mut h = host(ClockSpec::default());
-        let mut out = Vec::new();
-        h.handle(Input::Start, 0, &mut out);
-        let attempt_timeout = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Timer {
-                    timer: t @ Timer::Lock(_),
-                    ..
-                } => Some(*t),
-                _ => None,
-            })
-            .expect("the attempt sets its timeout");
-        let request = out
-            .iter()
-            .find_map(|o| match o {
-                Output::Send { request, .. } => Some(*request),
-                _ => None,
-            })
-            .expect("the client sends its acquire");
-        out.clear();
-        let granted = Input::Lock(LockEvent::Reply {
-            request,
-            reply: Reply::Ok,
-        });
-        h.handle(granted, 1_000, &mut out);
-        assert!(h.pending_timers().any(|(t, _)| t == attempt_timeout));
+        acquired(&mut h);
+        // The first lock timer set, the attempt's timeout, comes first in key order.
+        let (attempt_timeout, _) = h
+            .pending_timers()
+            .find(|(t, _)| matches!(t, Timer::Lock(_)))
+            .expect("the attempt's timeout is pending");
         let mut fired = Vec::new();
         assert!(
             !h.fire(attempt_timeout, 500_000, &mut fired),
